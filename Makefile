@@ -1,0 +1,52 @@
+# Countersign: `make dev` runs the whole API locally; `make test` runs every check.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export SAM_CLI_TELEMETRY := 0
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: install dev test lint format unit integration validate build bench fuzz clean
+
+install: $(STAMP)  ## create .venv with the layer (editable), the CLI and the dev tools
+
+$(STAMP): pyproject.toml layers/verification/pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt \
+		-e layers/verification -e '.[dev]'
+	touch $(STAMP)
+
+dev: install  ## the API on http://127.0.0.1:3000 backed by moto server; Ctrl-C stops it
+	$(BIN)/countersign local
+
+test: install lint unit integration validate build  ## every check
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	for fn in functions/*/app.py; do $(BIN)/mypy --config-file pyproject.toml "$$fn" || exit 1; done
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+integration: install
+	$(BIN)/pytest tests/integration
+
+validate: install  ## SAM and CloudFormation lint of template.yaml
+	$(BIN)/sam validate --lint --template-file template.yaml
+
+build: install  ## sam build without Docker: arm64 / python3.13 wheels via the makefiles
+	$(BIN)/sam build --template-file template.yaml --parallel --cached \
+		--build-dir .aws-sam/build >/dev/null
+	test -d .aws-sam/build/VerificationLayer/python/cryptography
+	@echo "sam build: ok (.aws-sam/build)"
+
+clean:
+	rm -rf $(VENV) .aws-sam .mypy_cache .ruff_cache .countersign

@@ -1,0 +1,38 @@
+"""Settings function: read and toggle an application's acceptance settings (SPEC 3.1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from countersign.api import ADMIN_BODY_LIMIT, handle, json_body, logger, make_resolver, metrics, now_iso, tracer
+from countersign.settings import Settings, apply_patch
+from countersign.store import control_store
+
+app = make_resolver(admin=True)
+
+
+@app.get("/v1/apps/<appId>/settings", summary="Read the acceptance settings")
+def get_settings(appId: str) -> dict[str, Any]:
+    return control_store().get_settings(appId).to_json()
+
+
+@app.patch("/v1/apps/<appId>/settings", summary="Change the acceptance toggles")
+def patch_settings(appId: str) -> dict[str, Any]:
+    patch = json_body(app)
+
+    def change(current: Settings) -> Settings:
+        return apply_patch(current, patch, now=now_iso())
+
+    updated = control_store().update_settings(appId, change)
+    logger.info("settings changed", extra={"settings": updated.to_json()})
+    return updated.to_json()
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(app, event, context, max_body_bytes=ADMIN_BODY_LIMIT)

@@ -1,0 +1,182 @@
+"""What every function's HTTP surface shares: the Powertools resolver, admin authorization,
+request parsing, error mapping and the Lambda entry point.
+
+Admin authorization is middleware in this layer, not an API Gateway authorizer: see README,
+"Architecture".
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import warnings
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from countersign.admin_tokens import hash_admin_token, looks_like_admin_token
+from countersign.errors import ApiError
+from countersign.store import control_store
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+# Requests that only answer (no business metric) are normal; the cold-start metric still flushes.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+#: Body limits per function kind (API Gateway's own limit is 10 MB).
+ADMIN_BODY_LIMIT = 16 * 1024
+INGEST_BODY_LIMIT = 1024 * 1024
+
+_MAX_JSON_DEPTH = 32
+
+
+def make_resolver(*, admin: bool) -> APIGatewayRestResolver:
+    """A REST resolver with SPEC error mapping; admin resolvers check the bearer token first."""
+    app = APIGatewayRestResolver(
+        cors=CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Type"], max_age=600),
+    )
+
+    @app.exception_handler(ApiError)
+    def _api_error(error: ApiError) -> Response[str]:
+        if error.status >= 500:
+            metrics.add_metric(name="DependencyFailures", unit=MetricUnit.Count, value=1)
+        return error_response(error)
+
+    @app.not_found
+    def _no_route(_: NotFoundError) -> Response[str]:
+        # API Gateway only sends a function the paths it declares (every path also has an ANY
+        # method), so a path we were given without a matching route is a wrong method.
+        resource = app.current_event.resource or ""
+        if resource and "{proxy+}" not in resource:
+            return error_response(ApiError("method_not_allowed"))
+        return error_response(ApiError("not_found"))
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response[str]:
+        # A bug must still answer in the SPEC's shape, never with a traceback.
+        logger.exception("unhandled error")
+        return Response(
+            status_code=500,
+            content_type=content_types.APPLICATION_JSON,
+            body=json.dumps({"error": {"code": "internal_error", "message": "Something went wrong on our side."}}),
+        )
+
+    if admin:
+        app.use(middlewares=[_require_admin])
+    return app
+
+
+def error_response(error: ApiError) -> Response[str]:
+    return Response(
+        status_code=error.status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(error.body()),
+        headers=error.headers(),
+    )
+
+
+def json_response(status: int, body: Any) -> Response[str]:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+
+
+def _require_admin(app: APIGatewayRestResolver, next_middleware: Callable[..., Response[Any]]) -> Response[Any]:
+    event = app.current_event
+    if event.http_method == "OPTIONS":  # CORS preflight carries no credentials
+        return next_middleware(app)
+    token = _bearer_token(event.headers.get("authorization") or event.headers.get("Authorization"))
+    if token is None:
+        raise ApiError("unauthorized")
+    owner = control_store().app_id_for_admin_token(hash_admin_token(token))
+    if owner is None:
+        raise ApiError("unauthorized")
+    if owner != (event.path_parameters or {}).get("appId"):
+        raise ApiError("forbidden")
+    logger.append_keys(app_id=owner)
+    return next_middleware(app)
+
+
+def _bearer_token(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not looks_like_admin_token(token):
+        return None
+    return token
+
+
+def json_body(app: APIGatewayRestResolver) -> dict[str, Any]:
+    """The request body as a JSON object, or 400 invalid_json."""
+    raw = body_bytes(app.current_event.raw_event)
+    try:
+        value = json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as error:
+        raise ApiError("invalid_json") from error
+    if not isinstance(value, dict):
+        raise ApiError("invalid_json")
+    if _depth(value) > _MAX_JSON_DEPTH:
+        raise ApiError("invalid_json", f"The JSON body is nested deeper than {_MAX_JSON_DEPTH} levels.")
+    return value
+
+
+def body_bytes(event: dict[str, Any]) -> bytes:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise ApiError("invalid_json") from error
+    return body.encode("utf-8", "surrogatepass") if isinstance(body, str) else b""
+
+
+def query_param(app: APIGatewayRestResolver, name: str) -> str | None:
+    return (app.current_event.query_string_parameters or {}).get(name)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def handle(
+    app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaContext, *, max_body_bytes: int
+) -> dict[str, Any]:
+    """Resolve `event` after the checks that need no route: the body size limit."""
+    if len(body_bytes_or_empty(event)) > max_body_bytes:
+        error = ApiError("payload_too_large", f"The request body is larger than {max_body_bytes} bytes.")
+        return {
+            "statusCode": error.status,
+            "headers": {"Content-Type": content_types.APPLICATION_JSON, "Access-Control-Allow-Origin": "*"},
+            "body": json.dumps(error.body()),
+            "isBase64Encoded": False,
+        }
+    return app.resolve(event, context)
+
+
+def body_bytes_or_empty(event: dict[str, Any]) -> bytes:
+    try:
+        return body_bytes(event)
+    except ApiError:
+        return b""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth(value: Any, level: int = 1) -> int:
+    if level > _MAX_JSON_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level)
+    return level

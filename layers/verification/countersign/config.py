@@ -1,0 +1,39 @@
+"""Runtime configuration, read once per container from the environment that template.yaml sets."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+@dataclass(frozen=True)
+class Config:
+    control_table: str
+    data_table: str
+    kms_key_id: str
+    cache_ttl_seconds: float
+    dedupe_window_seconds: int
+    session_ttl_seconds: int
+    allow_private_jwks_hosts: bool
+    jwks_ca_bundle: str | None
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes"}
+
+
+@lru_cache(maxsize=1)
+def get_config() -> Config:
+    """The container's configuration (cached: Lambda environments don't change while warm)."""
+    return Config(
+        control_table=os.environ.get("CONTROL_TABLE", "ControlTable"),
+        data_table=os.environ.get("DATA_TABLE", "DataTable"),
+        kms_key_id=os.environ.get("SECRETS_KEY_ID", ""),
+        cache_ttl_seconds=float(os.environ.get("CACHE_TTL_SECONDS", "5")),
+        dedupe_window_seconds=int(float(os.environ.get("DEDUPE_WINDOW_DAYS", "7")) * 24 * 3600),
+        session_ttl_seconds=int(float(os.environ.get("SESSION_TTL_HOURS", "24")) * 3600),
+        # Local development only (SPEC 3.2): template.yaml never sets these two.
+        allow_private_jwks_hosts=_flag("ALLOW_PRIVATE_JWKS_HOSTS"),
+        jwks_ca_bundle=os.environ.get("JWKS_CA_BUNDLE") or None,
+    )

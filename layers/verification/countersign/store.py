@@ -1,0 +1,192 @@
+"""Every DynamoDB read and write of Countersign, and nothing else.
+
+Two tables, both `pk`/`sk` strings with a `ttl` attribute (see template.yaml):
+
+ControlTable (small, read-mostly; every key starts with the application so tenants never meet)
+    APP#<appId>        META             application name, createdAt
+    APP#<appId>        SETTINGS         the settings object, `version` for optimistic concurrency
+    APP#<appId>        ADMIN#<hash>     which admin tokens the application has (for rotation)
+    ADMIN#<hash>       ADMIN            admin token hash -> appId (tokens are stored only as hashes)
+
+DataTable (the ingest path) is described in `countersign.events_store`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from countersign import aws
+from countersign.config import get_config
+from countersign.errors import ApiError
+from countersign.settings import Settings
+
+
+class SettingsChanged(Exception):
+    """The settings were written by someone else since they were read."""
+
+
+def s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def n(value: int | float) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def app_key(app_id: str, sort_key: str) -> dict[str, Any]:
+    return {"pk": s(f"APP#{app_id}"), "sk": s(sort_key)}
+
+
+@dataclass(frozen=True)
+class AppRecord:
+    app_id: str
+    name: str
+    created_at: str
+
+
+class ControlStore:
+    """Applications, admin tokens and settings in ControlTable."""
+
+    def __init__(self, table: str, client: Any) -> None:
+        self.table = table
+        self.client = client
+
+    # applications and admin tokens -------------------------------------------------------------
+
+    def create_app(self, app_id: str, name: str, token_hash: str, now: str) -> None:
+        """Create the application, its default settings and its first admin token, atomically."""
+        settings = Settings(updated_at=now)
+        with aws.calling("dynamodb"):
+            self.client.transact_write_items(
+                TransactItems=[
+                    self._put_new({**app_key(app_id, "META"), "name": s(name), "createdAt": s(now)}),
+                    self._put_new({**app_key(app_id, "SETTINGS"), **_settings_item(settings)}),
+                    *self._admin_token_puts(app_id, token_hash, now),
+                ]
+            )
+
+    def add_admin_token(self, app_id: str, token_hash: str, now: str, *, revoke_others: bool) -> int:
+        """Give the application a new admin token; with `revoke_others`, its other tokens stop working.
+
+        Returns how many tokens were revoked.
+        """
+        if self.get_app(app_id) is None:
+            raise ApiError("invalid_request", f"No application {app_id} exists.")
+        old = self._admin_token_hashes(app_id) if revoke_others else []
+        deletes = []
+        for old_hash in old:
+            deletes.append({"Delete": {"TableName": self.table, "Key": {"pk": s(f"ADMIN#{old_hash}"), "sk": s("ADMIN")}}})
+            deletes.append({"Delete": {"TableName": self.table, "Key": app_key(app_id, f"ADMIN#{old_hash}")}})
+        with aws.calling("dynamodb"):
+            self.client.transact_write_items(TransactItems=[*self._admin_token_puts(app_id, token_hash, now), *deletes])
+        return len(old)
+
+    def app_id_for_admin_token(self, token_hash: str) -> str | None:
+        with aws.calling("dynamodb"):
+            item = self.client.get_item(
+                TableName=self.table,
+                Key={"pk": s(f"ADMIN#{token_hash}"), "sk": s("ADMIN")},
+                ProjectionExpression="appId",
+            ).get("Item")
+        return item["appId"]["S"] if item else None
+
+    def get_app(self, app_id: str) -> AppRecord | None:
+        with aws.calling("dynamodb"):
+            item = self.client.get_item(TableName=self.table, Key=app_key(app_id, "META")).get("Item")
+        if not item:
+            return None
+        return AppRecord(app_id=app_id, name=item["name"]["S"], created_at=item["createdAt"]["S"])
+
+    # settings ----------------------------------------------------------------------------------
+
+    def get_settings(self, app_id: str, *, consistent: bool = True) -> Settings:
+        with aws.calling("dynamodb"):
+            item = self.client.get_item(
+                TableName=self.table, Key=app_key(app_id, "SETTINGS"), ConsistentRead=consistent
+            ).get("Item")
+        if not item:
+            # Admin authorization proved the application exists; a missing row is a broken invariant.
+            raise ApiError("not_found", "This application has no settings.")
+        return _settings_from_item(item)
+
+    def replace_settings(self, app_id: str, new: Settings, expected_version: int) -> None:
+        """Write `new` only if the stored version is still `expected_version` (no lost updates)."""
+        try:
+            with aws.calling("dynamodb"):
+                self.client.put_item(
+                    TableName=self.table,
+                    Item={**app_key(app_id, "SETTINGS"), **_settings_item(new)},
+                    ConditionExpression="version = :expected",
+                    ExpressionAttributeValues={":expected": n(expected_version)},
+                )
+        except self.client.exceptions.ConditionalCheckFailedException as error:
+            raise SettingsChanged from error
+
+    def update_settings(self, app_id: str, change: Callable[[Settings], Settings], *, attempts: int = 8) -> Settings:
+        """Read, change and conditionally write the settings, retrying when another writer won.
+
+        `change` re-runs on the fresh settings each time, so every rule is judged against the
+        state it is applied to, and no concurrent update is lost.
+        """
+        for _ in range(attempts):
+            current = self.get_settings(app_id)
+            new = change(current)
+            try:
+                self.replace_settings(app_id, new, current.version)
+                return new
+            except SettingsChanged:
+                continue
+        raise ApiError("settings_conflict")
+
+    # helpers -----------------------------------------------------------------------------------
+
+    def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+
+    def _admin_token_puts(self, app_id: str, token_hash: str, now: str) -> list[dict[str, Any]]:
+        return [
+            self._put_new({"pk": s(f"ADMIN#{token_hash}"), "sk": s("ADMIN"), "appId": s(app_id), "createdAt": s(now)}),
+            self._put_new({**app_key(app_id, f"ADMIN#{token_hash}"), "createdAt": s(now)}),
+        ]
+
+    def _admin_token_hashes(self, app_id: str) -> list[str]:
+        with aws.calling("dynamodb"):
+            items = self.client.query(
+                TableName=self.table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                ExpressionAttributeValues={":pk": s(f"APP#{app_id}"), ":prefix": s("ADMIN#")},
+            )["Items"]
+        return [item["sk"]["S"].removeprefix("ADMIN#") for item in items]
+
+
+def _settings_item(settings: Settings) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "useSignedMetadata": {"BOOL": settings.use_signed_metadata},
+        "useRs256SignedMetadata": {"BOOL": settings.use_rs256_signed_metadata},
+        "onlyAllowSignedMetadata": {"BOOL": settings.only_allow_signed_metadata},
+        "version": n(settings.version),
+        "updatedAt": s(settings.updated_at),
+    }
+    if settings.jwks_uri:
+        item["jwksUri"] = s(settings.jwks_uri)
+    return item
+
+
+def _settings_from_item(item: dict[str, Any]) -> Settings:
+    return Settings(
+        use_signed_metadata=item["useSignedMetadata"]["BOOL"],
+        use_rs256_signed_metadata=item["useRs256SignedMetadata"]["BOOL"],
+        jwks_uri=item["jwksUri"]["S"] if "jwksUri" in item else None,
+        only_allow_signed_metadata=item["onlyAllowSignedMetadata"]["BOOL"],
+        version=int(item["version"]["N"]),
+        updated_at=item["updatedAt"]["S"],
+    )
+
+
+@lru_cache(maxsize=1)
+def control_store() -> ControlStore:
+    """The container's ControlStore (one client per container; tests clear this cache)."""
+    return ControlStore(get_config().control_table, aws.client("dynamodb"))

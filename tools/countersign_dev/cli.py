@@ -1,0 +1,132 @@
+"""`countersign`: the operator and developer command line (SPEC 5).
+
+User mistakes print one line on stderr and exit non-zero; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+DEFAULT_STATE_DIR = Path(".countersign")
+
+
+class CliError(Exception):
+    """A user mistake or an unavailable dependency, explained in one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"countersign: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="countersign", description="Countersign operator and developer tools.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    local = commands.add_parser("local", help="run the whole API locally (what `make dev` runs)")
+    local.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
+    local.add_argument("--port", type=int, default=3000, help="API port; 0 picks a free port")
+    local.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="where local.json is written")
+    local.add_argument(
+        "--allow-private-jwks-hosts",
+        action="store_true",
+        help="local development only: allow JWKS URIs on loopback/private addresses",
+    )
+    local.add_argument("--jwks-ca-bundle", metavar="PEM", help="local development only: CA bundle for JWKS TLS")
+    local.add_argument("--quiet", action="store_true", help="do not log each request")
+
+    apps = commands.add_parser("apps", help="manage applications").add_subparsers(
+        dest="apps_command", required=True, parser_class=_Parser
+    )
+    for name, helptext in (
+        ("create", "create an application; prints {appId, adminToken}"),
+        ("rotate-token", "issue a new admin token and revoke the old ones"),
+    ):
+        sub = apps.add_parser(name, help=helptext)
+        if name == "create":
+            sub.add_argument("--name", required=True, help="a name for the application")
+        else:
+            sub.add_argument("--app-id", required=True)
+        target = sub.add_mutually_exclusive_group(required=True)
+        target.add_argument("--local", action="store_true", help="the running local stack")
+        target.add_argument("--stack", metavar="STACK", help="a deployed CloudFormation stack")
+        sub.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="with --local: local.json's dir")
+        sub.add_argument("--region", help="with --stack: AWS region (default: your AWS configuration)")
+
+    sign = commands.add_parser("sign", help="print a signed JWT for testing (adds a random nonce)")
+    claims = sign.add_mutually_exclusive_group()
+    claims.add_argument("--claims", help="claims as a JSON object")
+    claims.add_argument("--claims-file", type=Path, help="file holding the claims JSON object")
+    sign.add_argument("--visitor-id", help="shortcut: sets visitor.id")
+    sign.add_argument("--account-id", help="shortcut: sets account.id")
+    sign.add_argument("--expires-in", type=int, metavar="SECONDS", help="adds exp = now + SECONDS")
+    sign.add_argument("--key-name", help="HS256: the signing key name")
+    secret = sign.add_mutually_exclusive_group()
+    secret.add_argument("--secret", help="HS256: the revealed secret")
+    secret.add_argument("--secret-file", type=Path, help="HS256: file holding the secret")
+    sign.add_argument("--private-key", type=Path, help="RS256: PEM private key")
+    sign.add_argument("--kid", help="RS256: key id of the key in your JWKS")
+    sign.add_argument("--session-body", action="store_true", help="print the POST /sessions body, not just the JWT")
+
+    keygen = commands.add_parser("keygen", help="write an RSA private key and the matching JWKS")
+    keygen.add_argument("--kid", required=True, help="key id to publish")
+    keygen.add_argument("--private-key", type=Path, required=True, help="where to write the PEM private key")
+    keygen.add_argument("--jwks", type=Path, required=True, help="JWKS file to write (an existing one gains the key)")
+    keygen.add_argument("--bits", type=int, default=2048, choices=[2048, 3072, 4096])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except CliError as error:
+        print(f"countersign: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # noqa: BLE001 - the contract is one clear line, never a traceback
+        print(f"countersign: error: {_describe(error)}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "local":
+        from countersign_dev.commands import run_local
+
+        run_local(args)
+    elif args.command == "apps":
+        from countersign_dev.commands import apps_command
+
+        _print_json(apps_command(args))
+    elif args.command == "sign":
+        from countersign_dev.signing import sign_command
+
+        print(sign_command(args))
+    elif args.command == "keygen":
+        from countersign_dev.signing import keygen_command
+
+        _print_json(keygen_command(args))
+    return 0
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2))
+
+
+def _describe(error: Exception) -> str:
+    """One line for an unexpected failure (AWS unreachable, missing credentials, I/O)."""
+    name = type(error).__name__
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    if name in {"NoCredentialsError", "NoRegionError", "EndpointConnectionError"}:
+        return f"AWS is not reachable or configured ({text})"
+    return f"{text} ({name})" if text else name
+
+
+if __name__ == "__main__":
+    sys.exit(main())

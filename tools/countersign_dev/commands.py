@@ -1,0 +1,107 @@
+"""The `local` and `apps` commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from countersign_dev.cli import CliError
+
+
+def run_local(args: argparse.Namespace) -> None:
+    from countersign_dev.local_stack import LocalOptions, LocalStack
+
+    if args.host not in {"127.0.0.1", "localhost", "::1"}:
+        raise CliError("the local stack listens on loopback only (--host 127.0.0.1)")
+    if args.jwks_ca_bundle and not Path(args.jwks_ca_bundle).is_file():
+        raise CliError(f"--jwks-ca-bundle {args.jwks_ca_bundle}: no such file")
+    stack = LocalStack(
+        LocalOptions(
+            host=args.host,
+            port=args.port,
+            state_dir=args.state_dir,
+            allow_private_jwks_hosts=args.allow_private_jwks_hosts,
+            jwks_ca_bundle=args.jwks_ca_bundle,
+            quiet=args.quiet,
+        )
+    )
+    try:
+        state = stack.start()
+    except OSError as error:
+        stack.stop()
+        raise CliError(f"cannot listen on {args.host}:{args.port} ({error.strerror or error})") from error
+    print(banner(state.to_json(), args.state_dir), flush=True)
+    stack.serve_forever()
+    print("countersign local: stopped", file=sys.stderr)
+
+
+def banner(state: dict[str, Any], state_dir: Path) -> str:
+    api, app = state["apiUrl"], state["demoApp"]
+    base = f"{api}/v1/apps/{app['appId']}"
+    auth = f'-H "Authorization: Bearer {app["adminToken"]}"'
+    return f"""
+Countersign local stack is up (moto server: {state['awsEndpointUrl']}, state: {state_dir}/local.json)
+
+  API        {api}
+  OpenAPI    {api}/openapi.json
+  Demo app   {app['appId']}
+  Admin      {app['adminToken']}
+
+Try:
+  curl -s {auth} {base}/settings
+  curl -s -X PATCH {auth} -H "Content-Type: application/json" \\
+       -d '{{"useSignedMetadata": true}}' {base}/settings
+  curl -s -X POST {auth} -H "Content-Type: application/json" \\
+       -d '{{"description": "web server"}}' {base}/keys
+  curl -s -X POST -H "Content-Type: application/json" \\
+       -d '{{"metadata": {{"visitor": {{"id": "v-1"}}, "account": {{"id": "a-1"}}}}}}' {base}/sessions
+
+Another application: .venv/bin/countersign apps create --name "My app" --local
+Ctrl-C stops everything (the emulated AWS state is in memory and goes with it).
+"""
+
+
+def apps_command(args: argparse.Namespace) -> dict[str, Any]:
+    from countersign_dev.apps import create_application, rotate_admin_token
+
+    client, table = _control_table(args)
+    if args.apps_command == "create":
+        if not args.name.strip() or len(args.name) > 200:
+            raise CliError("--name must be 1-200 characters")
+        return create_application(client, table, args.name.strip())
+    return rotate_admin_token(client, table, args.app_id)
+
+
+def _control_table(args: argparse.Namespace) -> tuple[Any, str]:
+    import boto3
+
+    if args.local:
+        from countersign_dev.local_stack import read_state
+
+        try:
+            state = read_state(args.state_dir)
+        except FileNotFoundError as error:
+            raise CliError(str(error)) from error
+        client = boto3.client(
+            "dynamodb",
+            endpoint_url=state.aws_endpoint_url,
+            region_name=state.region,
+            aws_access_key_id="countersign-local",
+            aws_secret_access_key="countersign-local",
+        )
+        try:
+            client.describe_table(TableName=state.control_table)
+        except Exception as error:  # noqa: BLE001 - anything here means the stack is gone
+            raise CliError(f"the local stack in {args.state_dir} is not running (make dev)") from error
+        return client, state.control_table
+    cloudformation = boto3.client("cloudformation", region_name=args.region)
+    try:
+        stack = cloudformation.describe_stacks(StackName=args.stack)["Stacks"][0]
+    except cloudformation.exceptions.ClientError as error:
+        raise CliError(f"stack {args.stack}: {error.response['Error'].get('Message', 'not found')}") from error
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    if "ControlTableName" not in outputs:
+        raise CliError(f"stack {args.stack} has no ControlTableName output: is it a Countersign stack?")
+    return boto3.client("dynamodb", region_name=args.region), outputs["ControlTableName"]

@@ -1,0 +1,118 @@
+"""`countersign sign` and `countersign keygen`: what a customer's server does, for testing."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from countersign_dev.cli import CliError
+
+
+def sign_command(args: argparse.Namespace) -> str:
+    """A signed JWT (or the whole POST /sessions body with --session-body)."""
+    import jwt
+
+    claims = _claims(args)
+    rs256 = args.private_key is not None
+    if rs256 == (args.key_name is not None):
+        raise CliError("give either --key-name with --secret/--secret-file (HS256) or --private-key with --kid (RS256)")
+    if rs256:
+        if not args.kid:
+            raise CliError("RS256 needs --kid (the key id published in your JWKS)")
+        try:
+            key: Any = args.private_key.read_bytes()
+        except OSError as error:
+            raise CliError(f"--private-key {args.private_key}: {error.strerror}") from error
+        try:
+            token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": args.kid})
+        except (ValueError, TypeError, jwt.PyJWTError) as error:
+            raise CliError(f"--private-key {args.private_key} is not an RSA private key in PEM") from error
+        body: dict[str, Any] = {"jwt": token}
+    else:
+        secret = _secret(args)
+        token = jwt.encode(claims, secret.encode("utf-8"), algorithm="HS256")
+        body = {"jwt": token, "signingKeyName": args.key_name}
+    return json.dumps(body) if args.session_body else token
+
+
+def keygen_command(args: argparse.Namespace) -> dict[str, Any]:
+    """Write a PEM private key and add its public half to a JWKS file."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    if args.private_key.exists():
+        raise CliError(f"{args.private_key} exists: refusing to overwrite a private key")
+    private = rsa.generate_private_key(public_exponent=65537, key_size=args.bits)
+    numbers = private.public_key().public_numbers()
+    jwk = {
+        "kty": "RSA",
+        "use": "sig",
+        "alg": "RS256",
+        "kid": args.kid,
+        "n": _b64url_uint(numbers.n),
+        "e": _b64url_uint(numbers.e),
+    }
+    jwks: dict[str, Any] = {"keys": []}
+    if args.jwks.exists():
+        try:
+            jwks = json.loads(args.jwks.read_text())
+            assert isinstance(jwks.get("keys"), list)
+        except (ValueError, AssertionError, AttributeError) as error:
+            raise CliError(f"{args.jwks} is not a JWKS document") from error
+        if any(k.get("kid") == args.kid for k in jwks["keys"]):
+            raise CliError(f"{args.jwks} already has a key with kid {args.kid}")
+    jwks["keys"].append(jwk)
+    args.private_key.parent.mkdir(parents=True, exist_ok=True)
+    args.private_key.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    args.private_key.chmod(0o600)
+    args.jwks.parent.mkdir(parents=True, exist_ok=True)
+    args.jwks.write_text(json.dumps(jwks, indent=2) + "\n")
+    return {"kid": args.kid, "privateKey": str(args.private_key), "jwks": str(args.jwks), "bits": args.bits}
+
+
+def _claims(args: argparse.Namespace) -> dict[str, Any]:
+    raw = args.claims
+    if args.claims_file is not None:
+        try:
+            raw = args.claims_file.read_text()
+        except OSError as error:
+            raise CliError(f"--claims-file {args.claims_file}: {error.strerror}") from error
+    try:
+        claims = json.loads(raw) if raw else {}
+    except ValueError as error:
+        raise CliError(f"the claims are not valid JSON ({error.msg})") from error
+    if not isinstance(claims, dict):
+        raise CliError("the claims must be a JSON object")
+    if args.visitor_id is not None:
+        claims.setdefault("visitor", {})["id"] = args.visitor_id
+    if args.account_id is not None:
+        claims.setdefault("account", {})["id"] = args.account_id
+    if args.expires_in is not None:
+        claims["exp"] = int(time.time()) + args.expires_in
+    claims.setdefault("nonce", secrets.token_urlsafe(16))
+    return claims
+
+
+def _secret(args: argparse.Namespace) -> str:
+    if args.secret is not None:
+        return str(args.secret)
+    if args.secret_file is not None:
+        try:
+            return str(args.secret_file.read_text().strip())
+        except OSError as error:
+            raise CliError(f"--secret-file {args.secret_file}: {error.strerror}") from error
+    raise CliError("HS256 needs --secret or --secret-file (reveal the key first)")
+
+
+def _b64url_uint(value: int) -> str:
+    raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()

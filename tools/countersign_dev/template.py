@@ -1,0 +1,145 @@
+"""Read template.yaml the way the local stack needs it: routes, handlers, tables, keys, environment.
+
+template.yaml is the only description of the deployment: the local stack creates its tables and
+routes its requests from what this module reads, so adding a route means touching the template
+and the function, nothing here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+
+
+class TemplateError(Exception):
+    """template.yaml uses something the local stack cannot emulate."""
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str  # upper case, or ANY
+    resource: str  # API Gateway path template, e.g. /v1/apps/{appId}/settings
+    function: str  # logical id of the function
+    pattern: re.Pattern[str] = field(compare=False)
+
+    def match(self, path: str) -> dict[str, str] | None:
+        found = self.pattern.fullmatch(path)
+        return found.groupdict() if found else None
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    code_dir: Path
+    module: str
+    handler: str
+    environment: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class GatewayResponse:
+    status: int
+    body: str
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    """The template as plain data, intrinsic functions as {"Ref": ...} dicts (cfn-lint's loader)."""
+    from cfnlint.decode import cfn_yaml
+
+    template: dict[str, Any] = cfn_yaml.load(str(path))
+    return template
+
+
+def resources_of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: res for name, res in template.get("Resources", {}).items() if res.get("Type") == kind}
+
+
+def functions(template: dict[str, Any]) -> dict[str, FunctionSpec]:
+    """Every AWS::Serverless::Function with its handler file and unresolved environment."""
+    global_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    specs = {}
+    for name, res in resources_of_type(template, "AWS::Serverless::Function").items():
+        props = res["Properties"]
+        module, _, handler = props["Handler"].rpartition(".")
+        env = {**global_env, **props.get("Environment", {}).get("Variables", {})}
+        specs[name] = FunctionSpec(name, REPO_ROOT / props["CodeUri"], module, handler, env)
+    return specs
+
+
+def routes(template: dict[str, Any]) -> list[Route]:
+    """Every Api event of every function; specific methods sort before ANY, as API Gateway does."""
+    found = []
+    for name, res in resources_of_type(template, "AWS::Serverless::Function").items():
+        for event in res["Properties"].get("Events", {}).values():
+            if event.get("Type") != "Api":
+                continue
+            props = event["Properties"]
+            resource = props["Path"]
+            found.append(Route(props["Method"].upper(), resource, name, _path_pattern(resource)))
+    return sorted(found, key=lambda r: (r.method == "ANY", r.resource))
+
+
+def gateway_responses(template: dict[str, Any]) -> dict[str, GatewayResponse]:
+    """The API's GatewayResponses (e.g. MISSING_AUTHENTICATION_TOKEN -> our 404 body)."""
+    out = {}
+    for res in resources_of_type(template, "AWS::Serverless::Api").values():
+        for kind, spec in res["Properties"].get("GatewayResponses", {}).items():
+            status = int(spec.get("StatusCode", 500 if "5XX" in kind else 400))
+            body = spec.get("ResponseTemplates", {}).get("application/json", "")
+            out[kind] = GatewayResponse(status, body)
+    return out
+
+
+def parameter_defaults(template: dict[str, Any]) -> dict[str, str]:
+    return {name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()}
+
+
+def resolve(value: Any, refs: dict[str, str], attrs: dict[tuple[str, str], str]) -> str:
+    """Resolve the intrinsic functions the environment uses: Ref, Fn::GetAtt, Fn::Sub."""
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    if isinstance(value, dict) and len(value) == 1:
+        (fn, arg), = value.items()
+        if fn == "Ref" and arg in refs:
+            return refs[arg]
+        if fn == "Fn::GetAtt":
+            logical, attr = arg if isinstance(arg, list) else arg.split(".", 1)
+            if (logical, attr) in attrs:
+                return attrs[(logical, attr)]
+        if fn == "Fn::Sub":
+            text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+            local = {**refs, **{k: resolve(v, refs, attrs) for k, v in variables.items()}}
+
+            def substitute(m: re.Match[str]) -> str:
+                key = m.group(1)
+                if key in local:
+                    return local[key]
+                if "." in key and tuple(key.split(".", 1)) in attrs:
+                    return attrs[tuple(key.split(".", 1))]  # type: ignore[index]
+                raise TemplateError(f"cannot resolve ${{{key}}} locally")
+
+            return re.sub(r"\$\{([^}!]+)\}", substitute, text)
+    raise TemplateError(f"cannot resolve {value!r} locally")
+
+
+def _path_pattern(resource: str) -> re.Pattern[str]:
+    regex = ""
+    for part in re.split(r"(\{[^}]+\})", resource):
+        if part.startswith("{") and part.endswith("+}"):
+            regex += f"(?P<{_group(part[1:-2])}>.+)"
+        elif part.startswith("{"):
+            regex += f"(?P<{_group(part[1:-1])}>[^/]+)"
+        else:
+            regex += re.escape(part)
+    return re.compile(regex)
+
+
+def _group(name: str) -> str:
+    if not name.isidentifier():
+        raise TemplateError(f"path parameter {name!r} is not an identifier")
+    return name
