@@ -1,0 +1,317 @@
+"""Strict JWT parsing and signature verification (SPEC 3.3, 3.4, 4).
+
+Two steps, in this order:
+
+1. `read_header` + `token_kind` look at the token without any cryptography. They refuse, cheaply,
+   everything that is not a small compact JWS whose header and payload are UTF-8 JSON objects
+   (`malformed_token`), and every algorithm or header we do not accept (`unsupported_token`).
+2. `verify_hs256` / `verify_rs256` check the signature and the time claims with PyJWT, with the
+   algorithm pinned by the caller's signing mode, never read from the token.
+
+Limits:
+    MAX_TOKEN_CHARS  16 KiB for the whole compact token: a few KiB of metadata fits with room to
+                     spare; anything larger is refused before it is decoded.
+    MAX_JSON_DEPTH   20 levels in the header or the payload (metadata itself is bounded more
+                     tightly in `countersign.claims`, to fit DynamoDB's 32-level limit).
+    MAX_KID_CHARS    256 characters for an RS256 `kid`; it is echoed into diagnostics.
+    LEEWAY_SECONDS   60 s of clock skew for `exp`, `nbf` and `iat`.
+
+PyJWT and cryptography are imported inside the verify functions only: unsigned traffic, and every
+token refused in step 1, never pays for them on a cold start.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
+
+from countersign.errors import ApiError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+TokenKind = Literal["hs256", "rs256"]
+
+MAX_TOKEN_CHARS = 16 * 1024
+MAX_JSON_DEPTH = 20
+MAX_KID_CHARS = 256
+LEEWAY_SECONDS = 60
+MIN_RSA_BITS = 2048
+
+_ALGORITHMS: dict[str, TokenKind] = {"HS256": "hs256", "RS256": "rs256"}
+_PYJWT_ALGORITHM: dict[TokenKind, str] = {"hs256": "HS256", "rs256": "RS256"}
+# Header members that would let the token choose its own key or change how it is processed:
+# key references (jku, x5u), embedded keys (jwk, x5c), extensions (crit, b64), JWE (enc, zip).
+_REFUSED_HEADER_MEMBERS = ("jku", "x5u", "jwk", "x5c", "crit", "b64", "enc", "zip")
+_ACCEPTED_TYP = frozenset({"jwt", "application/jwt"})
+_TIME_CLAIMS = ("exp", "nbf", "iat")
+_JWS_SEGMENTS = 3  # header.payload.signature; JWE (5 segments) is not accepted
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
+@dataclass(frozen=True)
+class TokenHeader:
+    """The JOSE header of a token that passed `read_header`. Nothing in it is verified yet."""
+
+    alg: str | None
+    kid: str | None
+    raw: dict[str, Any]
+
+
+def read_header(token: object) -> TokenHeader:
+    """Parse `token` strictly, without cryptography, and return its header.
+
+    Refuses with `malformed_token`: anything but an ASCII string of at most MAX_TOKEN_CHARS, not
+    exactly three segments, segments that are not canonical unpadded base64url, a header or
+    payload that is not a UTF-8 JSON object (duplicate member names, NaN/Infinity and nesting
+    deeper than MAX_JSON_DEPTH included).
+    """
+    header, _payload = _parse(token)
+    return _header(header)
+
+
+def token_kind(header: TokenHeader, *, require_kid: bool = True) -> TokenKind:
+    """Which signing mode the header asks for: "hs256" or "rs256".
+
+    `unsupported_token` for any other `alg` (matched case-sensitively, so every spelling of
+    "none" is refused), for headers carrying jku, x5u, jwk, x5c, crit, b64, enc or zip, and for a
+    `typ` other than JWT. With `require_kid` (the default), an RS256 header needs a non-empty
+    string `kid` of at most MAX_KID_CHARS, else `unknown_kid`; the verification core passes
+    `require_kid=False` so that the settings gate is applied before the kid is looked at.
+    """
+    raw = header.raw
+    refused = [name for name in _REFUSED_HEADER_MEMBERS if name in raw]
+    if refused:
+        raise ApiError(
+            "unsupported_token",
+            f"The token header carries {', '.join(refused)}, which this service does not accept.",
+        )
+    kind = _ALGORITHMS.get(header.alg) if header.alg is not None else None
+    if kind is None:
+        raise ApiError(
+            "unsupported_token",
+            "The token's alg is not accepted: sign with HS256 (shared secret) or RS256 (JWKS).",
+        )
+    if "typ" in raw:
+        typ = raw["typ"]
+        if not isinstance(typ, str) or typ.lower() not in _ACCEPTED_TYP:
+            raise ApiError("unsupported_token", 'The token header typ must be "JWT" when present.')
+    if require_kid and kind == "rs256" and rs256_kid(header) is None:
+        raise ApiError("unknown_kid", "An RS256 token needs a kid header naming a key of the JWK Set.")
+    return kind
+
+
+def rs256_kid(header: TokenHeader) -> str | None:
+    """The header's `kid` if it is usable for a JWK Set lookup (non-empty, bounded), else None."""
+    kid = header.kid
+    return kid if kid and len(kid) <= MAX_KID_CHARS else None
+
+
+def verify_hs256(token: str, secret: bytes) -> dict[str, Any]:
+    """Verify an HS256 token with `secret` (the key's UTF-8 bytes) and return its claims.
+
+    The algorithm is pinned to HS256. Checks run in this order, each raising an ApiError:
+    structure (malformed_token), header (unsupported_token), types of exp/nbf/iat
+    (invalid_claims), signature (invalid_signature), then the claims PyJWT validates: exp
+    (token_expired), nbf/iat (token_not_yet_valid), aud/sub/jti (invalid_claims). A secret that is
+    not non-empty bytes is a programming error (TypeError / ValueError).
+    """
+    if not isinstance(secret, bytes):
+        raise TypeError("an HS256 secret must be bytes")
+    if not secret:
+        raise ValueError("an HS256 secret must not be empty")
+    return _verify(token, secret, "hs256")
+
+
+def verify_rs256(token: str, public_key: RSAPublicKey) -> dict[str, Any]:
+    """Verify an RS256 token with `public_key` and return its claims.
+
+    The algorithm is pinned to RS256. Raises the same ApiErrors as `verify_hs256`, plus
+    `unknown_kid` if the key for the kid is an RSA key under MIN_RSA_BITS (it is not usable for
+    RS256). A key that is not an RSAPublicKey is a programming error (TypeError).
+    """
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+    if not isinstance(public_key, RSAPublicKey):
+        raise TypeError("an RS256 key must be a cryptography RSAPublicKey")
+    if public_key.key_size < MIN_RSA_BITS:
+        raise ApiError(
+            "unknown_kid",
+            f"The JWK for this kid is under {MIN_RSA_BITS} bits, which is not accepted for RS256.",
+        )
+    return _verify(token, public_key, "rs256")
+
+
+def json_depth_exceeds(value: object, limit: int) -> bool:
+    """True if `value` (parsed JSON) nests objects/arrays deeper than `limit` levels.
+
+    A scalar has depth 0, `{}` and `[]` depth 1. Iterative, so it cannot hit the recursion limit.
+    """
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth + 1 > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _verify(token: str, key: bytes | RSAPublicKey, expected: TokenKind) -> dict[str, Any]:
+    header, payload = _parse(token)
+    kind = token_kind(_header(header), require_kid=False)
+    if kind != expected:
+        # The caller chose the mode (and therefore the key); a token of the other mode is never
+        # checked with this key, which is what defeats RS256 -> HS256 key confusion.
+        raise ApiError(
+            "unsupported_token",
+            f"This token is not signed with {_PYJWT_ALGORITHM[expected]}, the algorithm of this mode.",
+        )
+    _check_time_claim_types(payload)
+
+    import jwt
+    from jwt.exceptions import InvalidJTIError, InvalidSubjectError
+
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=[_PYJWT_ALGORITHM[expected]],
+            leeway=LEEWAY_SECONDS,
+            options={"enforce_minimum_key_length": expected == "rs256"},
+        )
+    # Most specific first: InvalidSignatureError is a DecodeError, every other one an InvalidTokenError.
+    except jwt.ExpiredSignatureError:
+        raise ApiError("token_expired") from None
+    except jwt.ImmatureSignatureError:
+        # nbf (or iat) more than the leeway in the future.
+        raise ApiError("token_not_yet_valid") from None
+    except jwt.InvalidSignatureError:
+        raise ApiError("invalid_signature") from None
+    except jwt.InvalidKeyError:
+        # The key cannot verify this algorithm at all (e.g. a PEM used as an HMAC secret).
+        raise ApiError("invalid_signature", "The token signature cannot be verified with this key.") from None
+    except jwt.InvalidAlgorithmError:
+        raise ApiError("unsupported_token") from None
+    except jwt.InvalidAudienceError:
+        # RFC 7519 4.1.3: a token addressed to an audience must be refused by anyone else, so a
+        # token minted for another service cannot be replayed here.
+        raise ApiError("invalid_claims", "Tokens with an aud claim are not accepted.") from None
+    except (
+        jwt.InvalidIssuedAtError,
+        jwt.InvalidIssuerError,
+        InvalidSubjectError,
+        InvalidJTIError,
+        jwt.MissingRequiredClaimError,
+    ) as error:
+        raise ApiError("invalid_claims", f"The token claims are not valid: {_reason(error)}.") from None
+    except jwt.DecodeError:
+        raise ApiError("malformed_token") from None
+    except jwt.InvalidTokenError:
+        raise ApiError("malformed_token") from None
+    return claims
+
+
+def _header(raw: dict[str, Any]) -> TokenHeader:
+    alg = raw.get("alg")
+    kid = raw.get("kid")
+    return TokenHeader(
+        alg=alg if isinstance(alg, str) else None,
+        kid=kid if isinstance(kid, str) else None,
+        raw=raw,
+    )
+
+
+def _reason(error: Exception) -> str:
+    # PyJWT messages name the claim and never carry token content; keep them short.
+    return str(error).rstrip(".")[:120] or type(error).__name__
+
+
+def _check_time_claim_types(payload: dict[str, Any]) -> None:
+    # PyJWT coerces with int(), which would accept "123" or true; only JSON numbers are meaningful.
+    for name in _TIME_CLAIMS:
+        if name not in payload:
+            continue
+        value = payload[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ApiError(
+                "invalid_claims",
+                f"The {name} claim must be a number of seconds since the epoch.",
+            )
+
+
+def _parse(token: object) -> tuple[dict[str, Any], dict[str, Any]]:
+    if not isinstance(token, str):
+        raise ApiError("malformed_token", "The jwt must be a string.")
+    # The size check comes first so that a multi-megabyte value costs one len().
+    if len(token) > MAX_TOKEN_CHARS:
+        raise ApiError("malformed_token", f"The jwt is longer than {MAX_TOKEN_CHARS} characters.")
+    if not token.isascii():
+        raise ApiError("malformed_token", "The jwt must be ASCII (compact base64url serialization).")
+    segments = token.split(".")
+    if len(segments) != _JWS_SEGMENTS:
+        raise ApiError("malformed_token", "The jwt must have exactly three dot-separated segments.")
+    header = _json_object(_base64url(segments[0], "header"), "header")
+    payload = _json_object(_base64url(segments[1], "payload"), "payload")
+    _base64url(segments[2], "signature")
+    return header, payload
+
+
+def _base64url(segment: str, name: str) -> bytes:
+    # Unpadded base64url only (RFC 7515 2), and canonical: exactly one encoding per token.
+    if not _BASE64URL.fullmatch(segment) or len(segment) % 4 == 1:
+        raise ApiError("malformed_token", f"The jwt {name} is not unpadded base64url.")
+    try:
+        decoded = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except binascii.Error:
+        raise ApiError("malformed_token", f"The jwt {name} is not unpadded base64url.") from None
+    if base64.urlsafe_b64encode(decoded).rstrip(b"=").decode("ascii") != segment:
+        raise ApiError("malformed_token", f"The jwt {name} is not canonical base64url.")
+    return decoded
+
+
+def _json_object(data: bytes, name: str) -> dict[str, Any]:
+    try:
+        value = json.loads(
+            data.decode("utf-8"),
+            object_pairs_hook=_unique_members,
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+        )
+    except (ValueError, RecursionError):
+        # UnicodeDecodeError and JSONDecodeError are ValueErrors; so are the hooks' refusals.
+        raise ApiError("malformed_token", f"The jwt {name} is not UTF-8 JSON.") from None
+    if not isinstance(value, dict):
+        raise ApiError("malformed_token", f"The jwt {name} must be a JSON object.")
+    if json_depth_exceeds(value, MAX_JSON_DEPTH):
+        raise ApiError("malformed_token", f"The jwt {name} nests deeper than {MAX_JSON_DEPTH} levels.")
+    return value
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Duplicate names are how parser-differential attacks hide a second alg or id (RFC 7515 5.2).
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("duplicate member name")
+    return result
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("number out of range")
+    return value

@@ -1,0 +1,288 @@
+"""The one verification core: session start and metadata updates both come through here.
+
+    body -> classify -> policy (settings gate) -> key status -> signature -> claims -> Verified
+
+Each step runs only when `countersign.policy.decide` asks for its fact, so a request the settings
+already drop never reaches the key directory, the JWKS endpoint or the cryptography. Every drop is
+raised as `ApiError(code)`; a failing dependency raises `DependencyUnavailable` (503, never a
+drop). `recheck` re-applies the same table to an existing session on every events batch.
+
+The dependencies are small protocols so that the core needs no AWS and tests need no mocks of it:
+`SettingsView` (the settings object), `SigningKeyDirectory` (HS256 keys, e.g. the store with its
+short cache) and `RsaKeySource` (the JWKS cache).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, Protocol
+
+from countersign import policy, tokens
+from countersign.claims import check_claims
+from countersign.errors import ApiError
+from countersign.policy import Facts, Pending
+from countersign.tokens import TokenKind
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+MAX_KEY_NAME_CHARS = 128
+
+
+class SettingsView(Protocol):
+    """The parts of an application's settings the acceptance table reads."""
+
+    @property
+    def use_signed_metadata(self) -> bool: ...
+
+    @property
+    def use_rs256_signed_metadata(self) -> bool: ...
+
+    @property
+    def jwks_uri(self) -> str | None: ...
+
+    @property
+    def only_allow_signed_metadata(self) -> bool: ...
+
+
+class SigningKeyDirectory(Protocol):
+    """An application's HS256 signing keys. Both methods may raise DependencyUnavailable."""
+
+    def status(self, key_name: str) -> Literal["active", "revoked", "unknown"]:
+        """Whether `key_name` is an active, revoked or unknown key of the application."""
+        ...
+
+    def secret(self, key_name: str) -> bytes:
+        """The UTF-8 bytes of an active key's secret."""
+        ...
+
+
+class RsaKeySource(Protocol):
+    """The RS256 public keys published at a JWKS URI (the JWKS cache)."""
+
+    def public_key(self, uri: str, kid: str) -> RSAPublicKey:
+        """The key for `kid`; ApiError("unknown_kid") if absent, DependencyUnavailable if unreachable."""
+        ...
+
+
+@dataclass(frozen=True)
+class Verified:
+    """Claims that passed the acceptance table and the common claims rules, and how."""
+
+    claims: dict[str, Any]
+    signed: TokenKind | None
+    key_name: str | None
+    kid: str | None
+
+
+def verify_credentials(
+    body: dict[str, Any],
+    settings: SettingsView,
+    keys: SigningKeyDirectory,
+    jwks: RsaKeySource,
+    *,
+    now: float,
+    session_signed: TokenKind | None = None,
+) -> Verified:
+    """Verify the credentials of a session start or metadata update body.
+
+    `body` is `{"jwt", "signingKeyName"}` (HS256), `{"jwt"}` (RS256; a signingKeyName is ignored)
+    or `{"metadata": {...}}` (unsigned); both or neither is `invalid_request`. For a metadata
+    update, `session_signed` is how the session was verified: an unsigned update of a signed
+    session is refused. `now` is the request time: a JWT's `exp`/`nbf` are held against it (as
+    well as against PyJWT's clock). The returned claims passed `countersign.claims.check_claims`;
+    the caller then applies `session_identity(...)` or `metadata_update(...)`.
+    """
+    credential = _credentials(body)
+    facts = Facts(
+        kind="unsigned",
+        use_signed_metadata=settings.use_signed_metadata,
+        use_rs256_signed_metadata=settings.use_rs256_signed_metadata,
+        jwks_uri_saved=bool(settings.jwks_uri),
+        only_allow_signed_metadata=settings.only_allow_signed_metadata,
+        updates_signed_session=session_signed is not None,
+    )
+
+    if not isinstance(credential, str):
+        _settle(facts, expect=None, reason=_unsigned_reason(facts))
+        return Verified(check_claims(credential, signed=None), None, None, None)
+
+    token = credential
+    classified = _classify(token)
+    if isinstance(classified, ApiError):
+        _drop(replace(facts, kind=_refused_kind(classified)), reason=classified)
+    header, kind = classified
+    facts = replace(facts, kind=kind)
+    _settle(facts, expect=Pending.KEY_STATUS)
+
+    if kind == "hs256":
+        key_name = _signing_key_name(body)
+        facts = replace(facts, key_status=keys.status(key_name))
+        _settle(facts, expect=Pending.SIGNATURE)
+        secret = keys.secret(key_name)
+        payload = _check_signature(facts, lambda: tokens.verify_hs256(token, secret))
+        return Verified(check_claims(payload, signed="hs256", now=now), "hs256", key_name, None)
+
+    kid = tokens.rs256_kid(header)
+    uri = settings.jwks_uri
+    public_key: RSAPublicKey | None = None
+    kid_refusal: ApiError | None = None
+    if kid is not None and uri:
+        try:
+            public_key = jwks.public_key(uri, kid)
+        except ApiError as error:
+            if error.code != "unknown_kid":
+                raise  # DependencyUnavailable and anything else is not a drop of this row
+            kid_refusal = error
+    if public_key is None:
+        _drop(replace(facts, key_status="unknown"), reason=kid_refusal)
+    facts = replace(facts, key_status="active")
+    _settle(facts, expect=Pending.SIGNATURE)
+    found_key = public_key
+    payload = _check_signature(facts, lambda: tokens.verify_rs256(token, found_key))
+    return Verified(check_claims(payload, signed="rs256", now=now), "rs256", None, kid)
+
+
+def recheck(
+    signed: TokenKind | None,
+    key_name: str | None,
+    settings: SettingsView,
+    keys: SigningKeyDirectory,
+) -> None:
+    """Re-apply the acceptance table to a session verified earlier (every events batch).
+
+    HS256: useSignedMetadata still on and the key still active. RS256: RS256 still on with a saved
+    JWKS URI (the JWK Set is not fetched again). Unsigned: onlyAllowSignedMetadata still off. The
+    signature is not checked again: it was verified when the session started. Raises the drop
+    code of the first row that no longer holds.
+    """
+    facts = Facts(
+        kind="unsigned" if signed is None else signed,
+        use_signed_metadata=settings.use_signed_metadata,
+        use_rs256_signed_metadata=settings.use_rs256_signed_metadata,
+        jwks_uri_saved=bool(settings.jwks_uri),
+        only_allow_signed_metadata=settings.only_allow_signed_metadata,
+    )
+    if signed is None:
+        _settle(facts, expect=None)
+        return
+    _settle(facts, expect=Pending.KEY_STATUS)
+    if signed == "hs256":
+        if not key_name:
+            raise ValueError("an HS256 session always records its signing key name")
+        facts = replace(facts, key_status=keys.status(key_name))
+    else:
+        facts = replace(facts, key_status="active")
+    _settle(replace(facts, signature_valid=True), expect=None)
+
+
+def credential_labels(body: object) -> dict[str, str]:
+    """`keyName` / `kid` of a request body, for diagnostics of a drop; never raises.
+
+    Only well-formed, bounded values are returned (a kid is read from the header without any
+    verification, so it is a label, not a fact).
+    """
+    labels: dict[str, str] = {}
+    if not isinstance(body, dict):
+        return labels
+    key_name = body.get("signingKeyName")
+    if isinstance(key_name, str) and 0 < len(key_name) <= MAX_KEY_NAME_CHARS:
+        labels["keyName"] = key_name
+    try:
+        kid = tokens.rs256_kid(tokens.read_header(body.get("jwt")))
+    except ApiError:
+        kid = None
+    if kid is not None:
+        labels["kid"] = kid
+    return labels
+
+
+def _credentials(body: dict[str, Any]) -> str | dict[str, Any]:
+    # The JWT string, or the unsigned metadata object.
+    if not isinstance(body, dict):
+        raise ApiError("invalid_request", "The body must be a JSON object.")
+    has_jwt, has_metadata = "jwt" in body, "metadata" in body
+    if has_jwt and has_metadata:
+        raise ApiError(
+            "invalid_request",
+            "Send either jwt (signed metadata) or metadata (unsigned), not both.",
+        )
+    if not has_jwt and not has_metadata:
+        raise ApiError(
+            "invalid_request",
+            'The body needs "jwt" (with "signingKeyName" for HS256) or "metadata".',
+        )
+    if has_metadata:
+        metadata = body["metadata"]
+        if not isinstance(metadata, dict):
+            raise ApiError("invalid_claims", "metadata must be a JSON object.")
+        return metadata
+    token = body["jwt"]
+    if not isinstance(token, str):
+        raise ApiError("malformed_token", "The jwt must be a string.")
+    return token
+
+
+def _classify(token: str) -> tuple[tokens.TokenHeader, TokenKind] | ApiError:
+    # Refusals become the "malformed" / "unsupported" kinds of the table; the parser's error is
+    # kept so that the drop carries its specific message.
+    try:
+        header = tokens.read_header(token)
+        return header, tokens.token_kind(header, require_kid=False)
+    except ApiError as refusal:
+        return refusal
+
+
+def _refused_kind(refusal: ApiError) -> Literal["unsupported", "malformed"]:
+    return "unsupported" if refusal.code == "unsupported_token" else "malformed"
+
+
+def _signing_key_name(body: dict[str, Any]) -> str:
+    key_name = body.get("signingKeyName")
+    if not isinstance(key_name, str) or not key_name or len(key_name) > MAX_KEY_NAME_CHARS:
+        raise ApiError(
+            "signing_key_name_required",
+            f"An HS256 token needs signingKeyName, a string of 1 to {MAX_KEY_NAME_CHARS} characters.",
+        )
+    return key_name
+
+
+def _check_signature(facts: Facts, verify: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    # Only a bad signature is a row of the table; the other token errors (expired, malformed
+    # claims, ...) are the "specific code" drops of the malformed row and propagate as they are.
+    try:
+        payload = verify()
+    except ApiError as error:
+        if error.code != "invalid_signature":
+            raise
+        _drop(replace(facts, signature_valid=False), reason=error)
+    _settle(replace(facts, signature_valid=True), expect=None)
+    return payload
+
+
+def _unsigned_reason(facts: Facts) -> ApiError | None:
+    if facts.updates_signed_session and not facts.only_allow_signed_metadata:
+        return ApiError(
+            "unsigned_metadata_rejected",
+            "This session was started with signed metadata: its updates must be signed too.",
+        )
+    return None
+
+
+def _drop(facts: Facts, *, reason: ApiError | None) -> NoReturn:
+    """Raise the table's drop for facts the core knows must drop (refused token, unknown key)."""
+    _settle(facts, expect=None, reason=reason)
+    raise RuntimeError(f"acceptance table accepted {facts!r}, which the core knows is refused")
+
+
+def _settle(facts: Facts, *, expect: Pending | None, reason: ApiError | None = None) -> None:
+    """Raise the table's drop for `facts`, or check that it asks for the step the core takes next."""
+    decision = policy.decide(facts)
+    if isinstance(decision, str):
+        # Keep the specific message of the component that found the problem, if it agrees.
+        if reason is not None and reason.code == decision:
+            raise reason
+        raise ApiError(decision)
+    if decision is not expect:
+        raise RuntimeError(f"acceptance table answered {decision!r} where the core expected {expect!r}")
