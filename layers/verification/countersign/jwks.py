@@ -1,0 +1,282 @@
+"""Customer JWK Sets: which published keys are usable for RS256, and how long they are cached.
+
+`parse_jwk_set` decides which keys of a document are usable (SPEC 3.2); `JwksCache` serves them per
+JWKS URI to the token verifier (SPEC 3.4). Cache bounds, per URI and per container:
+
+- **TTL 300 s**: a set fetched less than five minutes ago is used as is.
+- **Unknown kid**: a `kid` not in the cached set triggers one refetch, so a newly published key
+  works on its first request, not after the TTL.
+- **Refetch rate limit 5 s**: at most one fetch attempt per URI every 5 seconds, whatever the
+  reason (unknown kid, expiry, retry after a failure), and single-flight: concurrent requests
+  wait for the one fetch in progress instead of starting their own. Tokens with random kids
+  therefore cost at most one fetch per 5 s per URI.
+- **Stale bound 24 h**: when a refetch fails, the last good set keeps serving the kids it holds
+  until it is 24 hours old. With nothing usable cached and the fetch failing, the answer is
+  `DependencyUnavailable("jwks")` (503, retried by the SDK), never a drop.
+- A kid is dropped as `unknown_kid` (401) only when the latest fetch attempt for the URI
+  succeeded (or was skipped by the rate limit after a success) and the kid is not in the set. When
+  the latest attempt failed, an unknown kid is a 503 instead: the key may have just been published.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final, TypedDict
+
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
+
+from countersign.errors import ApiError, DependencyUnavailable
+
+logger = logging.getLogger(__name__)
+
+TTL_SECONDS: Final = 300.0
+MAX_STALE_SECONDS: Final = 86_400.0
+REFETCH_INTERVAL_SECONDS: Final = 5.0
+
+MIN_MODULUS_BITS: Final = 2048
+# Upper bounds keep one verification cheap: a huge modulus or exponent would make every token
+# with that kid cost seconds of CPU.
+MAX_MODULUS_BITS: Final = 16_384
+MAX_EXPONENT_BITS: Final = 32
+
+# RSA private-key members (RFC 7518 6.3.2): a key carrying them is a leaked private key, not used.
+_PRIVATE_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth"})
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
+_MAX_REASONS_IN_DETAIL = 3
+_REQUIREMENT = (
+    "an RSA public key usable for RS256 (kty RSA, n, e, a non-empty string kid, a modulus of at "
+    f"least {MIN_MODULUS_BITS} bits, use absent or sig, alg absent or RS256, no private members)"
+)
+
+
+class KeyReport(TypedDict):
+    """One usable key as the `test` route reports it."""
+
+    kid: str
+    kty: str
+    alg: str
+    bits: int
+
+
+@dataclass(frozen=True)
+class JwkSet:
+    """The usable keys of one JWK Set document, by kid (treat `keys` as read-only)."""
+
+    keys: dict[str, RSAPublicKey]
+    entries: tuple[KeyReport, ...] = field(default=(), repr=False)
+
+    def report(self) -> list[KeyReport]:
+        """The usable keys in document order: `[{"kid", "kty", "alg", "bits"}]`."""
+        return [KeyReport(**entry) for entry in self.entries]
+
+
+class _UnusableKeyError(Exception):
+    """Why one member of `keys` cannot verify RS256 tokens."""
+
+
+def parse_jwk_set(body: bytes) -> JwkSet:
+    """The usable RS256 keys of a JWK Set document.
+
+    Keys that are not usable (another `kty`, `use` other than "sig", `alg` other than "RS256",
+    `key_ops` without "verify", private members, a modulus under 2048 bits, members that are not
+    strict unpadded base64url) are skipped. When two usable keys share a kid, the first one in the
+    document wins and the later one is ignored. Raises `ApiError("jwks_document_invalid")` with a
+    detail when the body is not a JSON object with a `keys` list, or no key is usable.
+    """
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        # ValueError covers bad JSON and bad UTF-8; deep nesting raises RecursionError.
+        raise _document_invalid("The JWKS URI did not return JSON.") from None
+    if not isinstance(document, dict):
+        raise _document_invalid("The JWK Set document must be a JSON object.")
+    members = document.get("keys")
+    if not isinstance(members, list):
+        raise _document_invalid('The JWK Set document must have a "keys" list.')
+    keys: dict[str, RSAPublicKey] = {}
+    entries: list[KeyReport] = []
+    reasons: list[str] = []
+    for index, jwk in enumerate(members):
+        try:
+            kid, public_key = _usable_key(jwk)
+        except _UnusableKeyError as exc:
+            reasons.append(f"key {index}{_kid_label(jwk)}: {exc}")
+            continue
+        if kid in keys:
+            continue  # the first usable key with this kid wins
+        keys[kid] = public_key
+        entries.append(KeyReport(kid=kid, kty="RSA", alg="RS256", bits=public_key.key_size))
+    if not keys:
+        shown = "; ".join(reasons[:_MAX_REASONS_IN_DETAIL]) or "the keys list is empty"
+        raise _document_invalid(f"The JWK Set has no {_REQUIREMENT}: {shown}.")
+    return JwkSet(keys=keys, entries=tuple(entries))
+
+
+def _document_invalid(detail: str) -> ApiError:
+    return ApiError("jwks_document_invalid", detail=detail)
+
+
+def _kid_label(jwk: object) -> str:
+    kid = jwk.get("kid") if isinstance(jwk, dict) else None
+    # A kid is public, but customer-written: quote it, and only the start of a long one.
+    return f" (kid {json.dumps(kid[:40])})" if isinstance(kid, str) and kid else ""
+
+
+def _usable_key(jwk: object) -> tuple[str, RSAPublicKey]:
+    if not isinstance(jwk, dict):
+        raise _UnusableKeyError("not a JSON object")
+    if jwk.get("kty") != "RSA":
+        raise _UnusableKeyError("kty is not RSA")
+    kid = jwk.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise _UnusableKeyError("no non-empty string kid")
+    if "use" in jwk and jwk["use"] != "sig":
+        raise _UnusableKeyError('use is not "sig"')
+    if "alg" in jwk and jwk["alg"] != "RS256":
+        raise _UnusableKeyError('alg is not "RS256"')
+    key_ops = jwk.get("key_ops")
+    if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
+        raise _UnusableKeyError('key_ops does not include "verify"')
+    if _PRIVATE_MEMBERS & jwk.keys():
+        raise _UnusableKeyError("it holds private-key members: remove them from the published document")
+    modulus = _base64url_uint(jwk.get("n"), "n")
+    exponent = _base64url_uint(jwk.get("e"), "e")
+    bits = modulus.bit_length()
+    if bits < MIN_MODULUS_BITS:
+        raise _UnusableKeyError(f"the modulus is {bits} bits; at least {MIN_MODULUS_BITS} are required")
+    if bits > MAX_MODULUS_BITS:
+        raise _UnusableKeyError(f"the modulus is {bits} bits; at most {MAX_MODULUS_BITS} are accepted")
+    if exponent.bit_length() > MAX_EXPONENT_BITS:
+        raise _UnusableKeyError(f"the exponent is larger than {MAX_EXPONENT_BITS} bits")
+    try:
+        public_key = RSAPublicNumbers(exponent, modulus).public_key()
+    except ValueError:
+        raise _UnusableKeyError("n and e are not a valid RSA public key") from None
+    return kid, public_key
+
+
+def _base64url_uint(value: object, member: str) -> int:
+    """A JWK integer: unpadded base64url (RFC 7515), canonical, big-endian."""
+    if not isinstance(value, str) or not _BASE64URL.fullmatch(value) or len(value) % 4 == 1:
+        raise _UnusableKeyError(f"{member} is missing or not unpadded base64url")
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        raise _UnusableKeyError(f"{member} is not valid base64url") from None
+    # Non-zero spare bits would let one key be written several ways: refuse all but the canonical.
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != value:
+        raise _UnusableKeyError(f"{member} is not canonical base64url")
+    return int.from_bytes(raw, "big")
+
+
+@dataclass(frozen=True)
+class _State:
+    """What one URI's cache knows; replaced whole, so readers never need the lock."""
+
+    jwk_set: JwkSet | None = None
+    fetched_at: float = 0.0  # when `jwk_set` was fetched
+    attempted_at: float | None = None  # when the latest fetch attempt started
+    last_attempt_ok: bool = False
+
+
+@dataclass
+class _Entry:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    state: _State = field(default_factory=_State)
+
+
+class JwksCache:
+    """Usable RS256 keys per JWKS URI, refreshed within the bounds in the module docstring.
+
+    `fetch(uri)` returns a document body (in production `netguard.fetch` under the address
+    policy); it may raise `ApiError` or `OSError`. Safe to share between threads.
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[str], bytes],
+        *,
+        ttl_seconds: float = TTL_SECONDS,
+        max_stale_seconds: float = MAX_STALE_SECONDS,
+        refetch_interval_seconds: float = REFETCH_INTERVAL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._fetch = fetch
+        self._ttl = ttl_seconds
+        self._max_stale = max_stale_seconds
+        self._refetch_interval = refetch_interval_seconds
+        self._clock = clock
+        self._entries: dict[str, _Entry] = {}
+        self._entries_lock = threading.Lock()
+
+    def public_key(self, uri: str, kid: object) -> RSAPublicKey:
+        """The key published under `kid` at `uri`.
+
+        Raises `ApiError("unknown_kid")` for a missing, empty or non-string kid (without
+        fetching) or a kid the latest successful fetch does not hold, and
+        `DependencyUnavailable("jwks")` when no usable set can be had.
+        """
+        if not isinstance(kid, str) or not kid:
+            raise ApiError("unknown_kid")
+        entry = self._entry(uri)
+        seen = entry.state
+        if seen.jwk_set is not None and self._clock() - seen.fetched_at < self._ttl:
+            key = seen.jwk_set.keys.get(kid)
+            if key is not None:
+                return key
+        state = self._refresh(entry, uri, seen)
+        return self._lookup(state, kid)
+
+    def invalidate(self, uri: str) -> None:
+        """Forget what is cached for `uri` (e.g. after the saved JWKS URI changed)."""
+        with self._entries_lock:
+            self._entries.pop(uri, None)
+
+    def _entry(self, uri: str) -> _Entry:
+        with self._entries_lock:
+            entry = self._entries.get(uri)
+            if entry is None:
+                entry = self._entries[uri] = _Entry()
+            return entry
+
+    def _refresh(self, entry: _Entry, uri: str, seen: _State) -> _State:
+        with entry.lock:
+            current = entry.state
+            if current is not seen:
+                # Another thread fetched while this one waited: single flight, use its result.
+                return current
+            now = self._clock()
+            if current.attempted_at is not None and now - current.attempted_at < self._refetch_interval:
+                return current
+            try:
+                jwk_set = parse_jwk_set(self._fetch(uri))
+            except (ApiError, OSError) as exc:
+                logger.warning(
+                    "JWKS refresh failed",
+                    extra={"error_code": getattr(exc, "code", type(exc).__name__)},
+                )
+                state = _State(current.jwk_set, current.fetched_at, attempted_at=now, last_attempt_ok=False)
+            else:
+                state = _State(jwk_set, fetched_at=now, attempted_at=now, last_attempt_ok=True)
+            entry.state = state
+            return state
+
+    def _lookup(self, state: _State, kid: str) -> RSAPublicKey:
+        jwk_set = state.jwk_set
+        if jwk_set is None or self._clock() - state.fetched_at > self._max_stale:
+            raise DependencyUnavailable("jwks")
+        key = jwk_set.keys.get(kid)
+        if key is not None:
+            return key
+        if state.last_attempt_ok:
+            raise ApiError("unknown_kid")
+        # The set could not be refreshed: the kid may be newly published, so retry, don't drop.
+        raise DependencyUnavailable("jwks")
