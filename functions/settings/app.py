@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from countersign.api import ADMIN_BODY_LIMIT, handle, json_body, logger, make_resolver, metrics, now_iso, tracer
 from countersign.settings import Settings, apply_patch
-from countersign.store import control_store
+from countersign.store.control import control_store
 
 app = make_resolver(admin=True)
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from countersign.admin_tokens import hash_admin_token, new_admin_token, new_app_id
-from countersign.store import ControlStore
+from countersign.store.control import ControlStore
 
 
 def _now() -> str:

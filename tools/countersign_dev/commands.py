@@ -42,12 +42,12 @@ def banner(state: dict[str, Any], state_dir: Path) -> str:
     base = f"{api}/v1/apps/{app['appId']}"
     auth = f'-H "Authorization: Bearer {app["adminToken"]}"'
     return f"""
-Countersign local stack is up (moto server: {state['awsEndpointUrl']}, state: {state_dir}/local.json)
+Countersign local stack is up (moto server: {state["awsEndpointUrl"]}, state: {state_dir}/local.json)
 
   API        {api}
   OpenAPI    {api}/openapi.json
-  Demo app   {app['appId']}
-  Admin      {app['adminToken']}
+  Demo app   {app["appId"]}
+  Admin      {app["adminToken"]}
 
 Try:
   curl -s {auth} {base}/settings
@@ -89,11 +89,11 @@ def _control_table(args: argparse.Namespace) -> tuple[Any, str]:
             endpoint_url=state.aws_endpoint_url,
             region_name=state.region,
             aws_access_key_id="countersign-local",
-            aws_secret_access_key="countersign-local",
+            aws_secret_access_key="countersign-local",  # noqa: S106 - moto accepts any credentials
         )
         try:
             client.describe_table(TableName=state.control_table)
-        except Exception as error:  # noqa: BLE001 - anything here means the stack is gone
+        except Exception as error:
             raise CliError(f"the local stack in {args.state_dir} is not running (make dev)") from error
         return client, state.control_table
     cloudformation = boto3.client("cloudformation", region_name=args.region)

@@ -12,6 +12,7 @@ import importlib.util
 import json
 import logging
 import os
+import queue
 import sys
 import threading
 import time
@@ -27,14 +28,16 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from countersign_dev import template as tpl
+from countersign_dev.provision import ACCOUNT_ID, REGION, provision
 
-REGION = "us-east-1"
-STACK_NAME = "countersign-local"
-ACCOUNT_ID = "123456789012"
 STAGE = "api"
 # API Gateway's own payload limit; our functions apply the SPEC's smaller limits themselves.
 GATEWAY_BODY_LIMIT = 10 * 1024 * 1024
 OPENAPI_PATH = "/openapi.json"
+#: Concurrent requests each function serves locally (its warm execution environments).
+CONTAINERS_PER_FUNCTION = 8
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 @dataclass
@@ -77,7 +80,10 @@ class LocalStack:
         self.template = tpl.load_template()
         self.routes = tpl.routes(self.template)
         self.gateway_responses = tpl.gateway_responses(self.template)
-        self.handlers: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {}
+        # Per function, a pool of "containers": each a separate import of the handler module that
+        # serves one request at a time, as a Lambda execution environment does (the Powertools
+        # resolver keeps the current event on the app object, so sharing one across threads is wrong).
+        self.containers: dict[str, queue.Queue[Handler]] = {}
         self.modules: dict[str, ModuleType] = {}
         self._moto: Any = None
         self._http: ThreadingHTTPServer | None = None
@@ -137,7 +143,7 @@ class LocalStack:
     # moto --------------------------------------------------------------------------------------
 
     def _start_moto(self) -> str:
-        from moto.server import DomainDispatcherApplication, create_backend_app
+        from moto.server import DomainDispatcherApplication, create_backend_app  # type: ignore[attr-defined]
         from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per moto call is noise
@@ -153,7 +159,7 @@ class LocalStack:
         # A free port: local.json says where it is (awsEndpointUrl).
         self._moto = make_server(self.options.host, 0, serialized, threaded=True)
         self._spawn(self._moto.serve_forever, "moto-server")
-        host, bound = self._moto.server_address[:2]
+        host, bound = self._moto.server_address[:2]  # a str host: we bind to a name, not bytes
         return f"http://{host}:{bound}"
 
     def _set_process_environment(self, endpoint: str) -> None:
@@ -175,59 +181,31 @@ class LocalStack:
             os.environ["JWKS_CA_BUNDLE"] = str(Path(self.options.jwks_ca_bundle).resolve())
 
     def _provision(self, endpoint: str) -> tuple[dict[str, str], dict[tuple[str, str], str], dict[str, str]]:
-        """Create every table and KMS key of the template; return what Refs/GetAtts resolve to."""
         import boto3
 
-        dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION)
-        kms = boto3.client("kms", endpoint_url=endpoint, region_name=REGION)
-        refs = {
-            **tpl.parameter_defaults(self.template),
-            "AWS::StackName": STACK_NAME,
-            "AWS::Region": REGION,
-            "AWS::AccountId": ACCOUNT_ID,
-            "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com",
+        resolved = provision(
+            self.template,
+            boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION),
+            boto3.client("kms", endpoint_url=endpoint, region_name=REGION),
+        )
+        names = {
+            "control": resolved.refs["ControlTable"],
+            "data": resolved.refs["DataTable"],
+            "kms": resolved.attrs[("SecretsKey", "Arn")],
         }
-        attrs: dict[tuple[str, str], str] = {}
-        for name, res in tpl.resources_of_type(self.template, "AWS::DynamoDB::Table").items():
-            props = res["Properties"]
-            table = f"{STACK_NAME}-{name}"
-            spec: dict[str, Any] = {
-                "TableName": table,
-                "KeySchema": props["KeySchema"],
-                "AttributeDefinitions": props["AttributeDefinitions"],
-                "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
-            }
-            if props.get("GlobalSecondaryIndexes"):
-                spec["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
-            description = dynamodb.create_table(**spec)["TableDescription"]
-            ttl = props.get("TimeToLiveSpecification")
-            if ttl:
-                dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=ttl)
-            refs[name] = table
-            attrs[(name, "Arn")] = description["TableArn"]
-        for name, res in tpl.resources_of_type(self.template, "AWS::KMS::Key").items():
-            key = kms.create_key(Description=res["Properties"].get("Description", name))["KeyMetadata"]
-            refs[name] = key["KeyId"]
-            attrs[(name, "Arn")] = key["Arn"]
-            attrs[(name, "KeyId")] = key["KeyId"]
-        for res in tpl.resources_of_type(self.template, "AWS::KMS::Alias").values():
-            props = res["Properties"]
-            kms.create_alias(
-                AliasName=tpl.resolve(props["AliasName"], refs, attrs),
-                TargetKeyId=tpl.resolve(props["TargetKeyId"], refs, attrs),
-            )
-        names = {"control": refs["ControlTable"], "data": refs["DataTable"], "kms": attrs[("SecretsKey", "Arn")]}
-        return refs, attrs, names
+        return resolved.refs, resolved.attrs, names
 
     # functions ---------------------------------------------------------------------------------
 
     def _load_functions(self, refs: dict[str, str], attrs: dict[tuple[str, str], str]) -> None:
         for spec in tpl.functions(self.template).values():
             env = {key: tpl.resolve(value, refs, attrs) for key, value in spec.environment.items()}
-            module = _import_handler_module(spec, env)
-            self.modules[spec.logical_id] = module
-            self.handlers[spec.logical_id] = getattr(module, spec.handler)
+            pool: queue.Queue[Handler] = queue.Queue()
+            for instance in range(CONTAINERS_PER_FUNCTION):
+                module = import_handler_module(spec, env, instance=instance)
+                pool.put(getattr(module, spec.handler))
+                self.modules.setdefault(spec.logical_id, module)
+            self.containers[spec.logical_id] = pool
 
     # HTTP --------------------------------------------------------------------------------------
 
@@ -241,7 +219,7 @@ class LocalStack:
         self._http.daemon_threads = True
         self._spawn(self._http.serve_forever, "api-gateway")
         host, port = self._http.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -255,7 +233,9 @@ class LocalStack:
         path.write_text(json.dumps(self.state.to_json(), indent=2) + "\n")
         path.chmod(0o600)  # it holds the demo admin token
 
-    def invoke(self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, source_ip: str) -> tuple[int, dict[str, list[str]], bytes]:
+    def invoke(
+        self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, source_ip: str
+    ) -> tuple[int, dict[str, list[str]], bytes]:
         """Route one HTTP request like API Gateway and return (status, headers, body)."""
         parts = urlsplit(raw_path)
         path = parts.path or "/"
@@ -269,12 +249,20 @@ class LocalStack:
                 continue
             event = proxy_event(route, method, path, parts.query, headers, body, params, source_ip)
             try:
-                result = self.handlers[route.function](event, LambdaContext(route.function))
-            except Exception:  # an unhandled error is a Lambda failure: API Gateway says 502
+                result = self._call(route.function, event)
+            except Exception:  # noqa: BLE001 - an unhandled error is a Lambda failure: API Gateway says 502
                 traceback.print_exc()
                 return 502, {"Content-Type": ["application/json"]}, b'{"message": "Internal server error"}'
             return _http_response(result)
         return self._gateway_response("MISSING_AUTHENTICATION_TOKEN")
+
+    def _call(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
+        pool = self.containers[function]
+        handler = pool.get()  # waits while every container of the function is busy
+        try:
+            return handler(event, LambdaContext(function))
+        finally:
+            pool.put(handler)
 
     def _gateway_response(self, kind: str) -> tuple[int, dict[str, list[str]], bytes]:
         response = self.gateway_responses.get(kind)
@@ -428,7 +416,7 @@ def _http_response(result: dict[str, Any]) -> tuple[int, dict[str, list[str]], b
 _import_lock = threading.Lock()
 
 
-def _import_handler_module(spec: tpl.FunctionSpec, env: dict[str, str]) -> ModuleType:
+def import_handler_module(spec: tpl.FunctionSpec, env: dict[str, str], *, instance: int = 0) -> ModuleType:
     """Import a function's handler file under a unique name, with its own environment applied.
 
     Module-level objects (Powertools Logger/Metrics, configuration) read the environment when
@@ -436,7 +424,8 @@ def _import_handler_module(spec: tpl.FunctionSpec, env: dict[str, str]) -> Modul
     """
     path = spec.code_dir / f"{spec.module}.py"
     with _import_lock, _environment(env):
-        module_spec = importlib.util.spec_from_file_location(f"countersign_function_{spec.logical_id}", path)
+        name = f"countersign_function_{spec.logical_id}_{instance}"
+        module_spec = importlib.util.spec_from_file_location(name, path)
         if module_spec is None or module_spec.loader is None:
             raise tpl.TemplateError(f"cannot load {path}")
         module = importlib.util.module_from_spec(module_spec)

@@ -7,7 +7,6 @@ import base64
 import json
 import secrets
 import time
-from pathlib import Path
 from typing import Any
 
 from countersign_dev.cli import CliError
@@ -89,7 +88,7 @@ def _claims(args: argparse.Namespace) -> dict[str, Any]:
     try:
         claims = json.loads(raw) if raw else {}
     except ValueError as error:
-        raise CliError(f"the claims are not valid JSON ({error.msg})") from error
+        raise CliError(f"the claims are not valid JSON ({error})") from error
     if not isinstance(claims, dict):
         raise CliError("the claims must be a JSON object")
     if args.visitor_id is not None:

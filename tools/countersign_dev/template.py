@@ -104,7 +104,7 @@ def resolve(value: Any, refs: dict[str, str], attrs: dict[tuple[str, str], str])
     if isinstance(value, (str, int, float)):
         return str(value)
     if isinstance(value, dict) and len(value) == 1:
-        (fn, arg), = value.items()
+        ((fn, arg),) = value.items()
         if fn == "Ref" and arg in refs:
             return refs[arg]
         if fn == "Fn::GetAtt":
@@ -120,7 +120,7 @@ def resolve(value: Any, refs: dict[str, str], attrs: dict[tuple[str, str], str])
                 if key in local:
                     return local[key]
                 if "." in key and tuple(key.split(".", 1)) in attrs:
-                    return attrs[tuple(key.split(".", 1))]  # type: ignore[index]
+                    return attrs[tuple(key.split(".", 1))]
                 raise TemplateError(f"cannot resolve ${{{key}}} locally")
 
             return re.sub(r"\$\{([^}!]+)\}", substitute, text)

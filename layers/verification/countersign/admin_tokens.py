@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-TOKEN_PREFIX = "csa_"
+TOKEN_PREFIX = "csa_"  # noqa: S105 - a public prefix, not a secret
 _MAX_TOKEN_LENGTH = 128
 
 

@@ -23,11 +23,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from countersign.admin_tokens import hash_admin_token, looks_like_admin_token
 from countersign.errors import ApiError
-from countersign.store import control_store
+from countersign.store.control import control_store
+from countersign.tokens import json_depth_exceeds
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+# Not auto_patch: patching every library X-Ray knows imports botocore and requests at import time.
+# `aws.client` patches botocore and http.client with the container's first client instead.
+tracer = Tracer(auto_patch=False)
 
 # Requests that only answer (no business metric) are normal; the cold-start metric still flushes.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -123,7 +126,7 @@ def json_body(app: APIGatewayRestResolver) -> dict[str, Any]:
         raise ApiError("invalid_json") from error
     if not isinstance(value, dict):
         raise ApiError("invalid_json")
-    if _depth(value) > _MAX_JSON_DEPTH:
+    if json_depth_exceeds(value, _MAX_JSON_DEPTH):
         raise ApiError("invalid_json", f"The JSON body is nested deeper than {_MAX_JSON_DEPTH} levels.")
     return value
 
@@ -170,13 +173,3 @@ def body_bytes_or_empty(event: dict[str, Any]) -> bytes:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
-
-
-def _depth(value: Any, level: int = 1) -> int:
-    if level > _MAX_JSON_DEPTH:
-        return level
-    if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level)
-    if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level)
-    return level

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from countersign import container
 from countersign.errors import DependencyUnavailable
 
 logger = Logger(child=True)
@@ -17,7 +18,7 @@ logger = Logger(child=True)
 EXPECTED_ERROR_CODES = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException"})
 
 
-@lru_cache(maxsize=None)
+@cache
 def client(service: str) -> Any:
     """A boto3 client for `service`, created on first use and reused while the container is warm.
 
@@ -28,7 +29,8 @@ def client(service: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    return boto3.client(
+    _trace_aws_and_http_calls()
+    return boto3.client(  # type: ignore[call-overload]
         service,
         config=Config(
             connect_timeout=2,
@@ -37,6 +39,19 @@ def client(service: str) -> Any:
             max_pool_connections=64,
         ),
     )
+
+
+def _trace_aws_and_http_calls() -> None:
+    """X-Ray subsegments for every AWS call (botocore) and every JWKS fetch (http.client).
+
+    Done with the container's first client, not when the handler is imported (Powertools' default
+    patches every library it knows, which imports botocore and requests on every cold start, even
+    for a request answered without AWS). Every route builds a client before any JWKS fetch. Patching
+    twice is a no-op, and with tracing off (locally, in tests) nothing is patched.
+    """
+    from aws_lambda_powertools import Tracer
+
+    Tracer(auto_patch=False).patch(["botocore", "httplib"])
 
 
 @contextmanager
@@ -55,3 +70,6 @@ def calling(dependency: str) -> Iterator[None]:
     except BotoCoreError as error:
         logger.warning("dependency failed", extra={"dependency": dependency, "error_type": type(error).__name__})
         raise DependencyUnavailable(dependency) from error
+
+
+container.on_reset(client.cache_clear)

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 
+from countersign import container
+
 
 @dataclass(frozen=True)
 class Config:
@@ -37,3 +39,6 @@ def get_config() -> Config:
         allow_private_jwks_hosts=_flag("ALLOW_PRIVATE_JWKS_HOSTS"),
         jwks_ca_bundle=os.environ.get("JWKS_CA_BUNDLE") or None,
     )
+
+
+container.on_reset(get_config.cache_clear)

@@ -43,6 +43,12 @@ ERRORS: dict[str, tuple[int, str]] = {
         409,
         "This application already has five active keys: revoke one before generating another.",
     ),
+    # A stored ciphertext that KMS refuses for its own appId/keyName context: never a client's fault,
+    # never a retryable outage (so not 503); the key cannot be used again and should be replaced.
+    "key_unreadable": (
+        500,
+        "This signing key's stored secret cannot be decrypted: revoke it and generate a new key.",
+    ),
     # JWKS URI (SPEC 3.2: these four messages are quoted exactly)
     "jwks_uri_empty": (422, "The JWKS URI cannot be empty."),
     "jwks_uri_invalid": (422, "The JWKS URI is invalid."),
@@ -73,10 +79,19 @@ ERRORS: dict[str, tuple[int, str]] = {
     "signing_key_name_required": (400, "An HS256 token needs a signingKeyName."),
     "identity_mismatch": (409, "The id must equal the session's own visitor or account id."),
     "session_not_found": (404, "The session is unknown or expired: start a new session."),
+    "app_not_found": (404, "No application with this id accepts data."),
     # events
     "too_many_events": (413, "A batch holds at most 500 events."),
+    "event_too_large": (413, "An event is at most 32 KiB as JSON."),
     # dependencies
     "service_unavailable": (503, "A dependency is unavailable; retry the same request later."),
+}
+
+#: Why one event of a batch is rejected by its index (answer 200, `rejected: [{index, code, message}]`).
+EVENT_REJECTIONS: dict[str, str] = {
+    "invalid_event": "The event is not valid.",
+    "event_too_old": "The event is older than the dedupe window and cannot be accepted.",
+    "event_in_future": "The event's timestamp is more than one hour in the future.",
 }
 
 #: Codes that are drops in the sense of SPEC 3.4: counted by reason for diagnostics.

@@ -78,7 +78,11 @@ def apply_patch(current: Settings, patch: dict[str, Any], *, now: str) -> Settin
     )
 
     # The lock applies while only-allow stays on; switching it off in the same PATCH releases it.
-    if result.only_allow_signed_metadata and current.only_allow_signed_metadata and (turns_off_rs256 or turns_off_hs256):
+    if (
+        result.only_allow_signed_metadata
+        and current.only_allow_signed_metadata
+        and (turns_off_rs256 or turns_off_hs256)
+    ):
         raise ApiError("only_signed_metadata_enabled")
     if result.only_allow_signed_metadata and not result.has_usable_signing_mode:
         raise ApiError("no_signing_mode")

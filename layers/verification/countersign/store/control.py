@@ -1,14 +1,12 @@
-"""Every DynamoDB read and write of Countersign, and nothing else.
+"""Applications, admin tokens and settings in ControlTable.
 
-Two tables, both `pk`/`sk` strings with a `ttl` attribute (see template.yaml):
+Both tables are `pk`/`sk` strings with a `ttl` attribute (see template.yaml). ControlTable is
+small and read-mostly:
 
-ControlTable (small, read-mostly; every key starts with the application so tenants never meet)
     APP#<appId>        META             application name, createdAt
     APP#<appId>        SETTINGS         the settings object, `version` for optimistic concurrency
     APP#<appId>        ADMIN#<hash>     which admin tokens the application has (for rotation)
     ADMIN#<hash>       ADMIN            admin token hash -> appId (tokens are stored only as hashes)
-
-DataTable (the ingest path) is described in `countersign.events_store`.
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from countersign import aws
+from countersign import aws, container
 from countersign.config import get_config
 from countersign.errors import ApiError
 from countersign.settings import Settings
@@ -78,7 +76,9 @@ class ControlStore:
         old = self._admin_token_hashes(app_id) if revoke_others else []
         deletes = []
         for old_hash in old:
-            deletes.append({"Delete": {"TableName": self.table, "Key": {"pk": s(f"ADMIN#{old_hash}"), "sk": s("ADMIN")}}})
+            deletes.append(
+                {"Delete": {"TableName": self.table, "Key": {"pk": s(f"ADMIN#{old_hash}"), "sk": s("ADMIN")}}}
+            )
             deletes.append({"Delete": {"TableName": self.table, "Key": app_key(app_id, f"ADMIN#{old_hash}")}})
         with aws.calling("dynamodb"):
             self.client.transact_write_items(TransactItems=[*self._admin_token_puts(app_id, token_hash, now), *deletes])
@@ -102,15 +102,20 @@ class ControlStore:
 
     # settings ----------------------------------------------------------------------------------
 
-    def get_settings(self, app_id: str, *, consistent: bool = True) -> Settings:
+    def get_settings(self, app_id: str) -> Settings:
+        """The settings of an application known to exist (admin routes: authorization proved it)."""
+        settings = self.find_settings(app_id)
+        if settings is None:
+            raise ApiError("app_not_found")
+        return settings
+
+    def find_settings(self, app_id: str, *, consistent: bool = True) -> Settings | None:
+        """The settings, or None when no such application exists."""
         with aws.calling("dynamodb"):
             item = self.client.get_item(
                 TableName=self.table, Key=app_key(app_id, "SETTINGS"), ConsistentRead=consistent
             ).get("Item")
-        if not item:
-            # Admin authorization proved the application exists; a missing row is a broken invariant.
-            raise ApiError("not_found", "This application has no settings.")
-        return _settings_from_item(item)
+        return _settings_from_item(item) if item else None
 
     def replace_settings(self, app_id: str, new: Settings, expected_version: int) -> None:
         """Write `new` only if the stored version is still `expected_version` (no lost updates)."""
@@ -190,3 +195,6 @@ def _settings_from_item(item: dict[str, Any]) -> Settings:
 def control_store() -> ControlStore:
     """The container's ControlStore (one client per container; tests clear this cache)."""
     return ControlStore(get_config().control_table, aws.client("dynamodb"))
+
+
+container.on_reset(control_store.cache_clear)

@@ -1,0 +1,51 @@
+"""A small thread-safe cache whose entries expire: the bound on how stale a warm container can be."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+from countersign import container
+
+V = TypeVar("V")
+
+
+class TtlCache(Generic[V]):
+    """`get_or_load(key, load)` returns a value at most `ttl_seconds` old; LRU beyond `max_entries`.
+
+    Loads are not serialised across keys; two threads missing the same key may both load it,
+    which is harmless for the idempotent reads cached here.
+    """
+
+    def __init__(self, ttl_seconds: float, max_entries: int = 4096, clock: Callable[[], float] = time.monotonic):
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
+        self._lock = threading.Lock()
+        container.on_reset(self.clear)
+
+    def get_or_load(self, key: Hashable, load: Callable[[], V]) -> V:
+        now = self._clock()
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None and now - found[0] < self.ttl_seconds:
+                self._entries.move_to_end(key)
+                return found[1]
+        value = load()
+        self.put(key, value, loaded_at=now)
+        return value
+
+    def put(self, key: Hashable, value: V, *, loaded_at: float | None = None) -> None:
+        with self._lock:
+            self._entries[key] = (self._clock() if loaded_at is None else loaded_at, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()

@@ -1,0 +1,75 @@
+"""The `countersign` CLI and the local stack's lifecycle (SPEC 5)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from tests.support.local import COUNTERSIGN, REPO_ROOT, LocalApi, running_local_stack, stop
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(COUNTERSIGN), *args], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
+
+
+def test_local_json_has_the_contract_fields(local: LocalApi) -> None:
+    state = json.loads((local.state_dir / "local.json").read_text())
+    assert {"apiUrl", "awsEndpointUrl", "region", "demoApp"} <= set(state)
+    assert {"appId", "adminToken"} <= set(state["demoApp"])
+    for url in (state["apiUrl"], state["awsEndpointUrl"]):
+        assert urlsplit(url).hostname == "127.0.0.1"
+    demo = state["demoApp"]
+    assert local.call("GET", f"/v1/apps/{demo['appId']}/settings", token=demo["adminToken"]).status == 200
+
+
+def test_apps_create_prints_app_and_token(local: LocalApi) -> None:
+    created = local.create_app("CLI app")
+    assert set(created) == {"appId", "adminToken"}
+    assert len(created["adminToken"]) >= 4 + 43  # prefix + 256 bits in base64url
+    assert local.call("GET", f"/v1/apps/{created['appId']}/settings", token=created["adminToken"]).status == 200
+
+
+def test_rotate_token_revokes_the_old_one(local: LocalApi) -> None:
+    created = local.create_app("rotating")
+    out = local.cli(
+        "apps", "rotate-token", "--app-id", created["appId"], "--local", "--state-dir", str(local.state_dir)
+    )
+    rotated = json.loads(out.stdout)
+    settings = f"/v1/apps/{created['appId']}/settings"
+    assert local.call("GET", settings, token=created["adminToken"]).status == 401
+    assert local.call("GET", settings, token=rotated["adminToken"]).status == 200
+
+
+def test_user_mistakes_are_one_line_without_traceback(tmp_path: Path) -> None:
+    for args in [
+        ("apps", "create", "--name", "x", "--local", "--state-dir", str(tmp_path)),
+        ("apps", "create", "--local"),
+        ("apps", "create", "--name", "x"),
+        ("local", "--host", "0.0.0.0"),  # noqa: S104 - the CLI must refuse it
+        ("local", "--jwks-ca-bundle", str(tmp_path / "missing.pem")),
+        ("sign", "--key-name", "k"),
+        ("sign", "--private-key", str(tmp_path / "nope.pem"), "--kid", "k"),
+        ("sign", "--claims", "{not json", "--key-name", "k", "--secret", "s"),
+        ("keygen", "--kid", "k"),
+        ("nonsense",),
+    ]:
+        result = run(*args)
+        assert result.returncode != 0, args
+        assert "Traceback" not in result.stderr, args
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert lines and lines[-1].startswith("countersign: error:"), (args, result.stderr)
+
+
+def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    with running_local_stack(tmp_path) as api:
+        ports = [urlsplit(api.url).port, urlsplit(api.state["awsEndpointUrl"]).port]
+        assert api.call("GET", "/openapi.json").status == 200
+        code = stop(api.process)
+    assert code == 0
+    assert not (tmp_path / "local.json").exists()
+    for port in ports:
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port or 0)) != 0, f"port {port} still answers"

@@ -1,0 +1,127 @@
+"""The local stack as integration tests use it: `countersign local --port 0` in a subprocess,
+talked to over HTTP on 127.0.0.1, stopped (Ctrl-C) by the test that started it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+COUNTERSIGN = Path(sys.executable).with_name("countersign")
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: Any
+
+    @property
+    def error_code(self) -> str | None:
+        if isinstance(self.body, dict) and isinstance(self.body.get("error"), dict):
+            return self.body["error"].get("code")
+        return None
+
+
+@dataclass
+class LocalApi:
+    """A running local stack: its coordinates (local.json) and a tiny HTTP client."""
+
+    state: dict[str, Any]
+    state_dir: Path
+    process: subprocess.Popen[str]
+
+    @property
+    def url(self) -> str:
+        return str(self.state["apiUrl"])
+
+    @property
+    def demo_app(self) -> dict[str, str]:
+        return dict(self.state["demoApp"])
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        data: bytes | str | None = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Reply:
+        all_headers = dict(headers or {})
+        if token:
+            all_headers["Authorization"] = f"Bearer {token}"
+        response = requests.request(
+            method, self.url + path, json=json_body, data=data, headers=all_headers, params=params, timeout=30
+        )
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = response.text
+        return Reply(response.status_code, body, response.headers)
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run the `countersign` CLI against this stack's state dir."""
+        result = subprocess.run(
+            [str(COUNTERSIGN), *args], capture_output=True, text=True, timeout=60, cwd=REPO_ROOT, check=False
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"countersign {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    def create_app(self, name: str = "Test app") -> dict[str, str]:
+        out = self.cli("apps", "create", "--name", name, "--local", "--state-dir", str(self.state_dir))
+        return dict(json.loads(out.stdout))
+
+
+@contextmanager
+def running_local_stack(state_dir: Path, *extra_args: str, env: dict[str, str] | None = None) -> Iterator[LocalApi]:
+    """Start `countersign local` on free loopback ports; stop it with SIGINT (Ctrl-C) afterwards."""
+    state_file = state_dir / "local.json"
+    process = subprocess.Popen(
+        [str(COUNTERSIGN), "local", "--port", "0", "--state-dir", str(state_dir), "--quiet", *extra_args],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not state_file.exists():
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"countersign local exited early:\n{process.stdout.read() if process.stdout else ''}"
+                )
+            if time.monotonic() > deadline:
+                raise TimeoutError("countersign local did not become ready within 60 s")
+            time.sleep(0.1)
+        time.sleep(0.05)  # the file is written whole, but give the writer a beat to close it
+        yield LocalApi(json.loads(state_file.read_text()), state_dir, process)
+    finally:
+        stop(process)
+
+
+def stop(process: subprocess.Popen[str]) -> int:
+    """Ctrl-C, as a developer would; kill only if it does not stop in time."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+    return int(process.returncode)
