@@ -1,0 +1,64 @@
+"""Keys function: generate, list, reveal and revoke an application's HS256 signing keys (SPEC 3.1).
+
+The rules live in `countersign.keys`; this file maps routes to them and records who did what.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from countersign import keys
+from countersign.api import ADMIN_BODY_LIMIT, handle, json_body, json_response, logger, make_resolver, metrics, tracer
+
+app = make_resolver(admin=True)
+
+
+@app.post("/v1/apps/<appId>/keys", summary="Generate a signing key (its secret stays hidden until revealed)")
+def generate_key(appId: str) -> Response[str]:
+    key = keys.generate_key(appId, json_body(app))
+    _audit("KeyCreated", "generate", key["keyName"])
+    return json_response(201, key)
+
+
+@app.get("/v1/apps/<appId>/keys", summary="List active and revoked keys (never secrets)")
+def list_keys(appId: str) -> dict[str, Any]:
+    return keys.list_keys(appId)
+
+
+@app.post("/v1/apps/<appId>/keys/<keyName>/reveal", summary="Show an active key's secret")
+def reveal_key(appId: str, keyName: str) -> Response[str]:
+    revealed = keys.reveal_secret(appId, keyName)
+    _audit("KeyRevealed", "reveal", keyName)
+    # A secret must not linger in a browser, proxy or CDN cache.
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(revealed),
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@app.post("/v1/apps/<appId>/keys/<keyName>/revoke", summary="Revoke a key permanently")
+def revoke_key(appId: str, keyName: str) -> dict[str, Any]:
+    revoked = keys.revoke_key(appId, keyName)
+    _audit("KeyRevoked", "revoke", keyName)
+    return revoked
+
+
+def _audit(metric: str, action: str, key_name: str) -> None:
+    # app_id and the request's correlation id are already on every log line (see countersign.api).
+    logger.info("signing key action", extra={"action": action, "key_name": key_name})
+    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(app, event, context, max_body_bytes=ADMIN_BODY_LIMIT)

@@ -1,0 +1,129 @@
+"""HS256 signing keys (SPEC 3.1): every rule of generate, list, reveal and revoke, in one place.
+
+- Key names are chosen by the service: `key_` and 12 lowercase hex characters (48 random bits),
+  e.g. `key_3f9a0c6e21b4`. They are public identifiers (sent as `signingKeyName`), URL-safe, and
+  never reused within an application.
+- A secret is `css_` followed by `secrets.token_urlsafe(32)`: 32 random bytes (256 bits) in
+  base64url, 47 ASCII characters in all. Customers sign with the UTF-8 bytes of this exact
+  string (it is not base64-decoded first). The prefix makes a leaked secret easy to recognise.
+- A secret is created with its key and is only ever stored sealed by KMS (`countersign.envelope`);
+  the key object never carries it, `reveal` decrypts it on request. Revocation is permanent and
+  destroys the ciphertext.
+- At most `MAX_ACTIVE_KEYS` active keys per application, enforced by a conditional transaction in
+  `countersign.store.keys`; a revoked key frees its slot.
+- Listing: `activeKeys` newest first (by creation), `revokedKeys` most recently revoked first.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from countersign import envelope
+from countersign.errors import ApiError
+from countersign.store.keys import KeyNameTaken, StoredKey, key_store
+
+MAX_ACTIVE_KEYS = 5
+MAX_DESCRIPTION_CHARS = 200
+KEY_NAME_PREFIX = "key_"
+SECRET_PREFIX = "css_"  # noqa: S105 - a public prefix, not a secret
+
+# What a path's keyName may look like before it costs a read (generated names are far narrower).
+_KEY_NAME_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,128}")
+# A random name colliding with an existing one is a 2**-48 event; a few fresh draws settle it.
+_NAME_ATTEMPTS = 3
+
+
+def new_key_name() -> str:
+    """A fresh key name: `key_` and 12 random hex characters."""
+    return KEY_NAME_PREFIX + secrets.token_hex(6)
+
+
+def new_secret() -> str:
+    """A fresh HS256 secret with 256 bits of entropy (see the module docstring for its format)."""
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def read_description(body: dict[str, Any]) -> str:
+    """The description of POST /keys: a string of 1 to 200 characters once trimmed."""
+    unknown = sorted(set(body) - {"description"})
+    if unknown:
+        raise ApiError("invalid_request", f"Unknown field(s): {', '.join(unknown)}. A key takes only a description.")
+    description = body.get("description")
+    if not isinstance(description, str):
+        raise ApiError("invalid_request", "description is required: a string of 1 to 200 characters.")
+    description = description.strip()
+    if not 1 <= len(description) <= MAX_DESCRIPTION_CHARS:
+        raise ApiError(
+            "invalid_request",
+            f"description must be 1 to {MAX_DESCRIPTION_CHARS} characters once trimmed (it has {len(description)}).",
+        )
+    return description
+
+
+def key_json(key: StoredKey) -> dict[str, Any]:
+    """The key object of SPEC 3.1 (never a secret)."""
+    return {
+        "keyName": key.key_name,
+        "description": key.description,
+        "status": key.status,
+        "createdAt": key.created_at,
+        "revokedAt": key.revoked_at,
+    }
+
+
+def generate_key(app_id: str, body: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
+    """Create an active key with a new sealed secret; 409 key_limit_reached at five active keys."""
+    description = read_description(body)
+    moment = now or datetime.now(UTC)
+    for _ in range(_NAME_ATTEMPTS):
+        key_name = new_key_name()
+        # The context names the key, so the secret is sealed once its name is settled.
+        ciphertext = envelope.seal_secret(app_id, key_name, new_secret())
+        try:
+            created = key_store().create_key(
+                app_id, key_name, description, ciphertext, moment, max_active=MAX_ACTIVE_KEYS
+            )
+        except KeyNameTaken:
+            continue
+        return key_json(created)
+    raise RuntimeError("could not draw an unused key name")
+
+
+def list_keys(app_id: str) -> dict[str, list[dict[str, Any]]]:
+    """`{"activeKeys": [...], "revokedKeys": [...]}`: key objects only, ordered as documented above."""
+    stored = key_store().list_keys(app_id)
+    active = sorted(
+        (key for key in stored if key.status == "active"), key=lambda k: (k.created_ms, k.key_name), reverse=True
+    )
+    revoked = sorted(
+        (key for key in stored if key.status == "revoked"),
+        key=lambda k: (k.revoked_ms or 0, k.created_ms, k.key_name),
+        reverse=True,
+    )
+    return {"activeKeys": [key_json(k) for k in active], "revokedKeys": [key_json(k) for k in revoked]}
+
+
+def reveal_secret(app_id: str, key_name: str) -> dict[str, str]:
+    """`{"keyName", "secret"}` of an active key; 404 key_not_found, 409 key_revoked."""
+    _check_name_shape(key_name)
+    sealed = key_store().ciphertext(app_id, key_name)
+    if sealed is None:
+        raise ApiError("key_not_found")
+    if sealed.key.status == "revoked" or sealed.ciphertext is None:
+        raise ApiError("key_revoked")
+    secret = envelope.open_secret(app_id, key_name, sealed.ciphertext)
+    return {"keyName": key_name, "secret": secret.decode("utf-8")}
+
+
+def revoke_key(app_id: str, key_name: str, *, now: datetime | None = None) -> dict[str, Any]:
+    """Revoke an active key for good (its slot is freed); 404 key_not_found, 409 key_revoked."""
+    _check_name_shape(key_name)
+    return key_json(key_store().revoke_key(app_id, key_name, now or datetime.now(UTC)))
+
+
+def _check_name_shape(key_name: str) -> None:
+    if not _KEY_NAME_SHAPE.fullmatch(key_name):
+        raise ApiError("key_not_found")
