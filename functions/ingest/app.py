@@ -1,0 +1,36 @@
+"""Ingest function: the public SDK routes (SPEC 3.3) — sessions, metadata updates, events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from countersign import ingest
+from countersign.api import INGEST_BODY_LIMIT, handle, json_body, json_response, logger, make_resolver, metrics, tracer
+
+app = make_resolver(admin=False)
+
+
+@app.post("/v1/apps/<appId>/sessions", summary="Start a session (initialize / startSession)")
+def start_session(appId: str) -> Response[str]:
+    return json_response(201, ingest.start_session(appId, json_body(app)))
+
+
+@app.patch("/v1/apps/<appId>/sessions/<sessionId>", summary="Update visitor or account metadata")
+def update_session(appId: str, sessionId: str) -> dict[str, Any]:
+    return ingest.update_session(appId, sessionId, json_body(app))
+
+
+@app.post("/v1/apps/<appId>/events", summary="Send a batch of events on a session")
+def send_events(appId: str) -> dict[str, Any]:
+    return ingest.accept_events(appId, json_body(app))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(app, event, context, max_body_bytes=INGEST_BODY_LIMIT)

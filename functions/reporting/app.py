@@ -1,0 +1,30 @@
+"""Reporting function: what arrived and why anything was dropped (raw events, diagnostics)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from countersign import reporting
+from countersign.api import ADMIN_BODY_LIMIT, handle, logger, make_resolver, metrics, query_param, tracer
+
+app = make_resolver(admin=True)
+
+
+@app.get("/v1/apps/<appId>/raw-events", summary="Newest accepted events and how each was verified")
+def raw_events(appId: str) -> dict[str, Any]:
+    return reporting.raw_events(appId, visitor_id=query_param(app, "visitorId"), limit=query_param(app, "limit"))
+
+
+@app.get("/v1/apps/<appId>/diagnostics", summary="Counts by outcome and drop reason, and the latest drops")
+def diagnostics(appId: str) -> dict[str, Any]:
+    return reporting.diagnostics(appId)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(app, event, context, max_body_bytes=ADMIN_BODY_LIMIT)

@@ -1,0 +1,143 @@
+"""Events batches (SPEC 3.3): limits, validation by index, the time window and dedupe keys. Pure.
+
+Limits: at most MAX_EVENTS events and the request body at most 1 MiB (api.INGEST_BODY_LIMIT);
+each event at most MAX_EVENT_BYTES as compact JSON. Over a limit the whole request is 413.
+
+An event that fails validation or the time window is rejected alone, by its index; the others
+are still accepted. The window: older than the dedupe window (default 7 days) or more than
+FUTURE_SKEW_SECONDS ahead is refused, so a replay can never outlive its dedupe record.
+
+Dedupe key: `insertId` when present, else a hash of the event's canonical content together with
+the session's visitor and account ids. The key is the event's DynamoDB key, so the stored event
+is its own dedupe record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from countersign.errors import EVENT_REJECTIONS, ApiError
+from countersign.tokens import json_depth_exceeds
+
+MAX_EVENTS = 500
+MAX_EVENT_BYTES = 32 * 1024
+FUTURE_SKEW_SECONDS = 3600
+MAX_TYPE_CHARS = 256
+MAX_INSERT_ID_CHARS = 256
+_FIELDS = frozenset({"type", "timestamp", "insertId", "name", "properties"})
+_MAX_DEPTH = 16
+
+
+@dataclass(frozen=True)
+class Rejection:
+    index: int
+    code: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class CheckedEvent:
+    """A valid event of the batch, with the key that makes it unique for its application."""
+
+    index: int
+    dedupe_key: str
+    payload: dict[str, Any]  # exactly the documented fields the SDK sent
+
+    @property
+    def timestamp_ms(self) -> int:
+        return int(self.payload["timestamp"])
+
+
+@dataclass(frozen=True)
+class CheckedBatch:
+    events: list[CheckedEvent]
+    rejected: list[Rejection]
+    batch_id: str
+
+
+def check_batch(
+    body: dict[str, Any],
+    *,
+    visitor_id: str,
+    account_id: str,
+    now_ms: int,
+    window_seconds: int,
+) -> CheckedBatch:
+    """Split a batch into valid events (with dedupe keys) and rejections by index."""
+    events = body.get("events")
+    if not isinstance(events, list):
+        raise ApiError("invalid_request", "events must be a list of event objects.")
+    if not events:
+        raise ApiError("invalid_request", "events must hold at least one event.")
+    if len(events) > MAX_EVENTS:
+        raise ApiError("too_many_events", f"A batch holds at most {MAX_EVENTS} events; this one holds {len(events)}.")
+
+    checked: list[CheckedEvent] = []
+    rejected: list[Rejection] = []
+    for index, event in enumerate(events):
+        size = len(canonical_json(event))
+        if size > MAX_EVENT_BYTES:
+            raise ApiError("event_too_large", f"Event {index} is {size} bytes; an event is at most {MAX_EVENT_BYTES}.")
+        problem = _problem(event, now_ms=now_ms, window_seconds=window_seconds)
+        if problem is not None:
+            code, detail = problem
+            rejected.append(Rejection(index, code, detail or EVENT_REJECTIONS[code]))
+            continue
+        checked.append(CheckedEvent(index, dedupe_key(event, visitor_id, account_id), event))
+    return CheckedBatch(checked, rejected, batch_id(body))
+
+
+def dedupe_key(event: dict[str, Any], visitor_id: str, account_id: str) -> str:
+    """`i<hash of insertId>` or `c<hash of content, visitor and account>`: the event's identity."""
+    insert_id = event.get("insertId")
+    if insert_id is not None:
+        return "i" + _digest(insert_id)
+    return "c" + _digest(canonical_json({"event": event, "visitorId": visitor_id, "accountId": account_id}))
+
+
+def batch_id(body: dict[str, Any]) -> str:
+    """Identifies one delivery's content: the SDK's retry of the same request has the same id."""
+    return _digest(canonical_json({"sessionId": body.get("sessionId"), "events": body.get("events")}))[:32]
+
+
+def canonical_json(value: Any) -> str:
+    """One spelling per JSON value (sorted keys, no spaces), so equal content hashes equally."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _problem(event: Any, *, now_ms: int, window_seconds: int) -> tuple[str, str | None] | None:
+    if not isinstance(event, dict):
+        return "invalid_event", "An event must be a JSON object."
+    unknown = sorted(set(event) - _FIELDS)
+    if unknown:
+        return "invalid_event", f"Unknown event field(s): {', '.join(unknown)[:200]}."
+    kind = event.get("type")
+    if not isinstance(kind, str) or not kind.strip() or len(kind) > MAX_TYPE_CHARS:
+        return "invalid_event", f"type must be a non-empty string of at most {MAX_TYPE_CHARS} characters."
+    timestamp = event.get("timestamp")
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int) or timestamp < 0:
+        return "invalid_event", "timestamp must be an integer number of epoch milliseconds."
+    insert_id = event.get("insertId")
+    if insert_id is not None and (not isinstance(insert_id, str) or not insert_id or len(insert_id) > 256):
+        return "invalid_event", f"insertId must be a non-empty string of at most {MAX_INSERT_ID_CHARS} characters."
+    if "name" in event and not isinstance(event["name"], str):
+        return "invalid_event", "name must be a string."
+    if "properties" in event and not isinstance(event["properties"], dict):
+        return "invalid_event", "properties must be a JSON object."
+    if json_depth_exceeds(event, _MAX_DEPTH):
+        return "invalid_event", f"An event nests deeper than {_MAX_DEPTH} levels."
+    if timestamp < now_ms - window_seconds * 1000:
+        return "event_too_old", None
+    if timestamp > now_ms + FUTURE_SKEW_SECONDS * 1000:
+        return "event_in_future", None
+    return None

@@ -1,0 +1,226 @@
+"""The SDK routes' behaviour (SPEC 3.3, 3.4): start a session, update its metadata, accept events.
+
+    request -> current_view (cached settings + keys) -> verify / recheck -> store -> answer
+
+Drops (the acceptance table refused the request) are counted by reason and kept as recent drops
+for diagnostics, then answered with their status. A failing dependency is never a drop: it
+raises DependencyUnavailable (503 with Retry-After) before anything is counted.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any, TypeVar
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from countersign import container
+from countersign.app_view import AppView, KeyDirectory, current_view, jwks_keys
+from countersign.claims import metadata_update, session_identity
+from countersign.config import get_config
+from countersign.errors import ApiError
+from countersign.events import check_batch
+from countersign.store.data import EventRecord, SessionChanged, SessionRecord, data_store
+from countersign.ttl_cache import TtlCache
+from countersign.verify import credential_labels, recheck, verify_credentials
+
+logger = Logger(child=True)
+metrics = Metrics()  # the same metric set every function flushes (Powertools shares it)
+
+SESSION_ID_PREFIX = "s_"
+_MAX_SESSION_ID_CHARS = 64
+_MAX_METADATA_BYTES = 64 * 1024
+_METADATA_ATTEMPTS = 5
+
+T = TypeVar("T")
+
+
+def start_session(app_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST /sessions: verify the credentials, then store a session bound to this application."""
+    now = time.time()
+    view = current_view(app_id)
+    with _counting_drops(app_id, "sessions", body):
+        verified = verify_credentials(body, view.settings, KeyDirectory(view), jwks_keys(), now=now)
+        identity = session_identity(verified.claims, signed=verified.signed, now=now)
+    default_end = now + get_config().session_ttl_seconds
+    session = SessionRecord(
+        app_id=app_id,
+        # 192 random bits: a session id cannot be guessed, so it can stand in for the credentials.
+        session_id=SESSION_ID_PREFIX + secrets.token_urlsafe(24),
+        visitor_id=identity.visitor_id,
+        account_id=identity.account_id,
+        visitor=identity.visitor,
+        account=identity.account,
+        anonymous=identity.anonymous,
+        signed=verified.signed,
+        key_name=verified.key_name,
+        kid=verified.kid,
+        created_ms=int(now * 1000),
+        # The session ends at the token's exp; without one, after the configured lifetime.
+        expires_at=identity.expires_at if identity.expires_at is not None else default_end,
+    )
+    data_store().put_session(session)
+    _sessions().put((app_id, session.session_id), session)
+    metrics.add_metric(name="SessionsStarted", unit=MetricUnit.Count, value=1)
+    logger.info("session started", extra={"app_id": app_id, "signed": verified.signed or "unsigned"})
+    return _session_json(session)
+
+
+def update_session(app_id: str, session_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """PATCH /sessions/{id}: verify the update like a session start, then merge the fields."""
+    for _ in range(_METADATA_ATTEMPTS):
+        session = _live_session(app_id, session_id, cached=False)
+        view = current_view(app_id)
+        with _counting_drops(app_id, "session-update", body):
+            verified = verify_credentials(
+                body,
+                view.settings,
+                KeyDirectory(view),
+                jwks_keys(),
+                now=time.time(),
+                session_signed=session.signed,
+            )
+            update = metadata_update(
+                verified.claims,
+                session_visitor_id=session.visitor_id,
+                session_account_id=session.account_id,
+                signed=verified.signed,
+                session_anonymous=session.anonymous,
+            )
+        visitor, account = dict(session.visitor), dict(session.account)
+        (visitor if update.target == "visitor" else account).update(update.fields)
+        if len(repr(visitor)) + len(repr(account)) > _MAX_METADATA_BYTES:
+            raise ApiError("invalid_claims", "The session's merged metadata would exceed 64 KiB.")
+        try:
+            data_store().replace_metadata(session, visitor, account)
+        except SessionChanged:
+            continue
+        updated = replace(session, visitor=visitor, account=account, metadata_version=session.metadata_version + 1)
+        _sessions().put((app_id, session_id), updated)
+        return {**_session_json(updated), "visitor": visitor, "account": account}
+    raise ApiError("service_unavailable", "The session is being updated concurrently; retry the request.")
+
+
+def accept_events(app_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST /events: re-check the session against today's settings and keys, then store each
+    new event exactly once (dedupe), rejecting invalid ones by index."""
+    session_id = body.get("sessionId")
+    if not isinstance(session_id, str):
+        raise ApiError("invalid_request", "sessionId must be the string POST /sessions returned.")
+    session = _live_session(app_id, session_id, cached=True)
+    view = current_view(app_id)
+    sent = body.get("events")
+    with _counting_drops(app_id, "events", body, session=session, events=len(sent) if isinstance(sent, list) else 0):
+        _recheck(session, view)
+
+    now_ms = int(time.time() * 1000)
+    batch = check_batch(
+        body,
+        visitor_id=session.visitor_id,
+        account_id=session.account_id,
+        now_ms=now_ms,
+        window_seconds=get_config().dedupe_window_seconds,
+    )
+    unique: dict[str, EventRecord] = {}
+    for event in batch.events:  # the same event twice in one batch is stored once
+        unique.setdefault(event.dedupe_key, EventRecord(event.dedupe_key, event.payload, event.timestamp_ms))
+    store = data_store()
+    outcome = store.put_events(session, list(unique.values()), batch_id=batch.batch_id, received_ms=now_ms)
+    visible = outcome.stored + outcome.earlier_attempt
+    if visible:
+        store.put_receipt(session, batch_id=batch.batch_id, keys=visible, received_ms=now_ms)
+    duplicates = len(batch.events) - len(outcome.stored)
+    counts = {"accepted": len(outcome.stored), "duplicates": duplicates}
+    for rejection in batch.rejected:
+        counts[f"rejected_{rejection.code}"] = counts.get(f"rejected_{rejection.code}", 0) + 1
+    store.add_counts(app_id, counts)
+    metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=len(outcome.stored))
+    metrics.add_metric(name="EventsDuplicate", unit=MetricUnit.Count, value=duplicates)
+    metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=len(batch.rejected))
+    metrics.add_metric(name="EventWriteUnits", unit=MetricUnit.Count, value=outcome.write_units)
+    return {
+        "accepted": len(outcome.stored),
+        "duplicates": duplicates,
+        "rejected": [rejection.to_json() for rejection in batch.rejected],
+    }
+
+
+def _recheck(session: SessionRecord, view: AppView) -> None:
+    recheck(session.signed, session.key_name, view.settings, KeyDirectory(view))
+
+
+def _live_session(app_id: str, session_id: str, *, cached: bool) -> SessionRecord:
+    """The session if it exists for this application and has not ended (else 404)."""
+    if not session_id.startswith(SESSION_ID_PREFIX) or len(session_id) > _MAX_SESSION_ID_CHARS:
+        raise ApiError("session_not_found")
+    store = data_store()
+    if cached:
+        session = _sessions().get_or_load((app_id, session_id), lambda: store.get_session(app_id, session_id))
+    else:
+        session = store.get_session(app_id, session_id)
+    if session is None or session.expires_at <= time.time():
+        raise ApiError("session_not_found")
+    return session
+
+
+@contextmanager
+def _counting_drops(
+    app_id: str, route: str, body: Any, *, session: SessionRecord | None = None, events: int = 0
+) -> Iterator[None]:
+    """Count and keep a drop raised inside the block, then let it answer the request."""
+    try:
+        yield
+    except ApiError as error:
+        if not error.is_drop:
+            raise
+        drop: dict[str, Any] = {
+            "reason": error.code,
+            "route": route,
+            "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            **credential_labels(body),
+        }
+        if session is not None:
+            drop.update({key: value for key, value in (("keyName", session.key_name), ("kid", session.kid)) if value})
+            drop["events"] = events
+        counter = {f"dropped_{error.code}": max(events, 1)}
+        _best_effort(lambda: data_store().add_counts(app_id, counter))
+        _best_effort(lambda: data_store().record_drop(app_id, drop, at_ms=int(time.time() * 1000)))
+        metrics.add_metric(name="RequestsDropped", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="EventsDropped", unit=MetricUnit.Count, value=events)
+        logger.info("dropped", extra={"app_id": app_id, "reason": error.code, "route": route})
+        raise
+
+
+def _best_effort(write: Callable[[], T]) -> None:
+    # Diagnostics must not turn a drop answer into a 503: the drop is the answer.
+    try:
+        write()
+    except ApiError:
+        logger.warning("could not record a drop for diagnostics")
+
+
+def _session_json(session: SessionRecord) -> dict[str, Any]:
+    return {
+        "sessionId": session.session_id,
+        "visitorId": session.visitor_id,
+        "accountId": session.account_id,
+        "signed": session.signed,
+        "expiresAt": datetime.fromtimestamp(session.expires_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+@lru_cache(maxsize=1)
+def _sessions() -> TtlCache[SessionRecord | None]:
+    # Sessions only change by metadata updates (which refresh this cache) and never change ids
+    # or verification, so the events path can skip re-reading them for the settings bound.
+    return TtlCache(get_config().cache_ttl_seconds, max_entries=10_000)
+
+
+container.on_reset(_sessions.cache_clear)

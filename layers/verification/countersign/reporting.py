@@ -1,0 +1,44 @@
+"""Raw events and diagnostics for application admins (the answers of the reporting function)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from countersign.errors import ApiError
+from countersign.store.data import data_store
+
+DEFAULT_RAW_EVENTS = 25
+MAX_RAW_EVENTS = 100
+RECENT_DROPS = 50
+_MAX_VISITOR_ID_CHARS = 256
+
+
+def raw_events(app_id: str, *, visitor_id: str | None, limit: str | None) -> dict[str, Any]:
+    """Newest accepted events first, optionally of one visitor, each with how it was verified."""
+    count = DEFAULT_RAW_EVENTS
+    if limit is not None:
+        if not limit.isdigit() or not 1 <= int(limit) <= MAX_RAW_EVENTS:
+            raise ApiError("invalid_request", f"limit must be an integer from 1 to {MAX_RAW_EVENTS}.")
+        count = int(limit)
+    if visitor_id is not None and not 0 < len(visitor_id) <= _MAX_VISITOR_ID_CHARS:
+        raise ApiError("invalid_request", "visitorId must be 1 to 256 characters.")
+    events = data_store().events_by_receipts(app_id, visitor_id=visitor_id, limit=count)
+    return {"events": events, "count": len(events)}
+
+
+def diagnostics(app_id: str) -> dict[str, Any]:
+    """Counts of accepted, duplicate, rejected and dropped events by reason; the latest drops."""
+    totals = data_store().counts(app_id)
+    return {
+        "counts": {
+            "accepted": totals.get("accepted", 0),
+            "duplicates": totals.get("duplicates", 0),
+            "rejected": _by_prefix(totals, "rejected_"),
+            "dropped": _by_prefix(totals, "dropped_"),
+        },
+        "recentDrops": data_store().recent_drops(app_id, RECENT_DROPS),
+    }
+
+
+def _by_prefix(totals: dict[str, int], prefix: str) -> dict[str, int]:
+    return {name.removeprefix(prefix): value for name, value in sorted(totals.items()) if name.startswith(prefix)}

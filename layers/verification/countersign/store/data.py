@@ -1,0 +1,404 @@
+"""Sessions, events, receipts and counters in DataTable: the ingest path's only data access.
+
+Item layout (`pk` / `sk`; every key starts with the application id):
+
+    SESSION#<appId>#<sessionId>   SESSION            a session: ids, metadata, how it was verified
+    EVENT#<appId>#<dedupeKey>     EVENT              an accepted event; it IS the dedupe record
+    RAW#<appId>#<shard>           <ms>#<batchId>     receipt of one batch: the keys it stored, newest first
+    STATS#<appId>#<shard>         TOTALS             counters by outcome and reason (ADD)
+    DROPS#<appId>#<shard>         <ms>#<random>      one recent drop (reason, time, keyName/kid)
+
+Why this shape (docs/cost-and-scale.md has the arithmetic):
+- An event key is a hash, so one application's events spread over every partition; the write is
+  one conditional PutItem (`attribute_not_exists`) with no index to maintain: 1 WCU per small
+  event, the DynamoDB floor.
+- Listing recent events needs time order, which a content key cannot give. Instead of a GSI
+  (a second write unit per event) each batch writes one receipt listing its event keys, spread
+  over RAW_SHARDS partitions and read newest first by merging the shards.
+- Counters and drop logs are sharded too, so no single item takes every write of a busy app.
+All items carry `ttl`: events live for the dedupe window past their timestamp, sessions until
+they end, receipts and drops for the dedupe window.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import zlib
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from countersign import aws, container
+from countersign.config import get_config
+from countersign.store.control import n, s
+from countersign.tokens import TokenKind
+
+COUNTER_SHARDS = 16
+RAW_SHARDS = 16
+DROP_SHARDS = 16
+_WRITE_THREADS = 32
+
+
+class SessionChanged(Exception):
+    """The session's metadata was updated by someone else since it was read."""
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    app_id: str
+    session_id: str
+    visitor_id: str
+    account_id: str
+    visitor: dict[str, Any]
+    account: dict[str, Any]
+    anonymous: bool
+    signed: TokenKind | None
+    key_name: str | None
+    kid: str | None
+    created_ms: int
+    expires_at: float  # epoch seconds: the session ends here
+    metadata_version: int = 1
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    dedupe_key: str
+    payload: dict[str, Any]
+    timestamp_ms: int
+
+
+@dataclass
+class WriteOutcome:
+    """What the conditional writes of one batch found."""
+
+    stored: list[str] = field(default_factory=list)  # written by this request
+    earlier_attempt: list[str] = field(default_factory=list)  # written before by the same batch (a retry)
+    duplicates: list[str] = field(default_factory=list)  # written before by another batch
+    write_units: float = 0.0
+
+
+class DataStore:
+    def __init__(self, table: str, client: Any) -> None:
+        self.table = table
+        self.client = client
+
+    # sessions ----------------------------------------------------------------------------------
+
+    def put_session(self, session: SessionRecord, *, ttl_grace_seconds: int = 3600) -> None:
+        item = {
+            **_session_key(session.app_id, session.session_id),
+            "visitorId": s(session.visitor_id),
+            "accountId": s(session.account_id),
+            "visitor": s(_json(session.visitor)),
+            "account": s(_json(session.account)),
+            "anonymous": {"BOOL": session.anonymous},
+            "signed": s(session.signed or "unsigned"),
+            "createdMs": n(session.created_ms),
+            "expiresAt": n(session.expires_at),
+            "metadataVersion": n(session.metadata_version),
+            "ttl": n(int(session.expires_at) + ttl_grace_seconds),
+        }
+        if session.key_name:
+            item["keyName"] = s(session.key_name)
+        if session.kid:
+            item["kid"] = s(session.kid)
+        with aws.calling("dynamodb"):
+            self.client.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+
+    def get_session(self, app_id: str, session_id: str) -> SessionRecord | None:
+        with aws.calling("dynamodb"):
+            item = self.client.get_item(
+                TableName=self.table, Key=_session_key(app_id, session_id), ConsistentRead=True
+            ).get("Item")
+        if not item:
+            return None
+        return SessionRecord(
+            app_id=app_id,
+            session_id=session_id,
+            visitor_id=item["visitorId"]["S"],
+            account_id=item["accountId"]["S"],
+            visitor=json.loads(item["visitor"]["S"]),
+            account=json.loads(item["account"]["S"]),
+            anonymous=item["anonymous"]["BOOL"],
+            signed=_token_kind(item["signed"]["S"]),
+            key_name=item.get("keyName", {}).get("S"),
+            kid=item.get("kid", {}).get("S"),
+            created_ms=int(item["createdMs"]["N"]),
+            expires_at=float(item["expiresAt"]["N"]),
+            metadata_version=int(item["metadataVersion"]["N"]),
+        )
+
+    def replace_metadata(self, session: SessionRecord, visitor: dict[str, Any], account: dict[str, Any]) -> None:
+        """Write merged metadata only if nobody else did since `session` was read."""
+        try:
+            with aws.calling("dynamodb"):
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=_session_key(session.app_id, session.session_id),
+                    UpdateExpression="SET visitor = :visitor, account = :account, metadataVersion = :next",
+                    ConditionExpression="metadataVersion = :expected",
+                    ExpressionAttributeValues={
+                        ":visitor": s(_json(visitor)),
+                        ":account": s(_json(account)),
+                        ":next": n(session.metadata_version + 1),
+                        ":expected": n(session.metadata_version),
+                    },
+                )
+        except self.client.exceptions.ConditionalCheckFailedException as error:
+            raise SessionChanged from error
+
+    # events ------------------------------------------------------------------------------------
+
+    def put_events(
+        self, session: SessionRecord, events: list[EventRecord], *, batch_id: str, received_ms: int
+    ) -> WriteOutcome:
+        """One conditional PutItem per event, issued concurrently; no read before write.
+
+        Every write is awaited before returning. If any failed for a reason other than its
+        condition, DependencyUnavailable is raised after all of them finished: the SDK retries
+        the same request, and dedupe makes the retry store each event exactly once.
+        """
+        window = get_config().dedupe_window_seconds
+        verification = _verification_attributes(session)
+
+        def put(event: EventRecord) -> tuple[str, str, float]:
+            item = {
+                "pk": s(f"EVENT#{session.app_id}#{event.dedupe_key}"),
+                "sk": s("EVENT"),
+                "payload": s(_json(event.payload)),
+                "sessionId": s(session.session_id),
+                "visitorId": s(session.visitor_id),
+                "accountId": s(session.account_id),
+                "receivedMs": n(received_ms),
+                "batchId": s(batch_id),
+                # The record must outlive the window its timestamp can still be replayed in.
+                "ttl": n(max(event.timestamp_ms, received_ms) // 1000 + window),
+                **verification,
+            }
+            try:
+                with aws.calling("dynamodb"):
+                    answer = self.client.put_item(
+                        TableName=self.table,
+                        Item=item,
+                        ConditionExpression="attribute_not_exists(pk)",
+                        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                        ReturnConsumedCapacity="TOTAL",
+                    )
+            except self.client.exceptions.ConditionalCheckFailedException as error:
+                old_batch = error.response.get("Item", {}).get("batchId", {}).get("S")
+                return event.dedupe_key, "earlier_attempt" if old_batch == batch_id else "duplicate", 0.0
+            units = float(answer.get("ConsumedCapacity", {}).get("CapacityUnits", 0.0))
+            return event.dedupe_key, "stored", units
+
+        outcome = WriteOutcome()
+        failure: BaseException | None = None
+        futures = [_writer_pool().submit(put, event) for event in events]
+        for future in futures:
+            try:
+                key, result, units = future.result()
+            except Exception as error:  # noqa: BLE001 - collect, then fail once all writes are done
+                failure = failure or error
+                continue
+            outcome.write_units += units
+            {"stored": outcome.stored, "earlier_attempt": outcome.earlier_attempt, "duplicate": outcome.duplicates}[
+                result
+            ].append(key)
+        if failure is not None:
+            raise failure
+        return outcome
+
+    def put_receipt(self, session: SessionRecord, *, batch_id: str, keys: list[str], received_ms: int) -> None:
+        """Record which events one batch stored, so raw events can be listed newest first."""
+        item = {
+            "pk": s(f"RAW#{session.app_id}#{_shard(batch_id, RAW_SHARDS)}"),
+            "sk": s(f"{received_ms:013d}#{batch_id}"),
+            "batchId": s(batch_id),
+            "sessionId": s(session.session_id),
+            "visitorId": s(session.visitor_id),
+            "keys": {"L": [s(key) for key in keys]},
+            "ttl": n(received_ms // 1000 + get_config().dedupe_window_seconds),
+        }
+        with aws.calling("dynamodb"):
+            self.client.put_item(TableName=self.table, Item=item)
+
+    def events_by_receipts(self, app_id: str, *, visitor_id: str | None, limit: int) -> list[dict[str, Any]]:
+        """The newest accepted events (newest batch first), each with how its session was verified."""
+        receipts = sorted(self._newest_receipts(app_id, visitor_id, limit), key=lambda r: r["sk"]["S"], reverse=True)
+        wanted: list[tuple[str, str]] = []  # (dedupe key, batch id) in display order
+        for receipt in receipts:
+            for key in reversed(receipt["keys"]["L"]):
+                wanted.append((key["S"], receipt["batchId"]["S"]))
+            if len(wanted) >= limit * 2:
+                break
+        found = self._get_events(app_id, {key for key, _ in wanted})
+        listed: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for key, batch in wanted:
+            item = found.get(key)
+            # Shown under the batch that stored it, once (a retried batch lists it again).
+            if item is None or item["batchId"]["S"] != batch or key in seen:
+                continue
+            seen.add(key)
+            listed.append(_event_json(item))
+            if len(listed) == limit:
+                break
+        return listed
+
+    # counters and drops ------------------------------------------------------------------------
+
+    def add_counts(self, app_id: str, counts: dict[str, int]) -> None:
+        """ADD to the application's counters (one sharded UpdateItem)."""
+        counts = {name: value for name, value in counts.items() if value}
+        if not counts:
+            return
+        names = {f"#c{i}": name for i, name in enumerate(counts)}
+        values = {f":c{i}": n(value) for i, value in enumerate(counts.values())}
+        with aws.calling("dynamodb"):
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": s(f"STATS#{app_id}#{secrets.randbelow(COUNTER_SHARDS)}"), "sk": s("TOTALS")},
+                UpdateExpression="ADD "
+                + ", ".join(f"{name} {value}" for name, value in zip(names, values, strict=True)),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+
+    def counts(self, app_id: str) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        keys = [{"pk": s(f"STATS#{app_id}#{shard}"), "sk": s("TOTALS")} for shard in range(COUNTER_SHARDS)]
+        for item in self._batch_get(keys):
+            for name, value in item.items():
+                if name not in {"pk", "sk"}:
+                    totals[name] = totals.get(name, 0) + int(value["N"])
+        return totals
+
+    def record_drop(self, app_id: str, drop: dict[str, Any], *, at_ms: int) -> None:
+        """Keep one drop (reason, route, keyName/kid, event count) for diagnostics: never a payload."""
+        item = {
+            "pk": s(f"DROPS#{app_id}#{secrets.randbelow(DROP_SHARDS)}"),
+            "sk": s(f"{at_ms:013d}#{secrets.token_hex(4)}"),
+            "drop": s(_json(drop)),
+            "ttl": n(at_ms // 1000 + get_config().dedupe_window_seconds),
+        }
+        with aws.calling("dynamodb"):
+            self.client.put_item(TableName=self.table, Item=item)
+
+    def recent_drops(self, app_id: str, limit: int) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for shard in range(DROP_SHARDS):
+            items.extend(
+                self._query(
+                    KeyConditionExpression="pk = :pk",
+                    ExpressionAttributeValues={":pk": s(f"DROPS#{app_id}#{shard}")},
+                    ScanIndexForward=False,
+                    Limit=limit,
+                )
+            )
+        items.sort(key=lambda item: item["sk"]["S"], reverse=True)
+        return [json.loads(item["drop"]["S"]) for item in items[:limit]]
+
+    # helpers -----------------------------------------------------------------------------------
+
+    def _newest_receipts(self, app_id: str, visitor_id: str | None, limit: int) -> Iterator[dict[str, Any]]:
+        for shard in range(RAW_SHARDS):
+            request: dict[str, Any] = {
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": s(f"RAW#{app_id}#{shard}")},
+                "ScanIndexForward": False,
+                "Limit": limit,
+            }
+            if visitor_id is not None:
+                request["FilterExpression"] = "visitorId = :visitor"
+                request["ExpressionAttributeValues"][":visitor"] = s(visitor_id)
+            yield from self._query(max_items=limit, max_pages=5, **request)
+
+    def _get_events(self, app_id: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        requested = [{"pk": s(f"EVENT#{app_id}#{key}"), "sk": s("EVENT")} for key in keys]
+        prefix = len(f"EVENT#{app_id}#")
+        return {item["pk"]["S"][prefix:]: item for item in self._batch_get(requested)}
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), 100):
+            pending: dict[str, Any] = {self.table: {"Keys": keys[start : start + 100]}}
+            for _ in range(5):  # unprocessed keys come back under throttling: ask again
+                with aws.calling("dynamodb"):
+                    answer = self.client.batch_get_item(RequestItems=pending)
+                found.extend(answer.get("Responses", {}).get(self.table, []))
+                pending = answer.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+        return found
+
+    def _query(self, *, max_items: int | None = None, max_pages: int = 1, **request: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for _ in range(max_pages):
+            with aws.calling("dynamodb"):
+                answer = self.client.query(TableName=self.table, **request)
+            items.extend(answer.get("Items", []))
+            if "LastEvaluatedKey" not in answer or (max_items is not None and len(items) >= max_items):
+                break
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return items
+
+
+def _token_kind(stored: str) -> TokenKind | None:
+    if stored == "hs256":
+        return "hs256"
+    if stored == "rs256":
+        return "rs256"
+    return None
+
+
+def _session_key(app_id: str, session_id: str) -> dict[str, Any]:
+    return {"pk": s(f"SESSION#{app_id}#{session_id}"), "sk": s("SESSION")}
+
+
+def _verification_attributes(session: SessionRecord) -> dict[str, Any]:
+    attributes: dict[str, Any] = {"verifiedBy": s(session.signed or "unsigned")}
+    if session.key_name:
+        attributes["keyName"] = s(session.key_name)
+    if session.kid:
+        attributes["kid"] = s(session.kid)
+    return attributes
+
+
+def _event_json(item: dict[str, Any]) -> dict[str, Any]:
+    verification: dict[str, Any] = {"mode": item["verifiedBy"]["S"]}
+    if "keyName" in item:
+        verification["keyName"] = item["keyName"]["S"]
+    if "kid" in item:
+        verification["kid"] = item["kid"]["S"]
+    return {
+        **json.loads(item["payload"]["S"]),
+        "sessionId": item["sessionId"]["S"],
+        "visitorId": item["visitorId"]["S"],
+        "accountId": item["accountId"]["S"],
+        "receivedAt": int(item["receivedMs"]["N"]),
+        "verification": verification,
+    }
+
+
+def _shard(text: str, shards: int) -> int:
+    return zlib.crc32(text.encode()) % shards
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+@lru_cache(maxsize=1)
+def _writer_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=_WRITE_THREADS, thread_name_prefix="event-writer")
+
+
+@lru_cache(maxsize=1)
+def data_store() -> DataStore:
+    """The container's DataStore (one client per container; tests clear this cache)."""
+    return DataStore(get_config().data_table, aws.client("dynamodb"))
+
+
+container.on_reset(data_store.cache_clear)
