@@ -78,6 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
     keygen.add_argument("--private-key", type=Path, required=True, help="where to write the PEM private key")
     keygen.add_argument("--jwks", type=Path, required=True, help="JWKS file to write (an existing one gains the key)")
     keygen.add_argument("--bits", type=int, default=2048, choices=[2048, 3072, 4096])
+
+    serve = commands.add_parser(
+        "jwks-serve", help="local development: publish a JWKS file over HTTPS on loopback (throw-away CA)"
+    )
+    serve.add_argument("--jwks", type=Path, required=True, help="the JWKS file to publish (re-read on every request)")
+    serve.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
+    serve.add_argument("--port", type=int, default=8443, help="HTTPS port; 0 picks a free port")
+    serve.add_argument(
+        "--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="where jwks-tls/ca.pem and jwks-serve.json go"
+    )
+    serve.add_argument("--quiet", action="store_true", help="do not log each request")
     return parser
 
 
@@ -112,6 +123,10 @@ def _run(args: argparse.Namespace) -> int:
         from countersign_dev.signing import keygen_command
 
         _print_json(keygen_command(args))
+    elif args.command == "jwks-serve":
+        from countersign_dev.jwks_serve import jwks_serve_command
+
+        jwks_serve_command(args)
     return 0
 
 

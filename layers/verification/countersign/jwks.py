@@ -33,7 +33,9 @@ from typing import Final, TypedDict
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
 
+from countersign.config import get_config
 from countersign.errors import ApiError, DependencyUnavailable
+from countersign.netguard import AddressPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,17 @@ _REQUIREMENT = (
     "an RSA public key usable for RS256 (kty RSA, n, e, a non-empty string kid, a modulus of at "
     f"least {MIN_MODULUS_BITS} bits, use absent or sig, alg absent or RS256, no private members)"
 )
+
+
+def address_policy() -> AddressPolicy:
+    """The address policy of every customer JWKS fetch (the test and save routes, key refreshes).
+
+    Deployed, it is the strict policy: public addresses, system trust store. Only the local stack
+    sets ALLOW_PRIVATE_JWKS_HOSTS / JWKS_CA_BUNDLE (`countersign local --allow-private-jwks-hosts
+    --jwks-ca-bundle PEM`); template.yaml never does (SPEC 3.2).
+    """
+    config = get_config()
+    return AddressPolicy(allow_private_hosts=config.allow_private_jwks_hosts, ca_bundle=config.jwks_ca_bundle)
 
 
 class KeyReport(TypedDict):

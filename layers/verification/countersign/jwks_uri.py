@@ -1,0 +1,118 @@
+"""Testing and saving an application's JWKS URI (SPEC 3.2): every rule of both routes, in one place.
+
+- The body is `{"uri": "..."}` and nothing else (another member is 400 `invalid_request`). A
+  missing, null or blank `uri` is 422 `jwks_uri_empty`; a value that is not a string is 422
+  `jwks_uri_invalid`. The URI is used exactly as given: no trimming, no normalisation.
+- `test` fetches the URI under the address policy (`countersign.jwks.address_policy`, checks in
+  `countersign.netguard`) and reports its usable RS256 keys (`countersign.jwks.parse_jwk_set`).
+  A failure is 422 with exactly one of `jwks_uri_empty`, `jwks_uri_invalid`,
+  `jwks_uri_unreachable`, `jwks_document_invalid`, and a `detail` naming the failed requirement.
+  Testing needs no setting on: a customer may check an endpoint before turning RS256 on.
+- A successful test is recorded per application and exact URI string (`store.jwks_tests`); a
+  failed test of a URI forgets that URI's earlier success, so the latest test is the one that
+  counts.
+- `save` checks, in this order: the body, the URI text against the address policy again (cheap, no
+  fetch: a test made before a policy change cannot be used to save afterwards), then against the
+  settings it is applied to: `useRs256SignedMetadata` on (409 `rs256_disabled`),
+  `onlyAllowSignedMetadata` off (409 `only_signed_metadata_enabled`), and a successful test of this
+  exact string for this application within the last `TEST_VALIDITY` (409 `jwks_uri_not_tested`).
+  The settings are written conditionally on `version` (`ControlStore.update_settings`).
+- A save does not consume the test. Within the 15 minutes a repeated PUT (a retry after a lost
+  answer) gets the same 200, and a URI removed by turning RS256 off can be saved again after RS256
+  is turned back on. Any other string (an edit) needs its own test.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from countersign import netguard
+from countersign.errors import ApiError
+from countersign.jwks import KeyReport, address_policy, parse_jwk_set
+from countersign.netguard import AddressPolicy, CheckedUri
+from countersign.settings import Settings, with_jwks_uri
+from countersign.store.control import control_store
+from countersign.store.jwks_tests import jwks_test_store
+
+#: How long a successful test allows saving the same URI.
+TEST_VALIDITY: Final = timedelta(minutes=15)
+
+_BODY_FIELDS = frozenset({"uri"})
+_ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_MAX_LOGGED_HOST_CHARS = 253
+
+
+def run_uri_test(app_id: str, body: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
+    """POST /jwks-uri/test: fetch and check the URI, record the success, return the report.
+
+    Answer: `{"valid": true, "uri", "keys": [{"kid", "kty", "alg", "bits"}], "testedAt"}`.
+    """
+    now = now or datetime.now(UTC)
+    policy = address_policy()
+    checked = _checked_uri(body, policy)
+    store = jwks_test_store()
+    try:
+        keys: list[KeyReport] = parse_jwk_set(netguard.fetch(checked.uri, policy)).report()
+    except ApiError:
+        store.forget(app_id, checked.uri)
+        raise
+    store.record_success(app_id, checked.uri, tested_at=now, expires_at=now + TEST_VALIDITY)
+    return {"valid": True, "uri": checked.uri, "keys": keys, "testedAt": _iso(now)}
+
+
+def save_uri(app_id: str, body: dict[str, Any], *, now: datetime | None = None) -> Settings:
+    """PUT /jwks-uri: save a URI that passed `test` for this application within `TEST_VALIDITY`."""
+    now = now or datetime.now(UTC)
+    checked = _checked_uri(body, address_policy())
+    tested_at = jwks_test_store().last_success(app_id, checked.uri)
+
+    def change(current: Settings) -> Settings:
+        # The settings rules come first: "turn RS256 on" is the first thing to fix.
+        updated = with_jwks_uri(current, checked.uri, now=_iso(now))
+        require_recent_test(tested_at, now=now)
+        return updated
+
+    return control_store().update_settings(app_id, change)
+
+
+def require_recent_test(tested_at: datetime | None, *, now: datetime) -> None:
+    """Raise 409 `jwks_uri_not_tested` unless the URI passed `test` within the last `TEST_VALIDITY`."""
+    if tested_at is None:
+        raise ApiError(
+            "jwks_uri_not_tested",
+            detail="This exact URI has no successful test for this application (or its latest test failed).",
+        )
+    if now - tested_at > TEST_VALIDITY:
+        minutes = int(TEST_VALIDITY.total_seconds() // 60)
+        raise ApiError(
+            "jwks_uri_not_tested",
+            detail=f"This URI last passed its test at {_iso(tested_at)}, more than {minutes} minutes ago.",
+        )
+
+
+def host_for_logs(body: dict[str, Any]) -> str | None:
+    """The host of the body's URI, as far as it can be read, for log lines.
+
+    Only the host: a path could carry something private, and userinfo (refused anyway) a password.
+    """
+    uri = body.get("uri")
+    if not isinstance(uri, str):
+        return None
+    try:
+        host = urlsplit(uri).hostname
+    except ValueError:
+        return None
+    return host[:_MAX_LOGGED_HOST_CHARS] if host else None
+
+
+def _checked_uri(body: dict[str, Any], policy: AddressPolicy) -> CheckedUri:
+    unknown = sorted(set(body) - _BODY_FIELDS)
+    if unknown:
+        raise ApiError("invalid_request", f'Unknown field(s): {", ".join(unknown)}. The body is {{"uri": "..."}}.')
+    return netguard.check_uri(body.get("uri"), policy)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(_ISO_FORMAT)
