@@ -91,10 +91,13 @@ class LocalApi:
 def running_local_stack(state_dir: Path, *extra_args: str, env: dict[str, str] | None = None) -> Iterator[LocalApi]:
     """Start `countersign local` on free loopback ports; stop it with SIGINT (Ctrl-C) afterwards."""
     state_file = state_dir / "local.json"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    # A file, not a pipe: nobody reads the stack's logs while it runs, and a full pipe would block it.
+    log = (state_dir / "local.log").open("w")
     process = subprocess.Popen(
         [str(COUNTERSIGN), "local", "--port", "0", "--state-dir", str(state_dir), "--quiet", *extra_args],
         cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, **(env or {})},
@@ -103,9 +106,7 @@ def running_local_stack(state_dir: Path, *extra_args: str, env: dict[str, str] |
         deadline = time.monotonic() + 60
         while not state_file.exists():
             if process.poll() is not None:
-                raise RuntimeError(
-                    f"countersign local exited early:\n{process.stdout.read() if process.stdout else ''}"
-                )
+                raise RuntimeError(f"countersign local exited early:\n{(state_dir / 'local.log').read_text()}")
             if time.monotonic() > deadline:
                 raise TimeoutError("countersign local did not become ready within 60 s")
             time.sleep(0.1)
@@ -113,6 +114,7 @@ def running_local_stack(state_dir: Path, *extra_args: str, env: dict[str, str] |
         yield LocalApi(json.loads(state_file.read_text()), state_dir, process)
     finally:
         stop(process)
+        log.close()
 
 
 def stop(process: subprocess.Popen[str]) -> int:

@@ -1,0 +1,168 @@
+"""An in-process Countersign on moto's `mock_aws`: the template's tables and key, its handlers.
+
+Used by unit tests that invoke handlers exactly as `sam local invoke` would (an API Gateway
+event and a context in, a proxy response out), with no HTTP in between.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from countersign import container
+from countersign.admin_tokens import hash_admin_token
+from countersign.config import get_config
+from countersign.envelope import seal_secret
+from countersign.keys import MAX_ACTIVE_KEYS
+from countersign.store.control import ControlStore
+from countersign.store.keys import KeyStore
+from countersign_dev import template as tpl
+from countersign_dev.apps import create_application
+from countersign_dev.local_stack import LambdaContext, import_handler_module, proxy_event
+from countersign_dev.provision import REGION, Provisioned, provision
+
+#: The example application every file in events/ addresses (see events/README.md).
+EXAMPLE_APP_ID = "app_0123456789abcdef"
+EXAMPLE_ADMIN_TOKEN = "csa_example-admin-token-for-events-0000000000000"
+#: Its signing key (events/keys-reveal.json, keys-revoke.json); a public example, never a real secret.
+EXAMPLE_KEY_NAME = "key_0123456789ab"
+EXAMPLE_SECRET = "css_example-signing-secret-for-events-000000000"
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+@dataclass
+class World:
+    template: dict[str, Any]
+    provisioned: Provisioned
+    monkeypatch: pytest.MonkeyPatch
+    handlers: dict[str, Handler] = field(default_factory=dict)
+
+    @property
+    def dynamodb(self) -> Any:
+        return boto3.client("dynamodb", region_name=REGION)
+
+    @property
+    def control_table(self) -> str:
+        return self.provisioned.refs["ControlTable"]
+
+    @property
+    def data_table(self) -> str:
+        return self.provisioned.refs["DataTable"]
+
+    def handler(self, function: str) -> Handler:
+        """The function's lambda_handler, imported with the environment the template gives it."""
+        if function not in self.handlers:
+            env = self.provisioned.function_environment(self.template, function)
+            for key, value in env.items():
+                self.monkeypatch.setenv(key, value)
+            spec = tpl.functions(self.template)[function]
+            module = import_handler_module(spec, env)
+            self.handlers[function] = getattr(module, spec.handler)
+        return self.handlers[function]
+
+    def function_for(self, event: dict[str, Any]) -> str:
+        """Which function template.yaml routes this event to (specific method before ANY)."""
+        for route in tpl.routes(self.template):
+            if route.resource == event["resource"] and route.method in (event["httpMethod"], "ANY"):
+                return route.function
+        raise LookupError(f"no route in template.yaml for {event['httpMethod']} {event['resource']}")
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        function = self.function_for(event)
+        return self.handler(function)(event, LambdaContext(function))
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        token: str | None = None,
+        query: str = "",
+        raw_body: bytes | None = None,
+    ) -> tuple[int, Any]:
+        """Send one request through its function; returns (status, parsed JSON body)."""
+        response = self.invoke_raw(method, path, body, token=token, query=query, raw_body=raw_body)
+        text = response.get("body") or ""
+        return response["statusCode"], json.loads(text) if text else None
+
+    def invoke_raw(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        token: str | None = None,
+        query: str = "",
+        raw_body: bytes | None = None,
+    ) -> dict[str, Any]:
+        """Build the proxy event API Gateway would send and return the function's raw response."""
+        for route in tpl.routes(self.template):
+            params = route.match(path)
+            if params is not None and route.method in (method, "ANY"):
+                break
+        else:
+            raise LookupError(f"no route for {method} {path}")
+        headers = [("Content-Type", "application/json")]
+        if token:
+            headers.append(("Authorization", f"Bearer {token}"))
+        payload = raw_body if raw_body is not None else (json.dumps(body).encode() if body is not None else b"")
+        event = proxy_event(route, method, path, query, headers, payload, params, "198.51.100.7")
+        return self.handler(route.function)(event, LambdaContext(route.function))
+
+    def create_app(self, name: str = "Test app") -> dict[str, str]:
+        return create_application(self.dynamodb, self.control_table, name)
+
+    def seed_example_app(self) -> None:
+        """The application the files in events/ use, with its documented admin token."""
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ControlStore(self.control_table, self.dynamodb).create_app(
+            EXAMPLE_APP_ID, "Example application", hash_admin_token(EXAMPLE_ADMIN_TOKEN), now
+        )
+        self.seed_example_key()
+
+    def seed_example_key(self) -> None:
+        """The example app's active signing key `EXAMPLE_KEY_NAME`, its secret sealed by envelope.py."""
+        self.monkeypatch.setenv("SECRETS_KEY_ID", self.provisioned.attrs[("SecretsKey", "Arn")])
+        # Seal with the provisioned key even before a handler set the environment, and let the
+        # handlers read their whole configuration afresh afterwards.
+        get_config.cache_clear()
+        ciphertext = seal_secret(EXAMPLE_APP_ID, EXAMPLE_KEY_NAME, EXAMPLE_SECRET)
+        get_config.cache_clear()
+        KeyStore(self.control_table, self.dynamodb).create_key(
+            EXAMPLE_APP_ID, EXAMPLE_KEY_NAME, "Example key", ciphertext, datetime.now(UTC), max_active=MAX_ACTIVE_KEYS
+        )
+
+
+@contextmanager
+def mocked_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """moto's mock_aws with the template provisioned, and a cold container around it."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "CountersignTest",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        template = tpl.load_template()
+        provisioned = provision(template, boto3.client("dynamodb"), boto3.client("kms"))
+        container.reset()
+        try:
+            yield World(template, provisioned, monkeypatch)
+        finally:
+            container.reset()
