@@ -7,9 +7,10 @@ event and a context in, a proxy response out), with no HTTP in between.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from countersign.config import get_config
 from countersign.envelope import seal_secret
 from countersign.keys import MAX_ACTIVE_KEYS
 from countersign.store.control import ControlStore
+from countersign.store.data import DataStore, SessionRecord
 from countersign.store.keys import KeyStore
 from countersign_dev import template as tpl
 from countersign_dev.apps import create_application
@@ -35,6 +37,9 @@ EXAMPLE_ADMIN_TOKEN = "csa_example-admin-token-for-events-0000000000000"
 #: Its signing key (events/keys-reveal.json, keys-revoke.json); a public example, never a real secret.
 EXAMPLE_KEY_NAME = "key_0123456789ab"
 EXAMPLE_SECRET = "css_example-signing-secret-for-events-000000000"
+#: The session events/events-send.json and sessions-update.json address (ends 2099-01-01).
+EXAMPLE_SESSION_ID = "s_example-session-000000000000000000000"
+EXAMPLE_SESSION_ENDS = 4070908800.0
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -129,6 +134,29 @@ class World:
             EXAMPLE_APP_ID, "Example application", hash_admin_token(EXAMPLE_ADMIN_TOKEN), now
         )
         self.seed_example_key()
+        self.seed_example_session()
+
+    def seed_example_session(self) -> None:
+        """HS256 accepted, and the HS256 session `EXAMPLE_SESSION_ID` the events files send on."""
+        control = ControlStore(self.control_table, self.dynamodb)
+        settings = control.get_settings(EXAMPLE_APP_ID)
+        control.replace_settings(EXAMPLE_APP_ID, replace(settings, use_signed_metadata=True), settings.version)
+        DataStore(self.data_table, self.dynamodb).put_session(
+            SessionRecord(
+                app_id=EXAMPLE_APP_ID,
+                session_id=EXAMPLE_SESSION_ID,
+                visitor_id="visitor-42",
+                account_id="acme",
+                visitor={"plan": "pro"},
+                account={},
+                anonymous=False,
+                signed="hs256",
+                key_name=EXAMPLE_KEY_NAME,
+                kid=None,
+                created_ms=int(time.time() * 1000),
+                expires_at=EXAMPLE_SESSION_ENDS,
+            )
+        )
 
     def seed_example_key(self) -> None:
         """The example app's active signing key `EXAMPLE_KEY_NAME`, its secret sealed by envelope.py."""
