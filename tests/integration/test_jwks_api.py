@@ -9,18 +9,22 @@ the override, shows the deployed behaviour: loopback JWKS URIs are refused.
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import jwt
 import pytest
 
 from tests.support.local import COUNTERSIGN, REPO_ROOT, LocalApi, running_local_stack, stop
 from tests.support.tls import HttpsServer, Reply, TestPki, make_test_pki, serve_https
 
 CONFIRM = {"confirmation": "I understand"}
+#: Paths the test JWKS server answers with 500 while they are in this set.
+BROKEN_PATHS: set[str] = set()
 
 
 @dataclass
@@ -57,7 +61,9 @@ def jwks_server(rs256: Rs256Setup) -> Iterator[HttpsServer]:
     """The keygen JWKS at /jwks.json (read per request), 404 elsewhere."""
 
     def answer(path: str) -> Reply:
-        if path in ("/jwks.json", "/edited.json"):
+        if path in BROKEN_PATHS:
+            return Reply.json({"error": "down"}, status=500)
+        if path.endswith(".json") and path != "/gone.json":
             return Reply(body=rs256.jwks_file.read_bytes(), headers={"Content-Type": "application/json"})
         return Reply.json({"error": "not here"}, status=404)
 
@@ -187,3 +193,93 @@ def test_openapi_lists_the_jwks_routes(local: LocalApi) -> None:
     document = local.call("GET", "/openapi.json").body
     assert "post" in document["paths"]["/v1/apps/{appId}/jwks-uri/test"]
     assert "put" in document["paths"]["/v1/apps/{appId}/jwks-uri"]
+
+
+def rs256_app(api: LocalApi, uri: str) -> dict[str, str]:
+    """An application with RS256 on and `uri` tested and saved."""
+    app = api.create_app("rs256 ingest")
+    settings, test, save = paths(app)
+    token = app["adminToken"]
+    assert api.call("PATCH", settings, json_body={"useRs256SignedMetadata": True}, token=token).status == 200
+    assert api.call("POST", test, json_body={"uri": uri}, token=token).status == 200
+    assert api.call("PUT", save, json_body={"uri": uri}, token=token).status == 200
+    return app
+
+
+def rs256_token(pem: Path, kid: str, visitor: str = "v-1", account: str = "a-1") -> str:
+    claims = {"nonce": secrets.token_urlsafe(8), "visitor": {"id": visitor}, "account": {"id": account}}
+    return jwt.encode(claims, pem.read_bytes(), algorithm="RS256", headers={"kid": kid})
+
+
+def fetches(server: HttpsServer, path: str) -> int:
+    return server.paths.count(path)
+
+
+def test_rs256_sessions_events_rotation_and_turning_off(rs256: Rs256Setup, jwks_server: HttpsServer) -> None:
+    api = rs256.api
+    app = rs256_app(api, jwks_server.url("/ingest.json"))
+    base = f"/v1/apps/{app['appId']}"
+    session = api.call("POST", f"{base}/sessions", json_body={"jwt": rs256_token(rs256.workdir / "k1.pem", "k1")})
+    assert session.status == 201, session.body
+    assert session.body["signed"] == "rs256" and session.body["visitorId"] == "v-1"
+    batch = {"sessionId": session.body["sessionId"], "events": [{"type": "view", "timestamp": int(time.time() * 1000)}]}
+    assert api.call("POST", f"{base}/events", json_body=batch).body["accepted"] == 1
+    raw = api.call("GET", f"{base}/raw-events", token=app["adminToken"]).body
+    assert raw["events"][0]["verification"] == {"mode": "rs256", "kid": "k1"}
+
+    # Rotation: a key published now works on its first request, with one more fetch of the JWKS.
+    before = fetches(jwks_server, "/ingest.json")
+    pem2 = rs256.workdir / "k-rotated.pem"
+    countersign("keygen", "--kid", "k-rotated", "--private-key", str(pem2), "--jwks", str(rs256.jwks_file))
+    rotated = api.call("POST", f"{base}/sessions", json_body={"jwt": rs256_token(pem2, "k-rotated", "v-2")})
+    assert rotated.status == 201, rotated.body
+    assert fetches(jwks_server, "/ingest.json") == before + 1
+
+    # RS256 off (with the confirmation) removes the URI and stops RS256 sessions within the bound.
+    settings = f"{base}/settings"
+    off = api.call("PATCH", settings, json_body={"useRs256SignedMetadata": False, **CONFIRM}, token=app["adminToken"])
+    assert off.status == 200 and off.body["jwksUri"] is None
+    deadline = time.monotonic() + 7
+    while time.monotonic() < deadline:
+        reply = api.call("POST", f"{base}/events", json_body=batch)
+        if reply.status == 403:
+            assert reply.error_code == "rs256_not_configured"
+            break
+        time.sleep(0.25)
+    else:
+        raise AssertionError("turning RS256 off did not stop the RS256 session within the cache bound")
+    new_session = api.call("POST", f"{base}/sessions", json_body={"jwt": rs256_token(rs256.workdir / "k1.pem", "k1")})
+    assert (new_session.status, new_session.error_code) == (403, "rs256_not_configured")
+
+
+def test_random_kids_cost_a_handful_of_fetches(rs256: Rs256Setup, jwks_server: HttpsServer) -> None:
+    api = rs256.api
+    app = rs256_app(api, jwks_server.url("/random.json"))
+    sessions = f"/v1/apps/{app['appId']}/sessions"
+    assert api.call("POST", sessions, json_body={"jwt": rs256_token(rs256.workdir / "k1.pem", "k1")}).status == 201
+    before = fetches(jwks_server, "/random.json")
+    for _ in range(40):
+        token = rs256_token(rs256.workdir / "k1.pem", secrets.token_hex(8))
+        reply = api.call("POST", sessions, json_body={"jwt": token})
+        assert (reply.status, reply.error_code) == (401, "unknown_kid"), reply.body
+    assert fetches(jwks_server, "/random.json") - before <= 3
+    diagnostics = api.call("GET", f"/v1/apps/{app['appId']}/diagnostics", token=app["adminToken"]).body
+    assert diagnostics["counts"]["dropped"]["unknown_kid"] == 40
+
+
+def test_jwks_down_with_nothing_cached_is_503_never_a_drop(rs256: Rs256Setup, jwks_server: HttpsServer) -> None:
+    api = rs256.api
+    app = rs256_app(api, jwks_server.url("/flaky.json"))
+    sessions = f"/v1/apps/{app['appId']}/sessions"
+    token = rs256_token(rs256.workdir / "k1.pem", "k1")
+    BROKEN_PATHS.add("/flaky.json")
+    try:
+        reply = api.call("POST", sessions, json_body={"jwt": token})
+        assert (reply.status, reply.error_code) == (503, "service_unavailable"), reply.body
+        assert reply.headers["Retry-After"] == "1"
+    finally:
+        BROKEN_PATHS.discard("/flaky.json")
+    diagnostics = api.call("GET", f"/v1/apps/{app['appId']}/diagnostics", token=app["adminToken"]).body
+    assert diagnostics["counts"]["dropped"] == {}
+    time.sleep(2.1)  # the failure backoff
+    assert api.call("POST", sessions, json_body={"jwt": token}).status == 201

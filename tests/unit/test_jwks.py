@@ -247,7 +247,7 @@ def test_newly_published_key_works_on_its_first_request(
 ) -> None:
     cache.public_key(URI, "a")
     endpoint.body = document(rsa_jwk(key_a, "a"), rsa_jwk(key_b, "b"))
-    clock.now += 6  # past the refetch interval, well within the TTL
+    clock.now += 0.5  # published right after the last fetch, well within the TTL
     assert cache.public_key(URI, "b").public_numbers() == key_b.public_numbers()
     assert endpoint.fetches == 2
 
@@ -260,7 +260,8 @@ def test_random_kids_cause_a_handful_of_fetches(
     for _ in range(40):
         clock.now += step
         assert error_code(lambda: cache.public_key(URI, secrets.token_hex(8))) == "unknown_kid"
-    assert endpoint.fetches <= 3
+    # The bucket (3 attempts, one more per 10 s): at most 4 fetches in these 10 s, the first included.
+    assert endpoint.fetches <= 4
 
 
 def test_stale_set_is_served_while_the_endpoint_fails(

@@ -6,10 +6,13 @@ JWKS URI to the token verifier (SPEC 3.4). Cache bounds, per URI and per contain
 - **TTL 300 s**: a set fetched less than five minutes ago is used as is.
 - **Unknown kid**: a `kid` not in the cached set triggers one refetch, so a newly published key
   works on its first request, not after the TTL.
-- **Refetch rate limit 5 s**: at most one fetch attempt per URI every 5 seconds, whatever the
-  reason (unknown kid, expiry, retry after a failure), and single-flight: concurrent requests
-  wait for the one fetch in progress instead of starting their own. Tokens with random kids
-  therefore cost at most one fetch per 5 s per URI.
+- **Refetch rate limit**: fetch attempts per URI draw from a token bucket of REFETCH_BURST (3)
+  refilled at one per REFETCH_INTERVAL_SECONDS (10 s), whatever the reason (unknown kid, expiry,
+  retry), and are single-flight: concurrent requests wait for the one fetch in progress. A kid a
+  fetch did not hold is not refetched again for REFETCH_INTERVAL_SECONDS, and after a failed
+  attempt the next waits FAILURE_BACKOFF_SECONDS (2 s). So a key published after the last fetch works on its first
+  request (the bucket is normally full), while tokens with random kids cost at most a handful of
+  fetches: REFETCH_BURST, then one per 10 s per URI.
 - **Stale bound 24 h**: when a refetch fails, the last good set keeps serving the kids it holds
   until it is 24 hours old. With nothing usable cached and the fetch failing, the answer is
   `DependencyUnavailable("jwks")` (503, retried by the SDK), never a drop.
@@ -41,7 +44,10 @@ logger = logging.getLogger(__name__)
 
 TTL_SECONDS: Final = 300.0
 MAX_STALE_SECONDS: Final = 86_400.0
-REFETCH_INTERVAL_SECONDS: Final = 5.0
+REFETCH_INTERVAL_SECONDS: Final = 10.0
+REFETCH_BURST: Final = 3.0
+FAILURE_BACKOFF_SECONDS: Final = 2.0
+_MAX_REMEMBERED_UNKNOWN_KIDS: Final = 256
 
 MIN_MODULUS_BITS: Final = 2048
 # Upper bounds keep one verification cheap: a huge modulus or exponent would make every token
@@ -201,9 +207,20 @@ class _State:
 
 
 @dataclass
+class _Bucket:
+    """Fetch attempts a URI may still make now (refills over time); guarded by the entry's lock."""
+
+    tokens: float = REFETCH_BURST
+    updated_at: float | None = None
+
+
+@dataclass
 class _Entry:
     lock: threading.Lock = field(default_factory=threading.Lock)
     state: _State = field(default_factory=_State)
+    bucket: _Bucket = field(default_factory=_Bucket)
+    # kid -> when a successful fetch last showed it absent (no refetch for it until the interval passes)
+    absent_kids: dict[str, float] = field(default_factory=dict)
 
 
 class JwksCache:
@@ -241,11 +258,20 @@ class JwksCache:
             raise ApiError("unknown_kid")
         entry = self._entry(uri)
         seen = entry.state
-        if seen.jwk_set is not None and self._clock() - seen.fetched_at < self._ttl:
+        now = self._clock()
+        if seen.jwk_set is not None and now - seen.fetched_at < self._ttl:
             key = seen.jwk_set.keys.get(kid)
             if key is not None:
                 return key
+            absent_since = entry.absent_kids.get(kid)
+            if absent_since is not None and now - absent_since < self._refetch_interval:
+                return self._lookup(seen, kid)  # this kid was just looked for: no second fetch
         state = self._refresh(entry, uri, seen)
+        if state.last_attempt_ok and state.jwk_set is not None and kid not in state.jwk_set.keys:
+            with entry.lock:
+                if len(entry.absent_kids) >= _MAX_REMEMBERED_UNKNOWN_KIDS:
+                    entry.absent_kids.clear()
+                entry.absent_kids[kid] = self._clock()
         return self._lookup(state, kid)
 
     def invalidate(self, uri: str) -> None:
@@ -267,7 +293,12 @@ class JwksCache:
                 # Another thread fetched while this one waited: single flight, use its result.
                 return current
             now = self._clock()
-            if current.attempted_at is not None and now - current.attempted_at < self._refetch_interval:
+            failed_recently = (
+                current.attempted_at is not None
+                and not current.last_attempt_ok
+                and now - current.attempted_at < FAILURE_BACKOFF_SECONDS
+            )
+            if failed_recently or not self._take_token(entry.bucket, now):
                 return current
             try:
                 jwk_set = parse_jwk_set(self._fetch(uri))
@@ -281,6 +312,16 @@ class JwksCache:
                 state = _State(jwk_set, fetched_at=now, attempted_at=now, last_attempt_ok=True)
             entry.state = state
             return state
+
+    def _take_token(self, bucket: _Bucket, now: float) -> bool:
+        if bucket.updated_at is not None:
+            refill = (now - bucket.updated_at) / self._refetch_interval
+            bucket.tokens = min(REFETCH_BURST, bucket.tokens + refill)
+        bucket.updated_at = now
+        if bucket.tokens < 1:
+            return False
+        bucket.tokens -= 1
+        return True
 
     def _lookup(self, state: _State, kid: str) -> RSAPublicKey:
         jwk_set = state.jwk_set
