@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install dev test lint format unit integration validate build bench fuzz clean
+.PHONY: install dev test lint format unit integration validate build bench bench-load fuzz clean
 
 install: $(STAMP)  ## create .venv with the layer (editable), the CLI and the dev tools
 
@@ -45,8 +45,14 @@ validate: install  ## SAM and CloudFormation lint of template.yaml
 build: install  ## sam build without Docker: arm64 / python3.13 wheels via the makefiles
 	$(BIN)/sam build --template-file template.yaml --parallel --cached \
 		--build-dir .aws-sam/build >/dev/null
-	test -d .aws-sam/build/VerificationLayer/python/cryptography
-	@echo "sam build: ok (.aws-sam/build)"
+	grep -q "manylinux.*_aarch64" .aws-sam/build/VerificationLayer/python/cryptography-*.dist-info/WHEEL
+	@echo "sam build: ok (.aws-sam/build; the layer's cryptography is the aarch64 build)"
+
+bench: install  ## performance ratios and budgets (BENCHMARKS.md); exits non-zero if a budget is missed
+	$(BIN)/python benchmarks/run.py
+
+bench-load: install  ## a bounded load run on the local stack (30 s, 4 clients, loopback; BENCHMARKS.md)
+	$(BIN)/python benchmarks/load.py
 
 clean:
 	rm -rf $(VENV) .aws-sam .mypy_cache .ruff_cache .countersign

@@ -15,10 +15,11 @@ def template() -> dict[str, Any]:
 
 
 def statements(template: dict[str, Any], function: str) -> list[dict[str, Any]]:
+    """The statements of the function's own role (functions have no SAM-generated policies)."""
+    role = template["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0]
     found = []
-    for policy in template["Resources"][function]["Properties"].get("Policies", []):
-        if isinstance(policy, dict):
-            found.extend(policy.get("Statement", []))
+    for policy in template["Resources"][role]["Properties"]["Policies"]:
+        found.extend(policy["PolicyDocument"]["Statement"])
     return found
 
 
@@ -76,5 +77,5 @@ def test_only_the_keys_function_can_encrypt_secrets(template: dict[str, Any]) ->
 
 def test_the_keys_function_has_a_log_group_with_retention(template: dict[str, Any]) -> None:
     group = template["Resources"]["KeysFunctionLogGroup"]["Properties"]
-    assert group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${KeysFunction}"}
+    assert group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${AWS::StackName}-keys"}
     assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
