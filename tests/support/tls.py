@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime
 import http.server
-import ipaddress
 import json
 import socket
 import socketserver
@@ -28,10 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from countersign_dev.jwks_serve import TlsFiles, write_tls_files
 
 
 @dataclass(frozen=True)
@@ -51,69 +47,19 @@ def make_test_pki(
     hostnames: Sequence[str] = ("localhost",),
     ip_addresses: Sequence[str] = ("127.0.0.1", "::1"),
 ) -> TestPki:
-    """Write a CA certificate and a server certificate/key for `hostnames` and `ip_addresses`."""
-    directory.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Countersign test CA")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    authority_key_id = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())
-    names: list[x509.GeneralName] = [x509.DNSName(name) for name in hostnames]
-    names += [x509.IPAddress(ipaddress.ip_address(address)) for address in ip_addresses]
-    common_name = hostnames[0] if hostnames else ip_addresses[0]
-    server_cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-        .issuer_name(ca_name)
-        .public_key(server_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(authority_key_id, critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
+    """Write a CA certificate and a server certificate/key for `hostnames` and `ip_addresses`.
+
+    The certificates come from the same code as `countersign jwks-serve`'s throw-away CA.
+    """
     pki = TestPki(
-        ca_cert=directory / "ca.pem",
-        server_cert=directory / "server.pem",
-        server_key=directory / "server-key.pem",
+        ca_cert=directory / "ca.pem", server_cert=directory / "server.pem", server_key=directory / "server-key.pem"
     )
-    pki.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    pki.server_cert.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
-    pki.server_key.write_bytes(
-        server_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+    write_tls_files(
+        TlsFiles(pki.ca_cert, pki.server_cert, pki.server_key),
+        hostnames=hostnames,
+        addresses=ip_addresses,
+        validity=datetime.timedelta(days=1),
+        ca_common_name="Countersign test CA",
     )
     return pki
 

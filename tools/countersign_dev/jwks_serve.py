@@ -28,6 +28,7 @@ import ssl
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,7 @@ def ensure_tls_files(directory: Path) -> TlsFiles:
         _valid_for_a_while(path) for path in (files.ca_cert, files.server_cert)
     ):
         return files
-    _write_tls_files(files)
+    write_tls_files(files, hostnames=_HOSTNAMES, addresses=_ADDRESSES, validity=CERT_VALIDITY)
     return files
 
 
@@ -79,16 +80,24 @@ def _valid_for_a_while(path: Path) -> bool:
     return certificate.not_valid_after_utc > datetime.datetime.now(datetime.UTC) + _RENEW_BEFORE
 
 
-def _write_tls_files(files: TlsFiles) -> None:
+def write_tls_files(
+    files: TlsFiles,
+    *,
+    hostnames: Sequence[str],
+    addresses: Sequence[str],
+    validity: datetime.timedelta,
+    ca_common_name: str = "Countersign local JWKS CA (throw-away)",
+) -> None:
+    """Write a throw-away CA and a server certificate it signs for `hostnames` and `addresses`."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     now = datetime.datetime.now(datetime.UTC)
-    start, end = now - datetime.timedelta(minutes=5), now + CERT_VALIDITY
+    start, end = now - datetime.timedelta(minutes=5), now + validity
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Countersign local JWKS CA (throw-away)")])
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_common_name)])
     ca_cert = (
         x509.CertificateBuilder()
         .subject_name(ca_name)
@@ -116,11 +125,12 @@ def _write_tls_files(files: TlsFiles) -> None:
         .sign(ca_key, hashes.SHA256())
     )
     server_key = ec.generate_private_key(ec.SECP256R1())
-    names: list[x509.GeneralName] = [x509.DNSName(name) for name in _HOSTNAMES]
-    names += [x509.IPAddress(ipaddress.ip_address(address)) for address in _ADDRESSES]
+    names: list[x509.GeneralName] = [x509.DNSName(name) for name in hostnames]
+    names += [x509.IPAddress(ipaddress.ip_address(address)) for address in addresses]
+    common_name = hostnames[0] if hostnames else addresses[0]
     server_cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, _HOSTNAMES[0])]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
         .issuer_name(ca_name)
         .public_key(server_key.public_key())
         .serial_number(x509.random_serial_number())
