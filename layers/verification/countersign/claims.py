@@ -37,7 +37,8 @@ MAX_METADATA_DEPTH = 16
 ANONYMOUS_PREFIX = "anon-"
 
 _SECTIONS = ("visitor", "account")
-_TIME_CLAIMS = ("exp", "nbf", "iat")
+# Reused: json.dumps with options builds a new encoder on every call.
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def check_claims(claims: object, *, signed: TokenKind | None, now: float | None 
         nonce = claims.get("nonce")
         if not isinstance(nonce, str) or not nonce:
             raise ApiError("missing_nonce")
-        exp, nbf, _iat = (_time_claim(claims, name) for name in _TIME_CLAIMS)
+        exp, nbf, _iat = _time_claim(claims, "exp"), _time_claim(claims, "nbf"), _time_claim(claims, "iat")
         if now is not None and exp is not None and exp <= now - LEEWAY_SECONDS:
             raise ApiError("token_expired")
         if now is not None and nbf is not None and nbf > now + LEEWAY_SECONDS:
@@ -184,7 +185,7 @@ def _check_section(section: str, value: object) -> None:
         raise ApiError("invalid_claims", f"{section} nests deeper than {MAX_METADATA_DEPTH} levels.")
     try:
         # allow_nan=False and the UTF-8 encode refuse what DynamoDB could not store anyway.
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = _COMPACT_JSON.encode(value)
         size = len(text.encode("utf-8"))
     except ValueError:  # UnicodeEncodeError included
         raise ApiError(

@@ -2,11 +2,15 @@
 
 Two steps, in this order:
 
-1. `read_header` + `token_kind` look at the token without any cryptography. They refuse, cheaply,
-   everything that is not a small compact JWS whose header and payload are UTF-8 JSON objects
-   (`malformed_token`), and every algorithm or header we do not accept (`unsupported_token`).
-2. `verify_hs256` / `verify_rs256` check the signature and the time claims with PyJWT, with the
-   algorithm pinned by the caller's signing mode, never read from the token.
+1. `parse` (or `read_header`) + `token_kind` look at the token without any cryptography. They
+   refuse, cheaply, everything that is not a small compact JWS whose header and payload are UTF-8
+   JSON objects (`malformed_token`), and every algorithm or header we do not accept
+   (`unsupported_token`).
+2. `verify_hs256` / `verify_rs256` check the signature with PyJWT's HS256 / RS256 algorithm,
+   pinned by the caller's signing mode (never read from the token), then the registered claims by
+   the rules `jwt.decode` applies (`_check_registered_claims`; tests/unit/test_tokens_pyjwt_parity.py
+   holds them to jwt.decode's answers). They accept the token as `parse` returned it, so a session
+   start parses it once and its whole check costs about a bare `jwt.decode` (BENCHMARKS.md).
 
 Limits:
     MAX_TOKEN_CHARS  16 KiB for the whole compact token: a few KiB of metadata fits with room to
@@ -24,16 +28,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass
+import time
+import warnings
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from countersign.errors import ApiError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+    from jwt.algorithms import Algorithm
 
 TokenKind = Literal["hs256", "rs256"]
 
@@ -52,6 +61,13 @@ _ACCEPTED_TYP = frozenset({"jwt", "application/jwt"})
 _TIME_CLAIMS = ("exp", "nbf", "iat")
 _JWS_SEGMENTS = 3  # header.payload.signature; JWE (5 segments) is not accepted
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+_BASE64URL_VALUE = {
+    char: value for value, char in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+}
+_SPARE_BITS = {0: 0, 2: 0b1111, 3: 0b11}  # by segment length mod 4 (1 is never valid)
+# Fingerprints of HS256 secrets PyJWT's key checks accepted (`_usable_key`); bounded, cleared whole.
+_ACCEPTED_HMAC_KEYS: set[bytes] = set()
+_MAX_ACCEPTED_HMAC_KEYS = 4096
 
 
 @dataclass(frozen=True)
@@ -63,16 +79,32 @@ class TokenHeader:
     raw: dict[str, Any]
 
 
-def read_header(token: object) -> TokenHeader:
-    """Parse `token` strictly, without cryptography, and return its header.
+@dataclass(frozen=True)
+class ParsedToken:
+    """A token that passed the strict parse: its header and payload (neither verified yet) and
+    the bytes its signature covers, so that verification need not parse it again."""
+
+    header: TokenHeader
+    payload: dict[str, Any]
+    signing_input: bytes = field(repr=False)
+    signature: bytes = field(repr=False)
+
+
+def parse(token: object) -> ParsedToken:
+    """Parse `token` strictly, without cryptography.
 
     Refuses with `malformed_token`: anything but an ASCII string of at most MAX_TOKEN_CHARS, not
     exactly three segments, segments that are not canonical unpadded base64url, a header or
     payload that is not a UTF-8 JSON object (duplicate member names, NaN/Infinity and nesting
     deeper than MAX_JSON_DEPTH included).
     """
-    header, _payload = _parse(token)
-    return _header(header)
+    header, payload, signing_input, signature = _parse(token)
+    return ParsedToken(_header(header), payload, signing_input, signature)
+
+
+def read_header(token: object) -> TokenHeader:
+    """The header of `token`, parsed as strictly as `parse` does (which see)."""
+    return parse(token).header
 
 
 def token_kind(header: TokenHeader, *, require_kid: bool = True) -> TokenKind:
@@ -112,14 +144,16 @@ def rs256_kid(header: TokenHeader) -> str | None:
     return kid if kid and len(kid) <= MAX_KID_CHARS else None
 
 
-def verify_hs256(token: str, secret: bytes) -> dict[str, Any]:
-    """Verify an HS256 token with `secret` (the key's UTF-8 bytes) and return its claims.
+def verify_hs256(token: str | ParsedToken, secret: bytes) -> dict[str, Any]:
+    """Verify an HS256 token (as sent, or as `parse` returned it) with `secret` (the key's UTF-8
+    bytes) and return its claims.
 
     The algorithm is pinned to HS256. Checks run in this order, each raising an ApiError:
     structure (malformed_token), header (unsupported_token), types of exp/nbf/iat
-    (invalid_claims), signature (invalid_signature), then the claims PyJWT validates: exp
-    (token_expired), nbf/iat (token_not_yet_valid), aud/sub/jti (invalid_claims). A secret that is
-    not non-empty bytes is a programming error (TypeError / ValueError).
+    (invalid_claims), a non-string kid (malformed_token), signature (invalid_signature), then the
+    claims `jwt.decode` validates: iat/nbf (token_not_yet_valid), exp (token_expired), aud/sub/jti
+    (invalid_claims). A secret that is not non-empty bytes is a programming error (TypeError /
+    ValueError).
     """
     if not isinstance(secret, bytes):
         raise TypeError("an HS256 secret must be bytes")
@@ -128,7 +162,7 @@ def verify_hs256(token: str, secret: bytes) -> dict[str, Any]:
     return _verify(token, secret, "hs256")
 
 
-def verify_rs256(token: str, public_key: RSAPublicKey) -> dict[str, Any]:
+def verify_rs256(token: str | ParsedToken, public_key: RSAPublicKey) -> dict[str, Any]:
     """Verify an RS256 token with `public_key` and return its claims.
 
     The algorithm is pinned to RS256. Raises the same ApiErrors as `verify_hs256`, plus
@@ -150,26 +184,27 @@ def verify_rs256(token: str, public_key: RSAPublicKey) -> dict[str, Any]:
 def json_depth_exceeds(value: object, limit: int) -> bool:
     """True if `value` (parsed JSON) nests objects/arrays deeper than `limit` levels.
 
-    A scalar has depth 0, `{}` and `[]` depth 1. Iterative, so it cannot hit the recursion limit.
+    A scalar has depth 0, `{}` and `[]` depth 1. Iterative (one nesting level at a time, keeping
+    only containers), so it cannot hit the recursion limit and costs little on wide bodies.
     """
-    stack: list[tuple[object, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth + 1 > limit:
+    level: list[Any] = [value] if isinstance(value, (dict, list)) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
             return True
-        stack.extend((child, depth + 1) for child in children)
+        inner: list[Any] = []
+        for container in level:
+            for child in container.values() if isinstance(container, dict) else container:
+                if isinstance(child, (dict, list)):
+                    inner.append(child)
+        level = inner
     return False
 
 
-def _verify(token: str, key: bytes | RSAPublicKey, expected: TokenKind) -> dict[str, Any]:
-    header, payload = _parse(token)
-    kind = token_kind(_header(header), require_kid=False)
+def _verify(token: str | ParsedToken, key: bytes | RSAPublicKey, expected: TokenKind) -> dict[str, Any]:
+    parsed = token if isinstance(token, ParsedToken) else parse(token)
+    kind = token_kind(parsed.header, require_kid=False)
     if kind != expected:
         # The caller chose the mode (and therefore the key); a token of the other mode is never
         # checked with this key, which is what defeats RS256 -> HS256 key confusion.
@@ -177,49 +212,81 @@ def _verify(token: str, key: bytes | RSAPublicKey, expected: TokenKind) -> dict[
             "unsupported_token",
             f"This token is not signed with {_PYJWT_ALGORITHM[expected]}, the algorithm of this mode.",
         )
+    payload = parsed.payload
     _check_time_claim_types(payload)
+    if not isinstance(parsed.header.raw.get("kid", ""), str):
+        raise ApiError("malformed_token")  # PyJWT refuses a kid that is not a string
+    _check_signature(parsed, key, expected)
+    _check_registered_claims(payload, now=time.time())
+    return payload
 
-    import jwt
-    from jwt.exceptions import InvalidJTIError, InvalidSubjectError
+
+@lru_cache(maxsize=2)
+def _pyjwt_algorithm(kind: TokenKind) -> Algorithm:
+    from jwt.algorithms import get_default_algorithms
+
+    return get_default_algorithms()[_PYJWT_ALGORITHM[kind]]
+
+
+def _check_signature(parsed: ParsedToken, key: bytes | RSAPublicKey, kind: TokenKind) -> None:
+    """PyJWT's own HS256 / RS256 check, as `jwt.decode` runs it (constant-time for HMAC)."""
+    algorithm = _pyjwt_algorithm(kind)
+    if not algorithm.verify(parsed.signing_input, _usable_key(algorithm, key, kind), parsed.signature):
+        raise ApiError("invalid_signature")
+
+
+def _usable_key(algorithm: Algorithm, key: bytes | RSAPublicKey, kind: TokenKind) -> Any:
+    """What `jwt.decode` does with a key before verifying: `prepare_key` (which refuses a PEM, SSH
+    or DER key as an HMAC secret), then the minimum length (a warning for HS256).
+
+    An HS256 secret that passed both is remembered by its SHA-256 fingerprint (never the secret
+    itself), so the check runs once per secret rather than per token: it tries three DER parsers,
+    which costs more than the HMAC.
+    """
+    if kind == "rs256":
+        # verify_rs256 let through only an RSAPublicKey of at least MIN_RSA_BITS, which
+        # prepare_key returns as it is and the length check accepts.
+        return key
+    fingerprint = hashlib.sha256(key).digest() if isinstance(key, bytes) else None
+    if fingerprint is not None and fingerprint in _ACCEPTED_HMAC_KEYS:
+        return key  # prepare_key returns the bytes it accepts unchanged
+    from jwt.exceptions import InvalidKeyError
 
     try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            key,
-            algorithms=[_PYJWT_ALGORITHM[expected]],
-            leeway=LEEWAY_SECONDS,
-            options={"enforce_minimum_key_length": expected == "rs256"},
-        )
-    # Most specific first: InvalidSignatureError is a DecodeError, every other one an InvalidTokenError.
-    except jwt.ExpiredSignatureError:
-        raise ApiError("token_expired") from None
-    except jwt.ImmatureSignatureError:
-        # nbf (or iat) more than the leeway in the future.
-        raise ApiError("token_not_yet_valid") from None
-    except jwt.InvalidSignatureError:
-        raise ApiError("invalid_signature") from None
-    except jwt.InvalidKeyError:
+        prepared = algorithm.prepare_key(key)
+    except InvalidKeyError:
         # The key cannot verify this algorithm at all (e.g. a PEM used as an HMAC secret).
         raise ApiError("invalid_signature", "The token signature cannot be verified with this key.") from None
-    except jwt.InvalidAlgorithmError:
-        raise ApiError("unsupported_token") from None
-    except jwt.InvalidAudienceError:
+    too_short = algorithm.check_key_length(prepared)
+    if too_short is not None:
+        from jwt.warnings import InsecureKeyLengthWarning
+
+        warnings.warn(too_short, InsecureKeyLengthWarning, stacklevel=2)
+    elif fingerprint is not None:
+        if len(_ACCEPTED_HMAC_KEYS) >= _MAX_ACCEPTED_HMAC_KEYS:
+            _ACCEPTED_HMAC_KEYS.clear()
+        _ACCEPTED_HMAC_KEYS.add(fingerprint)
+    return prepared
+
+
+def _check_registered_claims(payload: dict[str, Any], *, now: float) -> None:
+    """The registered-claim rules of `jwt.decode` with LEEWAY_SECONDS and no expected audience,
+    issuer or subject, in its order. Time claims are numbers here (`_check_time_claim_types`) and,
+    as PyJWT does, compared as whole seconds."""
+    if "iat" in payload and int(payload["iat"]) > now + LEEWAY_SECONDS:
+        raise ApiError("token_not_yet_valid")
+    if "nbf" in payload and int(payload["nbf"]) > now + LEEWAY_SECONDS:
+        raise ApiError("token_not_yet_valid")
+    if "exp" in payload and int(payload["exp"]) <= now - LEEWAY_SECONDS:
+        raise ApiError("token_expired")
+    if payload.get("aud"):
         # RFC 7519 4.1.3: a token addressed to an audience must be refused by anyone else, so a
         # token minted for another service cannot be replayed here.
-        raise ApiError("invalid_claims", "Tokens with an aud claim are not accepted.") from None
-    except (
-        jwt.InvalidIssuedAtError,
-        jwt.InvalidIssuerError,
-        InvalidSubjectError,
-        InvalidJTIError,
-        jwt.MissingRequiredClaimError,
-    ) as error:
-        raise ApiError("invalid_claims", f"The token claims are not valid: {_reason(error)}.") from None
-    except jwt.DecodeError:
-        raise ApiError("malformed_token") from None
-    except jwt.InvalidTokenError:
-        raise ApiError("malformed_token") from None
-    return claims
+        raise ApiError("invalid_claims", "Tokens with an aud claim are not accepted.")
+    if "sub" in payload and not isinstance(payload["sub"], str):
+        raise ApiError("invalid_claims", "The token claims are not valid: Subject must be a string.")
+    if "jti" in payload and not isinstance(payload["jti"], str):
+        raise ApiError("invalid_claims", "The token claims are not valid: JWT ID must be a string.")
 
 
 def _header(raw: dict[str, Any]) -> TokenHeader:
@@ -230,11 +297,6 @@ def _header(raw: dict[str, Any]) -> TokenHeader:
         kid=kid if isinstance(kid, str) else None,
         raw=raw,
     )
-
-
-def _reason(error: Exception) -> str:
-    # PyJWT messages name the claim and never carry token content; keep them short.
-    return str(error).rstrip(".")[:120] or type(error).__name__
 
 
 def _check_time_claim_types(payload: dict[str, Any]) -> None:
@@ -250,7 +312,7 @@ def _check_time_claim_types(payload: dict[str, Any]) -> None:
             )
 
 
-def _parse(token: object) -> tuple[dict[str, Any], dict[str, Any]]:
+def _parse(token: object) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
     if not isinstance(token, str):
         raise ApiError("malformed_token", "The jwt must be a string.")
     # The size check comes first so that a multi-megabyte value costs one len().
@@ -263,8 +325,9 @@ def _parse(token: object) -> tuple[dict[str, Any], dict[str, Any]]:
         raise ApiError("malformed_token", "The jwt must have exactly three dot-separated segments.")
     header = _json_object(_base64url(segments[0], "header"), "header")
     payload = _json_object(_base64url(segments[1], "payload"), "payload")
-    _base64url(segments[2], "signature")
-    return header, payload
+    signature = _base64url(segments[2], "signature")
+    signing_input = f"{segments[0]}.{segments[1]}".encode("ascii")
+    return header, payload, signing_input, signature
 
 
 def _base64url(segment: str, name: str) -> bytes:
@@ -275,19 +338,17 @@ def _base64url(segment: str, name: str) -> bytes:
         decoded = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
     except binascii.Error:
         raise ApiError("malformed_token", f"The jwt {name} is not unpadded base64url.") from None
-    if base64.urlsafe_b64encode(decoded).rstrip(b"=").decode("ascii") != segment:
+    # Canonical: the bits of the last character that encode no byte are zero (else another
+    # spelling of the same bytes exists).
+    spare_bits = _SPARE_BITS[len(segment) % 4]
+    if spare_bits and _BASE64URL_VALUE[segment[-1]] & spare_bits:
         raise ApiError("malformed_token", f"The jwt {name} is not canonical base64url.")
     return decoded
 
 
 def _json_object(data: bytes, name: str) -> dict[str, Any]:
     try:
-        value = json.loads(
-            data.decode("utf-8"),
-            object_pairs_hook=_unique_members,
-            parse_constant=_refuse_constant,
-            parse_float=_finite_float,
-        )
+        value = _STRICT_JSON.decode(data.decode("utf-8"))
     except (ValueError, RecursionError):
         # UnicodeDecodeError and JSONDecodeError are ValueErrors; so are the hooks' refusals.
         raise ApiError("malformed_token", f"The jwt {name} is not UTF-8 JSON.") from None
@@ -315,3 +376,9 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise ValueError("number out of range")
     return value
+
+
+# One decoder for every token (json.loads with hooks would build a new one per call).
+_STRICT_JSON = json.JSONDecoder(
+    object_pairs_hook=_unique_members, parse_constant=_refuse_constant, parse_float=_finite_float
+)

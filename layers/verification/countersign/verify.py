@@ -15,13 +15,13 @@ short cache) and `RsaKeySource` (the JWKS cache).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, Protocol
 
 from countersign import policy, tokens
 from countersign.claims import check_claims
 from countersign.errors import ApiError
-from countersign.policy import Facts, Pending
+from countersign.policy import CredentialKind, Facts, Pending
 from countersign.tokens import TokenKind
 
 if TYPE_CHECKING:
@@ -95,36 +95,38 @@ def verify_credentials(
     the caller then applies `session_identity(...)` or `metadata_update(...)`.
     """
     credential = _credentials(body)
-    facts = Facts(
-        kind="unsigned",
-        use_signed_metadata=settings.use_signed_metadata,
-        use_rs256_signed_metadata=settings.use_rs256_signed_metadata,
-        jwks_uri_saved=bool(settings.jwks_uri),
-        only_allow_signed_metadata=settings.only_allow_signed_metadata,
-        updates_signed_session=session_signed is not None,
-    )
+
+    def facts_of(kind: CredentialKind) -> Facts:
+        return Facts(
+            kind=kind,
+            use_signed_metadata=settings.use_signed_metadata,
+            use_rs256_signed_metadata=settings.use_rs256_signed_metadata,
+            jwks_uri_saved=bool(settings.jwks_uri),
+            only_allow_signed_metadata=settings.only_allow_signed_metadata,
+            updates_signed_session=session_signed is not None,
+        )
 
     if not isinstance(credential, str):
+        facts = facts_of("unsigned")
         _settle(facts, expect=None, reason=_unsigned_reason(facts))
         return Verified(check_claims(credential, signed=None), None, None, None)
 
-    token = credential
-    classified = _classify(token)
+    classified = _classify(credential)
     if isinstance(classified, ApiError):
-        _drop(replace(facts, kind=_refused_kind(classified)), reason=classified)
-    header, kind = classified
-    facts = replace(facts, kind=kind)
+        _drop(facts_of(_refused_kind(classified)), reason=classified)
+    parsed, kind = classified
+    facts = facts_of(kind)
     _settle(facts, expect=Pending.KEY_STATUS)
 
     if kind == "hs256":
         key_name = _signing_key_name(body)
-        facts = replace(facts, key_status=keys.status(key_name))
+        facts = _with(facts, key_status=keys.status(key_name))
         _settle(facts, expect=Pending.SIGNATURE)
         secret = keys.secret(key_name)
-        payload = _check_signature(facts, lambda: tokens.verify_hs256(token, secret))
+        payload = _check_signature(facts, lambda: tokens.verify_hs256(parsed, secret))
         return Verified(check_claims(payload, signed="hs256", now=now), "hs256", key_name, None)
 
-    kid = tokens.rs256_kid(header)
+    kid = tokens.rs256_kid(parsed.header)
     uri = settings.jwks_uri
     public_key: RSAPublicKey | None = None
     kid_refusal: ApiError | None = None
@@ -136,11 +138,11 @@ def verify_credentials(
                 raise  # DependencyUnavailable and anything else is not a drop of this row
             kid_refusal = error
     if public_key is None:
-        _drop(replace(facts, key_status="unknown"), reason=kid_refusal)
-    facts = replace(facts, key_status="active")
+        _drop(_with(facts, key_status="unknown"), reason=kid_refusal)
+    facts = _with(facts, key_status="active")
     _settle(facts, expect=Pending.SIGNATURE)
     found_key = public_key
-    payload = _check_signature(facts, lambda: tokens.verify_rs256(token, found_key))
+    payload = _check_signature(facts, lambda: tokens.verify_rs256(parsed, found_key))
     return Verified(check_claims(payload, signed="rs256", now=now), "rs256", None, kid)
 
 
@@ -171,10 +173,10 @@ def recheck(
     if signed == "hs256":
         if not key_name:
             raise ValueError("an HS256 session always records its signing key name")
-        facts = replace(facts, key_status=keys.status(key_name))
+        facts = _with(facts, key_status=keys.status(key_name))
     else:
-        facts = replace(facts, key_status="active")
-    _settle(replace(facts, signature_valid=True), expect=None)
+        facts = _with(facts, key_status="active")
+    _settle(_with(facts, signature_valid=True), expect=None)
 
 
 def credential_labels(body: object) -> dict[str, str]:
@@ -224,12 +226,13 @@ def _credentials(body: dict[str, Any]) -> str | dict[str, Any]:
     return token
 
 
-def _classify(token: str) -> tuple[tokens.TokenHeader, TokenKind] | ApiError:
+def _classify(token: str) -> tuple[tokens.ParsedToken, TokenKind] | ApiError:
     # Refusals become the "malformed" / "unsupported" kinds of the table; the parser's error is
-    # kept so that the drop carries its specific message.
+    # kept so that the drop carries its specific message. The token is parsed once, here: the
+    # signature check reuses the parse.
     try:
-        header = tokens.read_header(token)
-        return header, tokens.token_kind(header, require_kid=False)
+        parsed = tokens.parse(token)
+        return parsed, tokens.token_kind(parsed.header, require_kid=False)
     except ApiError as refusal:
         return refusal
 
@@ -256,8 +259,8 @@ def _check_signature(facts: Facts, verify: Callable[[], dict[str, Any]]) -> dict
     except ApiError as error:
         if error.code != "invalid_signature":
             raise
-        _drop(replace(facts, signature_valid=False), reason=error)
-    _settle(replace(facts, signature_valid=True), expect=None)
+        _drop(_with(facts, signature_valid=False), reason=error)
+    _settle(_with(facts, signature_valid=True), expect=None)
     return payload
 
 
@@ -274,6 +277,12 @@ def _drop(facts: Facts, *, reason: ApiError | None) -> NoReturn:
     """Raise the table's drop for facts the core knows must drop (refused token, unknown key)."""
     _settle(facts, expect=None, reason=reason)
     raise RuntimeError(f"acceptance table accepted {facts!r}, which the core knows is refused")
+
+
+def _with(facts: Facts, **changes: Any) -> Facts:
+    """`dataclasses.replace(facts, **changes)` without its per-call field introspection, which
+    was a tenth of a session start's verification (BENCHMARKS.md); Facts still validates itself."""
+    return Facts(**{**facts.__dict__, **changes})
 
 
 def _settle(facts: Facts, *, expect: Pending | None, reason: ApiError | None = None) -> None:

@@ -1,0 +1,83 @@
+"""`make bench`: Countersign's performance figures as ratios measured side by side, and budgets.
+
+    (a) botocore calls of a warm POST /events (10 and 100 new events), by service and operation
+    (b) cold import of each handler module against `import boto3` alone (fresh interpreters)
+    (c) session-start verification against a bare `jwt.decode` of the same token (HS256, RS256)
+    (d) events per second through the ingest handler against naive sequential PutItems (moto)
+    (e) write units per accepted event: event writes only, and all writes of the request
+
+Budgets are ratios or counts, never absolute seconds (BENCHMARKS.md says why and lists them).
+The exit code is the number of budgets missed: 0 when every budget holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+if __package__ in (None, ""):
+    # `python benchmarks/run.py`: make the repository root importable (tests.support, benchmarks).
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.report import Figure, print_section, print_summary
+
+SECTIONS = ("calls", "cold", "verify", "throughput")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=SECTIONS, action="append", help="run only these sections")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds of the cold-import section")
+    args = parser.parse_args(argv)
+    wanted = set(args.only or SECTIONS)
+
+    started = time.monotonic()
+    figures: list[Figure] = []
+
+    def section(title: str, produce: Callable[[], list[Figure]]) -> None:
+        print(f"\n... {title}", flush=True)
+        produced = produce()
+        figures.extend(produced)
+        for name in dict.fromkeys(f.section for f in produced):
+            print_section(name, [f for f in produced if f.section == name])
+
+    print(f"Countersign benchmarks (python {sys.version.split()[0]}); ratios are measured side by side.")
+    if "cold" in wanted:
+        from benchmarks.cold_start import cold_import_figures
+
+        section("cold imports in fresh interpreters", lambda: cold_import_figures(rounds=args.rounds))
+    if "verify" in wanted:
+        from benchmarks.verification import verification_figures
+
+        section("verification cost", verification_figures)
+    if wanted & {"calls", "throughput"}:
+        from benchmarks.inprocess import cold_request_figures, ingest_bench, throughput_figures, warm_request_figures
+
+        with ingest_bench() as bench:
+            if "calls" in wanted:
+
+                def calls() -> list[Figure]:
+                    produced: list[Figure] = []
+                    units: list[Figure] = []
+                    for batch in (10, 100):
+                        request, written = warm_request_figures(bench, batch)
+                        produced += request
+                        units += written
+                    return produced + units
+
+                section("AWS calls and write units of warm events requests", calls)
+            if "throughput" in wanted:
+                section("events per second", lambda: throughput_figures(bench))
+            if "calls" in wanted:
+                section("a cold container's first events request", lambda: cold_request_figures(bench, 10))
+
+    missed = print_summary(figures)
+    print(f"({time.monotonic() - started:.0f} s)")
+    return missed
+
+
+if __name__ == "__main__":
+    sys.exit(main())
