@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from countersign.admin_tokens import hash_admin_token, looks_like_admin_token
 from countersign.errors import ApiError
 from countersign.store.control import control_store
+from countersign.strict_json import BODY_DECODER
 from countersign.tokens import json_depth_exceeds
 
 logger = Logger()
@@ -40,6 +42,7 @@ ADMIN_BODY_LIMIT = 16 * 1024
 INGEST_BODY_LIMIT = 1024 * 1024
 
 _MAX_JSON_DEPTH = 32
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def make_resolver(*, admin: bool) -> APIGatewayRestResolver:
@@ -118,16 +121,23 @@ def _bearer_token(header: str | None) -> str | None:
 
 
 def json_body(app: APIGatewayRestResolver) -> dict[str, Any]:
-    """The request body as a JSON object, or 400 invalid_json."""
+    """The request body as a JSON object, or 400 invalid_json.
+
+    Refused too: NaN/Infinity and numbers out of float range (`1e999`), which no JSON encoder
+    (ours, DynamoDB's) writes back, and strings that are not Unicode text (a lone surrogate
+    escape such as "\\ud800"), which cannot be stored as UTF-8.
+    """
     raw = body_bytes(app.current_event.raw_event)
     try:
-        value = json.loads(raw, parse_constant=_refuse_constant)
+        value = BODY_DECODER.decode(raw.decode("utf-8"))
     except (ValueError, RecursionError) as error:
         raise ApiError("invalid_json") from error
     if not isinstance(value, dict):
         raise ApiError("invalid_json")
     if json_depth_exceeds(value, _MAX_JSON_DEPTH):
         raise ApiError("invalid_json", f"The JSON body is nested deeper than {_MAX_JSON_DEPTH} levels.")
+    if _SURROGATE_ESCAPE.search(raw) and _holds_lone_surrogate(value):
+        raise ApiError("invalid_json", "The JSON body holds a lone surrogate (\\ud800-\\udfff): not Unicode text.")
     return value
 
 
@@ -171,5 +181,10 @@ def body_bytes_or_empty(event: dict[str, Any]) -> bytes:
         return b""
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+def _holds_lone_surrogate(value: Any) -> bool:
+    # Only run when the text has a surrogate escape at all: a valid pair (an escaped emoji) passes.
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

@@ -14,6 +14,7 @@ A warm request therefore reads nothing from ControlTable and calls KMS never.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from countersign.jwks import JwksCache
 
 SECRET_TTL_SECONDS = 300.0
+# Application ids are `app_` and 16 hex characters (admin_tokens.new_app_id); this is wider on purpose.
+_APP_ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -62,10 +65,19 @@ class KeyDirectory:
 
 def current_view(app_id: str) -> AppView:
     """The application's settings and keys, at most CACHE_TTL_SECONDS old (404 if no such app)."""
+    if not possible_app_id(app_id):
+        raise ApiError("app_not_found")
     view = _views().get_or_load(app_id, lambda: _load_view(app_id))
     if view is None:
         raise ApiError("app_not_found")
     return view
+
+
+def possible_app_id(app_id: str) -> bool:
+    """Whether an application could have this id. Junk is refused before it costs a read (or a
+    cache entry): DynamoDB would refuse a key over 2048 bytes with a ValidationException, which
+    is not an outage (503) but a junk path."""
+    return _APP_ID_SHAPE.fullmatch(app_id) is not None
 
 
 def jwks_keys() -> JwksCache:

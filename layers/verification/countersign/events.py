@@ -81,7 +81,7 @@ def check_batch(
     checked: list[CheckedEvent] = []
     rejected: list[Rejection] = []
     for index, event in enumerate(events):
-        size = len(canonical_json(event))
+        size = len(canonical_json(event).encode("utf-8", "surrogatepass"))
         if size > MAX_EVENT_BYTES:
             raise ApiError("event_too_large", f"Event {index} is {size} bytes; an event is at most {MAX_EVENT_BYTES}.")
         problem = _problem(event, now_ms=now_ms, window_seconds=window_seconds)

@@ -22,7 +22,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from countersign import container
-from countersign.app_view import AppView, KeyDirectory, current_view, jwks_keys
+from countersign.app_view import AppView, KeyDirectory, current_view, jwks_keys, possible_app_id
 from countersign.claims import metadata_update, session_identity
 from countersign.config import get_config
 from countersign.errors import ApiError
@@ -35,6 +35,8 @@ logger = Logger(child=True)
 metrics = Metrics()  # the same metric set every function flushes (Powertools shares it)
 
 SESSION_ID_PREFIX = "s_"
+#: 9999-12-31T23:59:59Z, the latest end a session can state: a token's exp beyond it ends the session here.
+MAX_SESSION_END = 253_402_300_799.0
 _MAX_SESSION_ID_CHARS = 64
 _MAX_METADATA_BYTES = 64 * 1024
 _METADATA_ATTEMPTS = 5
@@ -64,7 +66,7 @@ def start_session(app_id: str, body: dict[str, Any]) -> dict[str, Any]:
         kid=verified.kid,
         created_ms=int(now * 1000),
         # The session ends at the token's exp; without one, after the configured lifetime.
-        expires_at=identity.expires_at if identity.expires_at is not None else default_end,
+        expires_at=min(identity.expires_at, MAX_SESSION_END) if identity.expires_at is not None else default_end,
     )
     data_store().put_session(session)
     _sessions().put((app_id, session.session_id), session)
@@ -159,6 +161,8 @@ def _recheck(session: SessionRecord, view: AppView) -> None:
 def _live_session(app_id: str, session_id: str, *, cached: bool) -> SessionRecord:
     """The session if it exists for this application and has not ended (else 404)."""
     if not session_id.startswith(SESSION_ID_PREFIX) or len(session_id) > _MAX_SESSION_ID_CHARS:
+        raise ApiError("session_not_found")
+    if not possible_app_id(app_id):
         raise ApiError("session_not_found")
     store = data_store()
     if cached:

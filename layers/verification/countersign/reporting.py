@@ -17,7 +17,8 @@ def raw_events(app_id: str, *, visitor_id: str | None, limit: str | None) -> dic
     """Newest accepted events first, optionally of one visitor, each with how it was verified."""
     count = DEFAULT_RAW_EVENTS
     if limit is not None:
-        if not limit.isdigit() or not 1 <= int(limit) <= MAX_RAW_EVENTS:
+        # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+        if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= MAX_RAW_EVENTS:
             raise ApiError("invalid_request", f"limit must be an integer from 1 to {MAX_RAW_EVENTS}.")
         count = int(limit)
     if visitor_id is not None and not 0 < len(visitor_id) <= _MAX_VISITOR_ID_CHARS:

@@ -29,16 +29,16 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import math
 import re
 import time
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal
 
 from countersign.errors import ApiError
+from countersign.strict_json import TOKEN_DECODER
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -348,7 +348,7 @@ def _base64url(segment: str, name: str) -> bytes:
 
 def _json_object(data: bytes, name: str) -> dict[str, Any]:
     try:
-        value = _STRICT_JSON.decode(data.decode("utf-8"))
+        value = TOKEN_DECODER.decode(data.decode("utf-8"))
     except (ValueError, RecursionError):
         # UnicodeDecodeError and JSONDecodeError are ValueErrors; so are the hooks' refusals.
         raise ApiError("malformed_token", f"The jwt {name} is not UTF-8 JSON.") from None
@@ -357,28 +357,3 @@ def _json_object(data: bytes, name: str) -> dict[str, Any]:
     if json_depth_exceeds(value, MAX_JSON_DEPTH):
         raise ApiError("malformed_token", f"The jwt {name} nests deeper than {MAX_JSON_DEPTH} levels.")
     return value
-
-
-def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # Duplicate names are how parser-differential attacks hide a second alg or id (RFC 7515 5.2).
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise ValueError("duplicate member name")
-    return result
-
-
-def _refuse_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError("number out of range")
-    return value
-
-
-# One decoder for every token (json.loads with hooks would build a new one per call).
-_STRICT_JSON = json.JSONDecoder(
-    object_pairs_hook=_unique_members, parse_constant=_refuse_constant, parse_float=_finite_float
-)

@@ -8,16 +8,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
-from countersign import container
-
 V = TypeVar("V")
 
 
 class TtlCache(Generic[V]):
     """`get_or_load(key, load)` returns a value at most `ttl_seconds` old; LRU beyond `max_entries`.
 
-    Loads are not serialised across keys; two threads missing the same key may both load it,
-    which is harmless for the idempotent reads cached here.
+    Every instance is made by an lru_cache'd factory that registers with `countersign.container`,
+    so a reset drops the whole cache. Loads are not serialised across keys; two threads missing
+    the same key may both load it, which is harmless for the idempotent reads cached here.
     """
 
     def __init__(self, ttl_seconds: float, max_entries: int = 4096, clock: Callable[[], float] = time.monotonic):
@@ -26,7 +25,6 @@ class TtlCache(Generic[V]):
         self._clock = clock
         self._entries: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
         self._lock = threading.Lock()
-        container.on_reset(self.clear)
 
     def get_or_load(self, key: Hashable, load: Callable[[], V]) -> V:
         now = self._clock()

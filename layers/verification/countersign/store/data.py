@@ -280,7 +280,9 @@ class DataStore:
         item = {
             "pk": s(f"DROPS#{app_id}#{secrets.randbelow(DROP_SHARDS)}"),
             "sk": s(f"{at_ms:013d}#{secrets.token_hex(4)}"),
-            "drop": s(_json(drop)),
+            # ASCII JSON: the keyName/kid labels come from unverified requests and may hold a lone
+            # surrogate, which DynamoDB cannot store as UTF-8; escaped, every label is storable.
+            "drop": s(json.dumps(drop, separators=(",", ":"))),
             "ttl": n(at_ms // 1000 + get_config().dedupe_window_seconds),
         }
         with aws.calling("dynamodb"):
