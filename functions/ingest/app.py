@@ -9,22 +9,35 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from countersign import ingest
+from countersign import openapi_schemas as doc
 from countersign.api import INGEST_BODY_LIMIT, handle, json_body, json_response, logger, make_resolver, metrics, tracer
 
 app = make_resolver(admin=False)
 
 
-@app.post("/v1/apps/<appId>/sessions", summary="Start a session (initialize / startSession)")
+@app.post(
+    "/v1/apps/<appId>/sessions",
+    summary="Start a session (initialize / startSession)",
+    **doc.sdk_route(ok=(201, doc.SESSION), errors=(400, 401, 403, 404, 413), body=doc.CREDENTIALS),
+)
 def start_session(appId: str) -> Response[str]:
     return json_response(201, ingest.start_session(appId, json_body(app)))
 
 
-@app.patch("/v1/apps/<appId>/sessions/<sessionId>", summary="Update visitor or account metadata")
+@app.patch(
+    "/v1/apps/<appId>/sessions/<sessionId>",
+    summary="Update visitor or account metadata",
+    **doc.sdk_route(ok=(200, doc.SESSION), errors=(400, 401, 403, 404, 409, 413), body=doc.CREDENTIALS),
+)
 def update_session(appId: str, sessionId: str) -> dict[str, Any]:
     return ingest.update_session(appId, sessionId, json_body(app))
 
 
-@app.post("/v1/apps/<appId>/events", summary="Send a batch of events on a session")
+@app.post(
+    "/v1/apps/<appId>/events",
+    summary="Send a batch of events on a session",
+    **doc.sdk_route(ok=(200, doc.EVENTS_ANSWER), errors=(400, 401, 403, 404, 413), body=doc.EVENTS),
+)
 def send_events(appId: str) -> dict[str, Any]:
     return ingest.accept_events(appId, json_body(app))
 

@@ -12,13 +12,18 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from countersign import jwks_uri
+from countersign import openapi_schemas as doc
 from countersign.api import ADMIN_BODY_LIMIT, handle, json_body, logger, make_resolver, metrics, tracer
 from countersign.errors import ApiError
 
 app = make_resolver(admin=True)
 
 
-@app.post("/v1/apps/<appId>/jwks-uri/test", summary="Fetch a JWKS URI and report its usable RS256 keys")
+@app.post(
+    "/v1/apps/<appId>/jwks-uri/test",
+    summary="Fetch a JWKS URI and report its usable RS256 keys",
+    **doc.admin_route(ok=(200, doc.JWKS_REPORT), errors=(400, 413, 422), body=doc.JWKS_URI),
+)
 def test_jwks_uri(appId: str) -> dict[str, Any]:
     body = json_body(app)
     try:
@@ -31,7 +36,11 @@ def test_jwks_uri(appId: str) -> dict[str, Any]:
     return report
 
 
-@app.put("/v1/apps/<appId>/jwks-uri", summary="Save a JWKS URI that passed its test within 15 minutes")
+@app.put(
+    "/v1/apps/<appId>/jwks-uri",
+    summary="Save a JWKS URI that passed its test within 15 minutes",
+    **doc.admin_route(ok=(200, doc.SETTINGS), errors=(400, 409, 413, 422), body=doc.JWKS_URI),
+)
 def save_jwks_uri(appId: str) -> dict[str, Any]:
     body = json_body(app)
     try:

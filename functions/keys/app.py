@@ -14,24 +14,37 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from countersign import keys
+from countersign import openapi_schemas as doc
 from countersign.api import ADMIN_BODY_LIMIT, handle, json_body, json_response, logger, make_resolver, metrics, tracer
 
 app = make_resolver(admin=True)
 
 
-@app.post("/v1/apps/<appId>/keys", summary="Generate a signing key (its secret stays hidden until revealed)")
+@app.post(
+    "/v1/apps/<appId>/keys",
+    summary="Generate a signing key (its secret stays hidden until revealed)",
+    **doc.admin_route(ok=(201, doc.KEY), errors=(400, 409, 413), body=doc.KEY_CREATE),
+)
 def generate_key(appId: str) -> Response[str]:
     key = keys.generate_key(appId, json_body(app))
     _audit("KeyCreated", "generate", key["keyName"])
     return json_response(201, key)
 
 
-@app.get("/v1/apps/<appId>/keys", summary="List active and revoked keys (never secrets)")
+@app.get(
+    "/v1/apps/<appId>/keys",
+    summary="List active and revoked keys (never secrets)",
+    **doc.admin_route(ok=(200, doc.KEY_LIST), errors=()),
+)
 def list_keys(appId: str) -> dict[str, Any]:
     return keys.list_keys(appId)
 
 
-@app.post("/v1/apps/<appId>/keys/<keyName>/reveal", summary="Show an active key's secret")
+@app.post(
+    "/v1/apps/<appId>/keys/<keyName>/reveal",
+    summary="Show an active key's secret",
+    **doc.admin_route(ok=(200, doc.REVEALED_KEY), errors=(404, 409, 413, 500)),
+)
 def reveal_key(appId: str, keyName: str) -> Response[str]:
     revealed = keys.reveal_secret(appId, keyName)
     _audit("KeyRevealed", "reveal", keyName)
@@ -44,7 +57,11 @@ def reveal_key(appId: str, keyName: str) -> Response[str]:
     )
 
 
-@app.post("/v1/apps/<appId>/keys/<keyName>/revoke", summary="Revoke a key permanently")
+@app.post(
+    "/v1/apps/<appId>/keys/<keyName>/revoke",
+    summary="Revoke a key permanently",
+    **doc.admin_route(ok=(200, doc.KEY), errors=(404, 409, 413)),
+)
 def revoke_key(appId: str, keyName: str) -> dict[str, Any]:
     revoked = keys.revoke_key(appId, keyName)
     _audit("KeyRevoked", "revoke", keyName)

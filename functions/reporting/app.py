@@ -7,18 +7,27 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from countersign import openapi_schemas as doc
 from countersign import reporting
 from countersign.api import ADMIN_BODY_LIMIT, handle, logger, make_resolver, metrics, query_param, tracer
 
 app = make_resolver(admin=True)
 
 
-@app.get("/v1/apps/<appId>/raw-events", summary="Newest accepted events and how each was verified")
+@app.get(
+    "/v1/apps/<appId>/raw-events",
+    summary="Newest accepted events and how each was verified",
+    **doc.admin_route(ok=(200, doc.RAW_EVENTS), errors=(400,)),
+)
 def raw_events(appId: str) -> dict[str, Any]:
     return reporting.raw_events(appId, visitor_id=query_param(app, "visitorId"), limit=query_param(app, "limit"))
 
 
-@app.get("/v1/apps/<appId>/diagnostics", summary="Counts by outcome and drop reason, and the latest drops")
+@app.get(
+    "/v1/apps/<appId>/diagnostics",
+    summary="Counts by outcome and drop reason, and the latest drops",
+    **doc.admin_route(ok=(200, doc.DIAGNOSTICS), errors=()),
+)
 def diagnostics(appId: str) -> dict[str, Any]:
     return reporting.diagnostics(appId)
 

@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from countersign import openapi_schemas as doc
 from countersign.api import ADMIN_BODY_LIMIT, handle, json_body, logger, make_resolver, metrics, now_iso, tracer
 from countersign.settings import Settings, apply_patch
 from countersign.store.control import control_store
@@ -14,12 +15,20 @@ from countersign.store.control import control_store
 app = make_resolver(admin=True)
 
 
-@app.get("/v1/apps/<appId>/settings", summary="Read the acceptance settings")
+@app.get(
+    "/v1/apps/<appId>/settings",
+    summary="Read the acceptance settings",
+    **doc.admin_route(ok=(200, doc.SETTINGS), errors=()),
+)
 def get_settings(appId: str) -> dict[str, Any]:
     return control_store().get_settings(appId).to_json()
 
 
-@app.patch("/v1/apps/<appId>/settings", summary="Change the acceptance toggles")
+@app.patch(
+    "/v1/apps/<appId>/settings",
+    summary="Change the acceptance toggles",
+    **doc.admin_route(ok=(200, doc.SETTINGS), errors=(400, 409, 413), body=doc.SETTINGS_PATCH),
+)
 def patch_settings(appId: str) -> dict[str, Any]:
     patch = json_body(app)
 
@@ -27,7 +36,8 @@ def patch_settings(appId: str) -> dict[str, Any]:
         return apply_patch(current, patch, now=now_iso())
 
     updated = control_store().update_settings(appId, change)
-    logger.info("settings changed", extra={"settings": updated.to_json()})
+    # The toggles and version only: a saved JWKS URI's path is the customer's business.
+    logger.info("settings changed", extra={"settings": {k: v for k, v in updated.to_json().items() if k != "jwksUri"}})
     return updated.to_json()
 
 

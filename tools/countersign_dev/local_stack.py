@@ -206,6 +206,7 @@ class LocalStack:
                 pool.put(getattr(module, spec.handler))
                 self.modules.setdefault(spec.logical_id, module)
             self.containers[spec.logical_id] = pool
+            _service_logger(env.get("POWERTOOLS_SERVICE_NAME"))
 
     # HTTP --------------------------------------------------------------------------------------
 
@@ -271,7 +272,13 @@ class LocalStack:
         return response.status, {"Content-Type": ["application/json"]}, response.body.encode()
 
     def openapi(self) -> dict[str, Any]:
-        """One OpenAPI document for the whole API, generated from every function's routes."""
+        """One OpenAPI document for the whole API, generated from every function's routes.
+
+        Each route documents its body, answers and security (`countersign.openapi_schemas`); the
+        admin token's security scheme is declared once, here, for the whole document.
+        """
+        from countersign.openapi_schemas import SECURITY_SCHEMES
+
         document: dict[str, Any] = {}
         for module in self.modules.values():
             app = getattr(module, "app", None)
@@ -282,6 +289,7 @@ class LocalStack:
                     title="Countersign API",
                     version="1.0.0",
                     description="Signed-metadata ingest for analytics sessions and events.",
+                    security_schemes=SECURITY_SCHEMES,
                 )
             )
             if not document:
@@ -290,8 +298,8 @@ class LocalStack:
             else:
                 for path, operations in schema.get("paths", {}).items():
                     document["paths"].setdefault(path, {}).update(operations)
-                for name, component in schema.get("components", {}).get("schemas", {}).items():
-                    document.setdefault("components", {}).setdefault("schemas", {})[name] = component
+                for kind, components in schema.get("components", {}).items():
+                    document.setdefault("components", {}).setdefault(kind, {}).update(components)
         document["servers"] = [{"url": self.state.api_url if self.state else ""}]
         return document
 
@@ -414,6 +422,20 @@ def _http_response(result: dict[str, Any]) -> tuple[int, dict[str, list[str]], b
 
 
 _import_lock = threading.Lock()
+
+
+def _service_logger(service: str | None) -> None:
+    """Give a function's service the Powertools logger it has on Lambda.
+
+    The layer's modules log through child loggers named `<service>.<module>`. On Lambda every
+    function is its own process whose first import creates the `<service>` logger; here the layer
+    is imported once for all functions, so without this the lines of every function but the first
+    (sessions started, drops, ...) would have no handler and be lost.
+    """
+    if service:
+        from aws_lambda_powertools import Logger
+
+        Logger(service=service)
 
 
 def import_handler_module(spec: tpl.FunctionSpec, env: dict[str, str], *, instance: int = 0) -> ModuleType:

@@ -1,0 +1,323 @@
+"""The OpenAPI description of every route's request and answers, as plain JSON Schema dicts.
+
+Only the function modules import this (to document their routes); nothing on the request path
+reads it, so it costs one small import and no pydantic. Each route passes `admin_route(...)` or
+`sdk_route(...)` to its Powertools decorator: the `openapi_extensions` (request body, security)
+are merged into the operation as they are, `responses` documents the success answer and the
+errors the route can give, all in the one error shape of SPEC 3.
+
+The generated document (the local stack serves it at /openapi.json) is what the property-based
+fuzzing of tests/integration/test_fuzz_openapi.py generates requests from, so a schema here must
+describe what the route accepts: a body the schema allows is never refused for its shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: The admin bearer token (SPEC 3.1); the local stack adds it to the document's components.
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "adminToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The application's admin token (csa_...), as `Authorization: Bearer <token>`.",
+    }
+}
+
+ERROR: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "additionalProperties": False,
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "additionalProperties": False,
+            "properties": {
+                "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+                "message": {"type": "string", "minLength": 1},
+                "detail": {"type": "string", "description": "Which requirement failed (JWKS URI errors)."},
+            },
+        }
+    },
+}
+
+_BOOLEAN = {"type": "boolean"}
+_STRING_OR_NULL = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+_TIMESTAMP = {"type": "string", "description": "UTC, YYYY-MM-DDTHH:MM:SSZ"}
+
+# request bodies ------------------------------------------------------------------------------
+
+SETTINGS_PATCH: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "anyOf": [
+        {"required": ["useSignedMetadata"]},
+        {"required": ["useRs256SignedMetadata"]},
+        {"required": ["onlyAllowSignedMetadata"]},
+    ],
+    "properties": {
+        "useSignedMetadata": _BOOLEAN,
+        "useRs256SignedMetadata": _BOOLEAN,
+        "onlyAllowSignedMetadata": _BOOLEAN,
+        "confirmation": {"type": "string", "description": 'Exactly "I understand" where a rule asks for it.'},
+        "version": {"type": "integer", "description": "Precondition: the settings' current version."},
+    },
+}
+
+KEY_CREATE: dict[str, Any] = {
+    "type": "object",
+    "required": ["description"],
+    "additionalProperties": False,
+    "properties": {"description": {"type": "string", "minLength": 1, "maxLength": 200}},
+}
+
+JWKS_URI: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "uri": {
+            "anyOf": [{"type": "string", "maxLength": 2048}, {"type": "null"}],
+            "description": "An https URI on a public address, with no query, fragment or userinfo.",
+        }
+    },
+}
+
+_JWT = {
+    "type": "string",
+    "maxLength": 16384,
+    "description": "A compact JWS signed with HS256 (with signingKeyName) or RS256 (with a kid of the JWK Set).",
+}
+_IDENTITY = {
+    "type": "object",
+    "properties": {"id": {"type": "string", "maxLength": 256}},
+    "description": "Metadata fields; id is the visitor's or account's id.",
+}
+
+#: Session start and metadata update: a signed token, or unsigned metadata (SPEC 3.3).
+CREDENTIALS: dict[str, Any] = {
+    "type": "object",
+    "anyOf": [
+        {
+            "required": ["jwt"],
+            "not": {"required": ["metadata"]},
+            "properties": {"jwt": _JWT, "signingKeyName": {"type": "string", "minLength": 1, "maxLength": 128}},
+        },
+        {
+            "required": ["metadata"],
+            "not": {"required": ["jwt"]},
+            "properties": {
+                "metadata": {"type": "object", "properties": {"visitor": _IDENTITY, "account": _IDENTITY}},
+            },
+        },
+    ],
+}
+
+EVENTS: dict[str, Any] = {
+    "type": "object",
+    "required": ["sessionId", "events"],
+    "properties": {
+        "sessionId": {"type": "string"},
+        "events": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 500,
+            "items": {
+                "type": "object",
+                "required": ["type", "timestamp"],
+                "additionalProperties": False,
+                "properties": {
+                    "type": {"type": "string", "minLength": 1, "maxLength": 256},
+                    "timestamp": {"type": "integer", "minimum": 0, "description": "Epoch milliseconds."},
+                    "insertId": {"type": "string", "minLength": 1, "maxLength": 256},
+                    "name": {"type": "string"},
+                    "properties": {"type": "object"},
+                },
+            },
+        },
+    },
+}
+
+# answers -------------------------------------------------------------------------------------
+
+SETTINGS: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "useSignedMetadata",
+        "useRs256SignedMetadata",
+        "jwksUri",
+        "onlyAllowSignedMetadata",
+        "version",
+        "updatedAt",
+    ],
+    "properties": {
+        "useSignedMetadata": _BOOLEAN,
+        "useRs256SignedMetadata": _BOOLEAN,
+        "jwksUri": _STRING_OR_NULL,
+        "onlyAllowSignedMetadata": _BOOLEAN,
+        "version": {"type": "integer"},
+        "updatedAt": _TIMESTAMP,
+    },
+}
+
+KEY: dict[str, Any] = {
+    "type": "object",
+    "required": ["keyName", "description", "status", "createdAt", "revokedAt"],
+    "additionalProperties": False,
+    "properties": {
+        "keyName": {"type": "string"},
+        "description": {"type": "string"},
+        "status": {"enum": ["active", "revoked"]},
+        "createdAt": _TIMESTAMP,
+        "revokedAt": _STRING_OR_NULL,
+    },
+}
+
+KEY_LIST: dict[str, Any] = {
+    "type": "object",
+    "required": ["activeKeys", "revokedKeys"],
+    "properties": {"activeKeys": {"type": "array", "items": KEY}, "revokedKeys": {"type": "array", "items": KEY}},
+}
+
+REVEALED_KEY: dict[str, Any] = {
+    "type": "object",
+    "required": ["keyName", "secret"],
+    "additionalProperties": False,
+    "properties": {"keyName": {"type": "string"}, "secret": {"type": "string"}},
+}
+
+JWKS_REPORT: dict[str, Any] = {
+    "type": "object",
+    "required": ["valid", "uri", "keys", "testedAt"],
+    "properties": {
+        "valid": {"const": True},
+        "uri": {"type": "string"},
+        "keys": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["kid", "kty", "alg", "bits"],
+                "properties": {
+                    "kid": {"type": "string"},
+                    "kty": {"const": "RSA"},
+                    "alg": {"const": "RS256"},
+                    "bits": {"type": "integer"},
+                },
+            },
+        },
+        "testedAt": _TIMESTAMP,
+    },
+}
+
+SESSION: dict[str, Any] = {
+    "type": "object",
+    "required": ["sessionId", "visitorId", "accountId", "signed", "expiresAt"],
+    "properties": {
+        "sessionId": {"type": "string"},
+        "visitorId": {"type": "string"},
+        "accountId": {"type": "string"},
+        "signed": {"enum": ["hs256", "rs256", None]},
+        "expiresAt": _TIMESTAMP,
+        "visitor": {"type": "object", "description": "After an update: the merged visitor metadata."},
+        "account": {"type": "object", "description": "After an update: the merged account metadata."},
+    },
+}
+
+EVENTS_ANSWER: dict[str, Any] = {
+    "type": "object",
+    "required": ["accepted", "duplicates", "rejected"],
+    "additionalProperties": False,
+    "properties": {
+        "accepted": {"type": "integer", "minimum": 0},
+        "duplicates": {"type": "integer", "minimum": 0},
+        "rejected": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["index", "code", "message"],
+                "properties": {"index": {"type": "integer"}, "code": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+
+RAW_EVENTS: dict[str, Any] = {
+    "type": "object",
+    "required": ["events", "count"],
+    "properties": {"events": {"type": "array", "items": {"type": "object"}}, "count": {"type": "integer"}},
+}
+
+_COUNTS_BY_REASON = {"type": "object", "additionalProperties": {"type": "integer"}}
+DIAGNOSTICS: dict[str, Any] = {
+    "type": "object",
+    "required": ["counts", "recentDrops"],
+    "properties": {
+        "counts": {
+            "type": "object",
+            "required": ["accepted", "duplicates", "rejected", "dropped"],
+            "properties": {
+                "accepted": {"type": "integer"},
+                "duplicates": {"type": "integer"},
+                "rejected": _COUNTS_BY_REASON,
+                "dropped": _COUNTS_BY_REASON,
+            },
+        },
+        "recentDrops": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+# route documentation -------------------------------------------------------------------------
+
+_ERROR_DESCRIPTIONS = {
+    400: "The body or a parameter is not valid (invalid_json, invalid_request, or a malformed token or claims).",
+    401: "Missing or invalid admin token, or a token refused by the acceptance policy.",
+    403: "Another application's admin token, or a request the application's settings refuse.",
+    404: "Unknown key, session or application.",
+    405: "This method is not allowed on this path.",
+    409: "The request conflicts with the current state (see the code and message).",
+    413: "The body (or a batch) is over a limit.",
+    422: "The JWKS URI failed its test (the detail says which requirement).",
+    500: "A stored signing secret cannot be decrypted (key_unreadable), or a bug.",
+    503: "A dependency is unavailable: retry the same request after Retry-After seconds.",
+}
+_ALWAYS = (405, 503)
+
+
+def admin_route(
+    *, ok: tuple[int, dict[str, Any]], errors: tuple[int, ...], body: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Keyword arguments for the route decorator of an admin route (bearer token; 401 and 403 always)."""
+    return _route(ok=ok, errors=(401, 403, *errors), body=body, security=[{"adminToken": []}])
+
+
+def sdk_route(
+    *, ok: tuple[int, dict[str, Any]], errors: tuple[int, ...], body: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Keyword arguments for the route decorator of a public SDK route (no credentials)."""
+    return _route(ok=ok, errors=errors, body=body, security=[])
+
+
+def _route(
+    *,
+    ok: tuple[int, dict[str, Any]],
+    errors: tuple[int, ...],
+    body: dict[str, Any] | None,
+    security: list[dict[str, list[str]]],
+) -> dict[str, Any]:
+    extensions: dict[str, Any] = {"security": security}
+    if body is not None:
+        extensions["requestBody"] = {"required": True, "content": _json_content(body)}
+    status, schema = ok
+    responses: dict[int, Any] = {
+        status: {"description": "Success.", "content": {"application/json": {"schema": schema}}}
+    }
+    for code in sorted({*errors, *_ALWAYS}):
+        responses[code] = {
+            "description": _ERROR_DESCRIPTIONS[code],
+            "content": _json_content(ERROR),
+        }
+    return {"openapi_extensions": extensions, "responses": responses}
+
+
+def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
