@@ -34,6 +34,26 @@ class Reply:
         return None
 
 
+def error_shape_problem(status: int, body: Any) -> str | None:
+    """What is wrong with a 4xx/5xx answer against SPEC 3's error shape, or None.
+
+    `{"error": {"code", "message"}}` (plus `detail` for JWKS URI errors), a code of the one table
+    (countersign.errors.ERRORS) whose status is the one answered, and a non-empty message.
+    """
+    from countersign.errors import ERRORS
+
+    if not isinstance(body, dict) or set(body) != {"error"} or not isinstance(body["error"], dict):
+        return f"not {{'error': {{...}}}}: {body!r:.300}"
+    error = body["error"]
+    if not {"code", "message"} <= set(error) <= {"code", "message", "detail"}:
+        return f"error members {sorted(error)}"
+    if error["code"] not in ERRORS or ERRORS[error["code"]][0] != status:
+        return f"code {error['code']!r} with status {status}"
+    if not isinstance(error["message"], str) or not error["message"]:
+        return "empty message"
+    return None
+
+
 @dataclass
 class LocalApi:
     """A running local stack: its coordinates (local.json) and a tiny HTTP client."""
@@ -73,6 +93,20 @@ class LocalApi:
             body = response.text
         return Reply(response.status_code, body, response.headers)
 
+    @property
+    def log_path(self) -> Path:
+        """The stack's stdout and stderr (its functions' log lines, tracebacks)."""
+        return self.state_dir / "local.log"
+
+    def log_mark(self) -> int:
+        """Where the log ends now: pass it to `log_since` to read what a test made the stack write."""
+        return self.log_path.stat().st_size
+
+    def log_since(self, mark: int) -> str:
+        with self.log_path.open("rb") as log:
+            log.seek(mark)
+            return log.read().decode("utf-8", "replace")
+
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run the `countersign` CLI against this stack's state dir."""
         result = subprocess.run(
@@ -100,7 +134,8 @@ def running_local_stack(state_dir: Path, *extra_args: str, env: dict[str, str] |
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, **(env or {})},
+        # Unbuffered: tests read local.log while the stack runs (tracebacks, leaked secrets).
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     try:
         deadline = time.monotonic() + 60

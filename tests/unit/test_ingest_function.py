@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import jwt
@@ -14,41 +11,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from countersign import aws, container
+from tests.support.tenant import CONFIRM, Tenant, aws_calls
 from tests.support.world import World
-
-CONFIRM = {"confirmation": "I understand"}
-
-
-class Tenant:
-    """One application driven through its own routes."""
-
-    def __init__(self, world: World) -> None:
-        self.world = world
-        created = world.create_app()
-        self.app_id, self.token = created["appId"], created["adminToken"]
-
-    def admin(self, method: str, suffix: str, body: Any = None, query: str = "") -> tuple[int, Any]:
-        return self.world.request(method, f"/v1/apps/{self.app_id}{suffix}", body=body, token=self.token, query=query)
-
-    def sdk(self, method: str, suffix: str, body: Any) -> tuple[int, Any]:
-        return self.world.request(method, f"/v1/apps/{self.app_id}{suffix}", body=body)
-
-    def settings(self, **toggles: Any) -> None:
-        status, body = self.admin("PATCH", "/settings", toggles)
-        assert status == 200, body
-
-    def new_key(self) -> tuple[str, str]:
-        status, key = self.admin("POST", "/keys", {"description": "server"})
-        assert status == 201, key
-        status, revealed = self.admin("POST", f"/keys/{key['keyName']}/reveal")
-        assert status == 200
-        return key["keyName"], revealed["secret"]
-
-    def session(self, body: dict[str, Any]) -> tuple[int, Any]:
-        return self.sdk("POST", "/sessions", body)
-
-    def events(self, session_id: str, events: list[dict[str, Any]]) -> tuple[int, Any]:
-        return self.sdk("POST", "/events", {"sessionId": session_id, "events": events})
 
 
 def hs256(secret: str, claims: dict[str, Any]) -> str:
@@ -236,27 +200,6 @@ def test_dedupe_by_insert_id_content_and_within_a_batch(world: World, tenant: Te
         "rejected": {"invalid_event": 1},
         "dropped": {},
     }
-
-
-@contextmanager
-def aws_calls(*services: str) -> Iterator[Counter[str]]:
-    """Count every botocore call the layer's clients make (service.Operation), concurrently safe."""
-    counts: Counter[str] = Counter()
-    lock = threading.Lock()
-
-    def count(event_name: str, **_: Any) -> None:
-        _, service, operation = event_name.split(".")
-        with lock:
-            counts[f"{service}.{operation}"] += 1
-
-    clients = [aws.client(service) for service in services]
-    for client in clients:
-        client.meta.events.register("before-call.*.*", count)
-    try:
-        yield counts
-    finally:
-        for client in clients:
-            client.meta.events.unregister("before-call.*.*", count)
 
 
 @pytest.mark.parametrize("batch_size", [10, 100])
