@@ -125,3 +125,12 @@ def test_logs_carry_the_api_gateway_correlation_id(world: World) -> None:
     assert logged
     assert all(line["correlation_id"] == event["requestContext"]["requestId"] for line in logged)
     assert all(line["app_id"] == app["appId"] for line in logged)
+
+
+def test_admin_check_uses_the_app_id_the_route_receives(world: World) -> None:
+    app = world.create_app()
+    # API Gateway decodes pathParameters (app_...), the resolver routes on the raw path (app%5F...):
+    # authorization must judge the id the route acts on, so the two can never disagree.
+    encoded = app["appId"].replace("_", "%5F", 1)
+    status, body = world.request("GET", settings_path(encoded), token=app["adminToken"])
+    assert (status, body["error"]["code"]) == (403, "forbidden")

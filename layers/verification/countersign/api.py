@@ -104,7 +104,10 @@ def _require_admin(app: APIGatewayRestResolver, next_middleware: Callable[..., R
     owner = control_store().app_id_for_admin_token(hash_admin_token(token))
     if owner is None:
         raise ApiError("unauthorized")
-    if owner != (event.path_parameters or {}).get("appId"):
+    # The appId the route itself receives (parsed from the path by the resolver); the gateway's
+    # decoded pathParameters only where no route matched (the 405 answer).
+    route_args = app.context.get("_route_args") or event.path_parameters or {}
+    if owner != route_args.get("appId"):
         raise ApiError("forbidden")
     logger.append_keys(app_id=owner)
     return next_middleware(app)
