@@ -1,8 +1,7 @@
 """`make bench-load`: a bounded load run against the local stack, on loopback only.
 
-Starts `countersign local --port 0` (moto server and the API on free loopback ports, as the
-integration tests' `running_local_stack` does, but with the stack's output going to a file: the
-EMF metrics it prints, about 400 bytes per events request, would fill an unread pipe). Then, for
+Starts `countersign local --port 0` (moto server and the API on free loopback ports) with the
+integration tests' `running_local_stack`, whose output goes to a file. Then, for
 `--seconds`, `--clients` concurrent SDK-like clients each start an HS256-signed session, send
 batches of `--batch` new events on it, re-send every tenth batch once (an SDK retry: nothing may
 be stored twice) and start a new session every `--session-every` batches.
@@ -20,16 +19,11 @@ reported, never judged.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +36,7 @@ import boto3
 import jwt
 import requests
 
-from tests.support.local import COUNTERSIGN, REPO_ROOT, LocalApi, stop
+from tests.support.local import LocalApi, running_local_stack
 
 RETRY_EVERY = 10
 
@@ -135,33 +129,6 @@ def run_client(
     return result
 
 
-@contextmanager
-def local_stack(state_dir: Path, log: Path) -> Iterator[LocalApi]:
-    """`countersign local` on free loopback ports, its output in `log`; stopped with Ctrl-C."""
-    state_file = state_dir / "local.json"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [str(COUNTERSIGN), "local", "--port", "0", "--state-dir", str(state_dir), "--quiet"],
-            cwd=REPO_ROOT,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=dict(os.environ),
-        )
-        try:
-            deadline = time.monotonic() + 90
-            while not state_file.exists():
-                if process.poll() is not None:
-                    raise RuntimeError(f"countersign local exited early:\n{log.read_text()[-2000:]}")
-                if time.monotonic() > deadline:
-                    raise TimeoutError("countersign local did not become ready within 90 s")
-                time.sleep(0.1)
-            time.sleep(0.05)
-            yield LocalApi(json.loads(state_file.read_text()), state_dir, process)
-        finally:
-            stop(process)
-
-
 def _dynamodb(api: LocalApi) -> Any:
     state = api.state
     return boto3.client(
@@ -217,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with (
         tempfile.TemporaryDirectory(prefix="countersign-load-") as state_dir,
-        local_stack(Path(state_dir), Path(state_dir) / "stack.log") as api,
+        running_local_stack(Path(state_dir)) as api,
     ):
         app_id, admin_token, signing = prepare(api)
         print(f"Local stack at {api.url}; {args.clients} clients for {args.seconds:g} s, {args.batch} events/request.")

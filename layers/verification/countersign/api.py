@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import re
 import warnings
 from collections.abc import Callable
@@ -29,7 +30,8 @@ from countersign.strict_json import BODY_DECODER
 from countersign.tokens import json_depth_exceeds
 
 logger = Logger()
-metrics = Metrics()
+# The template sets the namespace; the default keeps metrics valid whatever imports this first.
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Countersign"))
 # Not auto_patch: patching every library X-Ray knows imports botocore and requests at import time.
 # `aws.client` patches botocore and http.client with the container's first client instead.
 tracer = Tracer(auto_patch=False)

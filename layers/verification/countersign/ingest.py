@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 
-from countersign import container
+from countersign import api, container
 from countersign.app_view import AppView, KeyDirectory, current_view, jwks_keys, possible_app_id
 from countersign.claims import metadata_update, session_identity
 from countersign.config import get_config
@@ -32,7 +32,7 @@ from countersign.ttl_cache import TtlCache
 from countersign.verify import credential_labels, recheck, verify_credentials
 
 logger = Logger(child=True)
-metrics = Metrics()  # the same metric set every function flushes (Powertools shares it)
+metrics = api.metrics  # the function's metric set, flushed by its handler
 
 SESSION_ID_PREFIX = "s_"
 #: 9999-12-31T23:59:59Z, the latest end a session can state: a token's exp beyond it ends the session here.

@@ -24,11 +24,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from countersign import netguard
+from countersign.api import logger, metrics  # the function's own logger: outcomes are its audit lines
 from countersign.errors import ApiError
 from countersign.jwks import KeyReport, address_policy, parse_jwk_set
 from countersign.netguard import AddressPolicy, CheckedUri
@@ -49,7 +54,11 @@ def run_uri_test(app_id: str, body: dict[str, Any], *, now: datetime | None = No
 
     Answer: `{"valid": true, "uri", "keys": [{"kid", "kty", "alg", "bits"}], "testedAt"}`.
     """
-    now = now or datetime.now(UTC)
+    with _outcome_logged("test", body, outcomes=(422,), ok_metric="JwksUriTested", fail_metric="JwksUriTestFailed"):
+        return _run_uri_test(app_id, body, now=now or datetime.now(UTC))
+
+
+def _run_uri_test(app_id: str, body: dict[str, Any], *, now: datetime) -> dict[str, Any]:
     policy = address_policy()
     checked = _checked_uri(body, policy)
     store = jwks_test_store()
@@ -64,7 +73,11 @@ def run_uri_test(app_id: str, body: dict[str, Any], *, now: datetime | None = No
 
 def save_uri(app_id: str, body: dict[str, Any], *, now: datetime | None = None) -> Settings:
     """PUT /jwks-uri: save a URI that passed `test` for this application within `TEST_VALIDITY`."""
-    now = now or datetime.now(UTC)
+    with _outcome_logged("save", body, outcomes=(409, 422), ok_metric="JwksUriSaved", fail_metric=None):
+        return _save_uri(app_id, body, now=now or datetime.now(UTC))
+
+
+def _save_uri(app_id: str, body: dict[str, Any], *, now: datetime) -> Settings:
     checked = _checked_uri(body, address_policy())
     tested_at = jwks_test_store().last_success(app_id, checked.uri)
 
@@ -105,6 +118,27 @@ def host_for_logs(body: dict[str, Any]) -> str | None:
     except ValueError:
         return None
     return host[:_MAX_LOGGED_HOST_CHARS] if host else None
+
+
+@contextmanager
+def _outcome_logged(
+    action: str, body: dict[str, Any], *, outcomes: tuple[int, ...], ok_metric: str, fail_metric: str | None
+) -> Iterator[None]:
+    """Log and count a test or save outcome; other errors (400, 503) are not outcomes of the URI."""
+    try:
+        yield
+    except ApiError as error:
+        if error.status in outcomes:
+            _record_outcome(action, body, error.code, fail_metric)
+        raise
+    _record_outcome(action, body, "ok", ok_metric)
+
+
+def _record_outcome(action: str, body: dict[str, Any], code: str, metric: str | None) -> None:
+    # app_id and the correlation id are on every log line already; of the URI, only its host.
+    logger.info("jwks uri " + action, extra={"action": action, "uri_host": host_for_logs(body), "code": code})
+    if metric:
+        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
 
 
 def _checked_uri(body: dict[str, Any], policy: AddressPolicy) -> CheckedUri:
