@@ -108,7 +108,11 @@ def batch_id(body: dict[str, Any]) -> str:
 
 def canonical_json(value: Any) -> str:
     """One spelling per JSON value (sorted keys, no spaces), so equal content hashes equally."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _CANONICAL.encode(value)
+
+
+# Made once: json.dumps with options builds a new encoder on every call (three per event here).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def _digest(text: str) -> str:
