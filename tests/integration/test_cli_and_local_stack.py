@@ -73,3 +73,15 @@ def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
     for port in ports:
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port or 0)) != 0, f"port {port} still answers"
+
+
+def test_sigterm_stops_everything_too(tmp_path: Path) -> None:
+    import signal
+
+    with running_local_stack(tmp_path) as api:
+        port = urlsplit(api.url).port
+        api.process.send_signal(signal.SIGTERM)
+        assert api.process.wait(timeout=15) == 0
+    assert not (tmp_path / "local.json").exists()
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port or 0)) != 0

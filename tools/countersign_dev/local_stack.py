@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -131,7 +132,11 @@ class LocalStack:
         self.stop()
 
     def serve_forever(self) -> None:
-        """Block until Ctrl-C, then stop everything."""
+        """Block until Ctrl-C (or SIGTERM), then stop everything."""
+        # A shell starting us in the background may have set SIGINT to "ignore", which Python
+        # keeps; stopping must work however we were started, and `kill` must be as clean.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             while True:
                 time.sleep(3600)
@@ -302,6 +307,10 @@ class LocalStack:
                     document.setdefault("components", {}).setdefault(kind, {}).update(components)
         document["servers"] = [{"url": self.state.api_url if self.state else ""}]
         return document
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 class _GatewayRequestHandler(BaseHTTPRequestHandler):
