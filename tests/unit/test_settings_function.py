@@ -134,3 +134,29 @@ def test_admin_check_uses_the_app_id_the_route_receives(world: World) -> None:
     encoded = app["appId"].replace("_", "%5F", 1)
     status, body = world.request("GET", settings_path(encoded), token=app["adminToken"])
     assert (status, body["error"]["code"]) == (403, "forbidden")
+
+
+def test_an_application_id_never_leaks_into_the_next_requests_logs(world: World) -> None:
+    import io
+    import json as _json
+    import logging
+
+    from countersign.api import logger
+
+    app = world.create_app()
+    sink = io.StringIO()
+    capture = logging.StreamHandler(sink)
+    capture.setFormatter(logger.registered_formatter)
+    logger.addHandler(capture)
+    try:
+        world.request("PATCH", settings_path(app["appId"]), body={"useSignedMetadata": True}, token=app["adminToken"])
+        sink.truncate(0)
+        sink.seek(0)
+        # The same warm container, next request: no token, so nothing may name the earlier app.
+        world.request("PATCH", settings_path(app["appId"]), body={"bogus": 1}, token=app["adminToken"])
+        world.request("GET", settings_path("app_someoneelse0000"))
+        logger.info("after the requests")
+    finally:
+        logger.removeHandler(capture)
+    last = _json.loads(sink.getvalue().splitlines()[-1])
+    assert "app_id" not in last, last
