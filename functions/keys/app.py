@@ -1,6 +1,6 @@
 """Keys function: generate, list, reveal and revoke an application's HS256 signing keys (SPEC 3.1).
 
-The rules live in `countersign.keys`; this file maps routes to them and records who did what.
+The rules live in `countersign.keys`; this file maps routes to them.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from countersign import keys
@@ -26,9 +25,7 @@ app = make_resolver(admin=True)
     **doc.admin_route(ok=(201, doc.KEY), errors=(400, 409, 413), body=doc.KEY_CREATE),
 )
 def generate_key(appId: str) -> Response[str]:
-    key = keys.generate_key(appId, json_body(app))
-    _audit("KeyCreated", "generate", key["keyName"])
-    return json_response(201, key)
+    return json_response(201, keys.generate_key(appId, json_body(app)))
 
 
 @app.get(
@@ -47,7 +44,6 @@ def list_keys(appId: str) -> dict[str, Any]:
 )
 def reveal_key(appId: str, keyName: str) -> Response[str]:
     revealed = keys.reveal_secret(appId, keyName)
-    _audit("KeyRevealed", "reveal", keyName)
     # A secret must not linger in a browser, proxy or CDN cache.
     return Response(
         status_code=200,
@@ -63,15 +59,7 @@ def reveal_key(appId: str, keyName: str) -> Response[str]:
     **doc.admin_route(ok=(200, doc.KEY), errors=(404, 409, 413)),
 )
 def revoke_key(appId: str, keyName: str) -> dict[str, Any]:
-    revoked = keys.revoke_key(appId, keyName)
-    _audit("KeyRevoked", "revoke", keyName)
-    return revoked
-
-
-def _audit(metric: str, action: str, key_name: str) -> None:
-    # app_id and the request's correlation id are already on every log line (see countersign.api).
-    logger.info("signing key action", extra={"action": action, "key_name": key_name})
-    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+    return keys.revoke_key(appId, keyName)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

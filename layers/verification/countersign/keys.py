@@ -21,7 +21,10 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from countersign import envelope
+from countersign.api import logger, metrics
 from countersign.errors import ApiError
 from countersign.store.keys import KeyNameTaken, StoredKey, key_store
 
@@ -88,6 +91,7 @@ def generate_key(app_id: str, body: dict[str, Any], *, now: datetime | None = No
             )
         except KeyNameTaken:
             continue
+        _audit("KeyCreated", "generate", key_name)
         return key_json(created)
     raise RuntimeError("could not draw an unused key name")
 
@@ -115,13 +119,23 @@ def reveal_secret(app_id: str, key_name: str) -> dict[str, str]:
     if sealed.key.status == "revoked" or sealed.ciphertext is None:
         raise ApiError("key_revoked")
     secret = envelope.open_secret(app_id, key_name, sealed.ciphertext)
+    _audit("KeyRevealed", "reveal", key_name)
     return {"keyName": key_name, "secret": secret.decode("utf-8")}
 
 
 def revoke_key(app_id: str, key_name: str, *, now: datetime | None = None) -> dict[str, Any]:
     """Revoke an active key for good (its slot is freed); 404 key_not_found, 409 key_revoked."""
     _check_name_shape(key_name)
-    return key_json(key_store().revoke_key(app_id, key_name, now or datetime.now(UTC)))
+    revoked = key_json(key_store().revoke_key(app_id, key_name, now or datetime.now(UTC)))
+    _audit("KeyRevoked", "revoke", key_name)
+    return revoked
+
+
+def _audit(metric: str, action: str, key_name: str) -> None:
+    """Who did what to which key, never the secret: the admin's app_id and the request's correlation
+    id are on every line of the function's logger already (countersign.api)."""
+    logger.info("signing key action", extra={"action": action, "key_name": key_name})
+    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
 
 
 def _check_name_shape(key_name: str) -> None:
