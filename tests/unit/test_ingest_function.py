@@ -274,3 +274,18 @@ def _rsa_key() -> Any:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def test_updates_cannot_grow_metadata_past_the_session_start_limit(tenant: Tenant) -> None:
+    from countersign.claims import MAX_METADATA_BYTES
+
+    session = tenant.session(unsigned("v-1", "a-1"))[1]
+    path = f"/sessions/{session['sessionId']}"
+    half = "x" * (MAX_METADATA_BYTES // 2 + 100)
+    assert tenant.sdk("PATCH", path, {"metadata": {"visitor": {"id": "v-1", "a": half}}})[0] == 200
+    status, answer = tenant.sdk("PATCH", path, {"metadata": {"visitor": {"id": "v-1", "b": half}}})
+    assert (status, answer["error"]["code"]) == (400, "invalid_claims")
+    # The account side has its own allowance; the refused update changed nothing.
+    assert tenant.sdk("PATCH", path, {"metadata": {"account": {"id": "a-1", "b": half}}})[0] == 200
+    status, updated = tenant.sdk("PATCH", path, {"metadata": {"visitor": {"id": "v-1", "c": 1}}})
+    assert status == 200 and set(updated["visitor"]) == {"plan", "a", "c"}

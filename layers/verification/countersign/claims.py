@@ -172,6 +172,14 @@ def _time_claim(claims: dict[str, Any], name: str) -> float | None:
     return float(value)
 
 
+def merged_metadata(current: dict[str, Any], update: MetadataUpdate) -> dict[str, Any]:
+    """The session's `update.target` metadata after the update: the same limits as at session start
+    hold for the result (a stream of small updates cannot grow a session past them)."""
+    merged = {**current, **update.fields}
+    _check_section(update.target, merged)
+    return merged
+
+
 def _check_section(section: str, value: object) -> None:
     if not isinstance(value, dict):
         raise ApiError("invalid_claims", f"{section} must be a JSON object.")

@@ -23,7 +23,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from countersign import api, container
 from countersign.app_view import AppView, KeyDirectory, current_view, jwks_keys, possible_app_id
-from countersign.claims import metadata_update, session_identity
+from countersign.claims import merged_metadata, metadata_update, session_identity
 from countersign.config import get_config
 from countersign.errors import ApiError
 from countersign.events import check_batch
@@ -38,7 +38,6 @@ SESSION_ID_PREFIX = "s_"
 #: 9999-12-31T23:59:59Z, the latest end a session can state: a token's exp beyond it ends the session here.
 MAX_SESSION_END = 253_402_300_799.0
 _MAX_SESSION_ID_CHARS = 64
-_MAX_METADATA_BYTES = 64 * 1024
 _METADATA_ATTEMPTS = 5
 
 T = TypeVar("T")
@@ -96,10 +95,11 @@ def update_session(app_id: str, session_id: str, body: dict[str, Any]) -> dict[s
                 signed=verified.signed,
                 session_anonymous=session.anonymous,
             )
-        visitor, account = dict(session.visitor), dict(session.account)
-        (visitor if update.target == "visitor" else account).update(update.fields)
-        if len(repr(visitor)) + len(repr(account)) > _MAX_METADATA_BYTES:
-            raise ApiError("invalid_claims", "The session's merged metadata would exceed 64 KiB.")
+        visitor, account = session.visitor, session.account
+        if update.target == "visitor":
+            visitor = merged_metadata(visitor, update)
+        else:
+            account = merged_metadata(account, update)
         try:
             data_store().replace_metadata(session, visitor, account)
         except SessionChanged:
