@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,3 +162,23 @@ def stop(process: subprocess.Popen[str]) -> int:
             process.kill()
             process.wait(timeout=5)
     return int(process.returncode)
+
+
+#: The settings/keys cache bound of the local stack (template parameter CacheTtlSeconds, default 5 s)
+#: plus slack for a busy machine: what "within the cache bound" may take in a test.
+CACHE_BOUND_SECONDS = 5 + 3
+
+
+def until_answer(send: Callable[[], Reply], status: int, *, within: float = CACHE_BOUND_SECONDS) -> tuple[Reply, float]:
+    """Send until the answer has `status` (polling every 0.2 s); the reply and the seconds it took.
+
+    Fails when `within` seconds pass first: this is how tests measure the cache bound.
+    """
+    started = time.monotonic()
+    while True:
+        reply = send()
+        took = time.monotonic() - started
+        if reply.status == status:
+            return reply, took
+        assert took < within, f"still {reply.status} after {took:.1f} s (expected {status} within {within} s)"
+        time.sleep(0.2)
