@@ -11,6 +11,8 @@ small and read-mostly:
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,6 +22,10 @@ from countersign import aws, container
 from countersign.config import get_config
 from countersign.errors import ApiError
 from countersign.settings import Settings
+
+#: Enough for every writer of a burst far larger than an admin team sends at once to win in turn.
+SETTINGS_WRITE_ATTEMPTS = 20
+_RETRY_PAUSE_SECONDS = 0.01
 
 
 class SettingsChanged(Exception):
@@ -130,13 +136,19 @@ class ControlStore:
         except self.client.exceptions.ConditionalCheckFailedException as error:
             raise SettingsChanged from error
 
-    def update_settings(self, app_id: str, change: Callable[[Settings], Settings], *, attempts: int = 8) -> Settings:
+    def update_settings(
+        self, app_id: str, change: Callable[[Settings], Settings], *, attempts: int = SETTINGS_WRITE_ATTEMPTS
+    ) -> Settings:
         """Read, change and conditionally write the settings, retrying when another writer won.
 
         `change` re-runs on the fresh settings each time, so every rule is judged against the
-        state it is applied to, and no concurrent update is lost.
+        state it is applied to, and no concurrent update is lost. Retries wait a short random
+        time that grows with each loss, so writers that collided do not collide again in step
+        (without it, ten simultaneous writers could starve the last one).
         """
-        for _ in range(attempts):
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(random.uniform(0, _RETRY_PAUSE_SECONDS * attempt))  # noqa: S311 - jitter, not a secret
             current = self.get_settings(app_id)
             new = change(current)
             try:
