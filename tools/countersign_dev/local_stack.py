@@ -221,7 +221,7 @@ class LocalStack:
         class Handler(_GatewayRequestHandler):
             local_stack = stack
 
-        self._http = ThreadingHTTPServer((self.options.host, self.options.port), Handler)
+        self._http = _GatewayServer((self.options.host, self.options.port), Handler)
         self._http.daemon_threads = True
         self._spawn(self._http.serve_forever, "api-gateway")
         host, port = self._http.server_address[:2]
@@ -307,6 +307,13 @@ class LocalStack:
                     document.setdefault("components", {}).setdefault(kind, {}).update(components)
         document["servers"] = [{"url": self.state.api_url if self.state else ""}]
         return document
+
+
+class _GatewayServer(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: a burst of SDK clients would be reset by the
+    # kernel before a thread could accept them.
+    request_queue_size = 128
+    daemon_threads = True
 
 
 def _interrupt(signum: int, frame: object) -> None:
