@@ -99,3 +99,24 @@ def test_cors_preflight_needs_no_token(local: LocalApi, app: dict[str, str]) -> 
     reply = local.call("OPTIONS", path(app), headers={"Origin": "https://app.example.com"})
     assert reply.status == 204
     assert reply.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_malformed_content_length_is_400_in_the_error_shape(local: LocalApi, app: dict[str, str]) -> None:
+    import http.client
+    import json
+    from urllib.parse import urlsplit
+
+    url = urlsplit(local.url)
+    for declared in ("o", "-1", "1e3", "12abc"):
+        connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=10)
+        try:
+            connection.putrequest("GET", path(app))
+            connection.putheader("Content-Length", declared)
+            connection.putheader("Authorization", f"Bearer {app['adminToken']}")
+            connection.endheaders()
+            response = connection.getresponse()
+            body = json.loads(response.read())
+        finally:
+            connection.close()
+        assert response.status == 400, declared
+        assert body["error"]["code"] == "invalid_request"

@@ -309,6 +309,11 @@ class LocalStack:
         return document
 
 
+_MALFORMED_LENGTH = json.dumps(
+    {"error": {"code": "invalid_request", "message": "The Content-Length header is not a non-negative integer."}}
+).encode()
+
+
 class _GatewayServer(ThreadingHTTPServer):
     # socketserver's default listen backlog is 5: a burst of SDK clients would be reset by the
     # kernel before a thread could accept them.
@@ -326,11 +331,13 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
     server_version = "countersign-local"
 
     def _dispatch(self) -> None:
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > GATEWAY_BODY_LIMIT:
+        declared = (self.headers.get("Content-Length") or "0").strip()
+        length = int(declared) if declared.isascii() and declared.isdigit() else -1
+        if length < 0:
+            # The HTTP front end refuses such a request before API Gateway routes it.
+            status, headers, body = 400, {"Content-Type": ["application/json"]}, _MALFORMED_LENGTH
+            self.close_connection = True
+        elif length > GATEWAY_BODY_LIMIT:
             status, headers, body = self.local_stack._gateway_response("REQUEST_TOO_LARGE")
             self.close_connection = True
         else:

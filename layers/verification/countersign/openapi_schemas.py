@@ -269,18 +269,23 @@ DIAGNOSTICS: dict[str, Any] = {
 # route documentation -------------------------------------------------------------------------
 
 _ERROR_DESCRIPTIONS = {
-    400: "The body or a parameter is not valid (invalid_json, invalid_request, or a malformed token or claims).",
+    400: (
+        "The body or a parameter is not valid (invalid_json, invalid_request, or a malformed token or claims),"
+        " or the HTTP request itself is malformed (e.g. its Content-Length)."
+    ),
     401: "Missing or invalid admin token, or a token refused by the acceptance policy.",
     403: "Another application's admin token, or a request the application's settings refuse.",
     404: "Unknown key, session or application.",
     405: "This method is not allowed on this path.",
     409: "The request conflicts with the current state (see the code and message).",
-    413: "The body (or a batch) is over a limit.",
+    413: "The body (or a batch) is over a limit: any route, even one that takes no body.",
     422: "The JWKS URI failed its test (the detail says which requirement).",
     500: "A stored signing secret cannot be decrypted (key_unreadable), or a bug.",
     503: "A dependency is unavailable: retry the same request after Retry-After seconds.",
 }
-_ALWAYS = (405, 503)
+# Any request can be malformed HTTP (400), carry too large a body (413), use a wrong method (405)
+# or meet a failing dependency (503).
+_ALWAYS = (400, 405, 413, 503)
 
 
 def admin_route(
