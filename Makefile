@@ -40,7 +40,7 @@ integration: install
 	$(BIN)/pytest tests/integration
 
 fuzz: install  ## deeper property-based fuzzing of every route from the OpenAPI document (> 3,000 requests)
-	FUZZ_EXAMPLES=60 $(BIN)/pytest --timeout=1800 tests/integration/test_fuzz_openapi.py -k test_fuzz_every_route
+	FUZZ_RANDOM=1 FUZZ_EXAMPLES=60 $(BIN)/pytest --timeout=1800 tests/integration/test_fuzz_openapi.py -k test_fuzz_every_route
 
 validate: install  ## SAM and CloudFormation lint of template.yaml
 	$(BIN)/sam validate --lint --template-file template.yaml
