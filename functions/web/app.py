@@ -1,0 +1,50 @@
+"""Web function: the browser SDK (SPEC 8) and the admin console's files (SPEC 7), served as they are.
+
+Only files listed in the manifest built at import from `static/` can be answered: a request path
+is a key looked up in that dictionary, never joined to a directory, so no path can reach a file
+outside it. The serving rules (content types, caching, security headers) live in `countersign.static_files`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from countersign.api import ADMIN_BODY_LIMIT, handle, logger, make_resolver, metrics, tracer
+from countersign.static_files import Site
+
+app = make_resolver(admin=False)
+site = Site.from_directory(Path(__file__).resolve().parent / "static")
+
+
+def _if_none_match() -> str | None:
+    return app.current_event.headers.get("if-none-match") or app.current_event.headers.get("If-None-Match")
+
+
+# Module scripts are fetched with CORS: SDK files carry `Access-Control-Allow-Origin: *` themselves.
+@app.get("/sdk/<file>", cors=False, include_in_schema=False)
+def sdk_file(file: str) -> Response[Any]:
+    return site.answer(f"sdk/{file}", if_none_match=_if_none_match())
+
+
+@app.get("/console", cors=False, include_in_schema=False)
+def console_index() -> Response[Any]:
+    return site.answer("console/index.html", if_none_match=_if_none_match())
+
+
+# `.+`: a console asset path may have several segments (/console/{proxy+} in the template).
+@app.get("/console/.+", cors=False, include_in_schema=False)
+def console_asset() -> Response[Any]:
+    path = app.current_event.path.removeprefix("/")
+    return site.answer(path, if_none_match=_if_none_match())
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(app, event, context, max_body_bytes=ADMIN_BODY_LIMIT)

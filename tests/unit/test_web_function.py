@@ -1,0 +1,135 @@
+"""The web function serves the SDK and the console files: types, caching, CORS, security headers, and
+nothing but the files of its manifest (SPEC 7, 8)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from countersign.static_files import IMMUTABLE, Site, StaticSiteError
+from countersign_dev import template as tpl
+from countersign_dev.local_stack import proxy_event
+from tests.support.world import LambdaContext, World
+
+STATIC = Path(__file__).resolve().parents[2] / "functions" / "web" / "static"
+SDK = STATIC / "sdk" / "countersign.js"
+
+
+def get(world: World, path: str, headers: dict[str, str] | None = None, method: str = "GET") -> dict[str, Any]:
+    """The web function's raw answer to `method path`, routed as template.yaml declares."""
+    for route in tpl.routes(world.template):
+        params = route.match(path)
+        if params is not None and route.method in (method, "ANY"):
+            break
+    else:
+        raise LookupError(path)
+    event = proxy_event(route, method, path, "", list((headers or {}).items()), b"", params, "198.51.100.7")
+    response = world.handler(route.function)(event, LambdaContext(route.function))
+    response["headers"] = {k.lower(): v[-1] for k, v in (response.get("multiValueHeaders") or {}).items()}
+    return response
+
+
+def test_the_sdk_is_a_module_any_origin_may_import(world: World) -> None:
+    response = get(world, "/sdk/countersign.js", {"Origin": "https://shop.example"})
+    assert response["statusCode"] == 200
+    assert response["body"] == SDK.read_text()
+    headers = response["headers"]
+    assert headers["content-type"] == "text/javascript; charset=utf-8"
+    assert headers["access-control-allow-origin"] == "*"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["cross-origin-resource-policy"] == "cross-origin"
+    # The plain name is the "latest" pointer: cached briefly, and it names its immutable twin.
+    assert headers["cache-control"] == "public, max-age=300"
+    assert headers["link"].startswith("<countersign.") and headers["link"].endswith('.js>; rel="canonical"')
+
+
+def test_the_content_hashed_name_is_cached_for_a_year(world: World) -> None:
+    link = get(world, "/sdk/countersign.js")["headers"]["link"]
+    pinned = link[1 : link.index(">")]
+    response = get(world, f"/sdk/{pinned}", {"Origin": "https://shop.example"})
+    assert response["statusCode"] == 200
+    assert response["body"] == SDK.read_text()
+    assert response["headers"]["cache-control"] == IMMUTABLE == "public, max-age=31536000, immutable"
+    assert response["headers"]["access-control-allow-origin"] == "*"
+    # Another hash is not a file: a page can never pin a version that does not exist.
+    assert get(world, "/sdk/countersign.000000000000.js")["statusCode"] == 404
+
+
+def test_a_client_holding_the_version_gets_304(world: World) -> None:
+    etag = get(world, "/sdk/countersign.js")["headers"]["etag"]
+    response = get(world, "/sdk/countersign.js", {"If-None-Match": etag})
+    assert response["statusCode"] == 304 and not response["body"]
+    assert get(world, "/sdk/countersign.js", {"If-None-Match": '"other"'})["statusCode"] == 200
+
+
+def test_the_type_declarations_are_served_too(world: World) -> None:
+    response = get(world, "/sdk/countersign.d.ts")
+    assert response["statusCode"] == 200
+    assert "initialize(options: InitializeOptions): Promise<Session>;" in response["body"]
+
+
+def test_the_sdk_is_small() -> None:
+    assert len(gzip.compress(SDK.read_bytes(), 9)) < 8 * 1024
+
+
+def test_the_console_page_has_strict_security_headers(world: World) -> None:
+    for path in ("/console", "/console/index.html"):
+        response = get(world, path, {"Origin": "https://evil.example"})
+        assert response["statusCode"] == 200, path
+        headers = response["headers"]
+        assert headers["content-type"] == "text/html; charset=utf-8"
+        csp = [part.strip() for part in headers["content-security-policy"].split(";")]
+        assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "object-src 'none'" in csp
+        assert "unsafe-inline" not in headers["content-security-policy"]
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "no-referrer"
+        assert "access-control-allow-origin" not in headers  # the console is for its own origin only
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/console/../app.py",
+        "/console/..%2Fapp.py",
+        "/console/%2e%2e/%2e%2e/template.yaml",
+        "/console/static/console/index.html",
+        "/console//etc/passwd",
+        "/console/sdk/countersign.js",
+        "/sdk/..%2Fapp.py",
+        "/sdk/app.py",
+        "/sdk/.hidden",
+    ],
+)
+def test_no_path_reaches_a_file_outside_the_manifest(world: World, path: str) -> None:
+    response = get(world, path)
+    assert response["statusCode"] == 404, path
+    assert json.loads(response["body"])["error"]["code"] == "not_found"
+
+
+def test_only_get_is_allowed(world: World) -> None:
+    response = get(world, "/sdk/countersign.js", method="POST")
+    assert response["statusCode"] == 405
+
+
+def test_the_manifest_lists_only_servable_text_files(tmp_path: Path) -> None:
+    (tmp_path / "sdk").mkdir()
+    (tmp_path / "console" / "assets").mkdir(parents=True)
+    (tmp_path / "sdk" / "x.js").write_text("export const x = 1;\n")
+    (tmp_path / "sdk" / ".DS_Store").write_text("junk")
+    (tmp_path / "console" / "assets" / "app.css").write_text("body { margin: 0 }\n")
+    site = Site.from_directory(tmp_path)
+    assert set(site.assets) == {"sdk/x.js", site.pinned_name("sdk/x.js"), "console/assets/app.css"}
+
+    (tmp_path / "console" / "logo.png").write_bytes(b"\x89PNG")
+    with pytest.raises(StaticSiteError, match=r"logo\.png"):
+        Site.from_directory(tmp_path)
+    (tmp_path / "console" / "logo.png").unlink()
+
+    (tmp_path / "console" / "passwd.txt").symlink_to("/etc/passwd")
+    with pytest.raises(StaticSiteError, match="symbolic link"):
+        Site.from_directory(tmp_path)
