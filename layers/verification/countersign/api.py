@@ -50,7 +50,13 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 def make_resolver(*, admin: bool) -> APIGatewayRestResolver:
     """A REST resolver with SPEC error mapping; admin resolvers check the bearer token first."""
     app = APIGatewayRestResolver(
-        cors=CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Type"], max_age=600),
+        # Browsers may read Retry-After only if exposed: the SDK waits at least that long (SPEC 8).
+        cors=CORSConfig(
+            allow_origin="*",
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Retry-After"],
+            max_age=600,
+        ),
     )
 
     @app.exception_handler(ApiError)
