@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install dev test lint format unit integration validate build bench bench-load fuzz clean
+.PHONY: install dev test lint format unit integration sdk browser validate build bench bench-load fuzz clean
 
 install: $(STAMP)  ## create .venv with the layer (editable), the CLI and the dev tools
 
@@ -16,12 +16,13 @@ $(STAMP): pyproject.toml layers/verification/pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt \
 		-e layers/verification -e '.[dev]'
+	tools/browser-deps.sh
 	touch $(STAMP)
 
 dev: install  ## the API on http://127.0.0.1:3000 backed by moto server; Ctrl-C stops it
 	$(BIN)/countersign local
 
-test: install lint unit integration validate build  ## every check
+test: install lint unit integration sdk browser validate build  ## every check
 
 lint: install
 	$(BIN)/ruff check .
@@ -38,6 +39,12 @@ unit: install
 
 integration: install
 	$(BIN)/pytest tests/integration
+
+sdk: install  ## the browser SDK's queue, batching and backoff logic (Node's test runner, no npm packages)
+	node --test tests/sdk/
+
+browser: install  ## the SDK and the console in headless Chromium against the local stack
+	$(BIN)/pytest tests/browser
 
 fuzz: install  ## deeper property-based fuzzing of every route from the OpenAPI document (> 3,000 requests)
 	FUZZ_RANDOM=1 FUZZ_EXAMPLES=60 $(BIN)/pytest --timeout=1800 tests/integration/test_fuzz_openapi.py -k test_fuzz_every_route

@@ -1,0 +1,125 @@
+"""Browser tests: the system's Chromium, headless, driven by the playwright package, against the local
+stack (started once per session on free loopback ports) and pages served from another origin."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
+
+from tests.support.local import LocalApi, running_local_stack
+
+#: Chromium without the background traffic of a desktop browser (no sync, updates or first-run UI).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def chromium_executable() -> str:
+    """$CHROMIUM, or Debian's `chromium` (`make install` installs it where it can)."""
+    found = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        pytest.fail("Chromium is not installed: apt-get install chromium, or set CHROMIUM=/path/to/chromium")
+    return found
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    chromium = playwright.chromium.launch(executable_path=chromium_executable(), headless=True, args=CHROMIUM_ARGS)
+    yield chromium
+    chromium.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    """A fresh profile per test: its own localStorage, so no queue leaks from one test to the next."""
+    ctx = browser.new_context()
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture(scope="session")
+def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalApi]:
+    with running_local_stack(tmp_path_factory.mktemp("browser-stack")) as api:
+        yield api
+
+
+@dataclass
+class CustomerSite:
+    """A customer's web app on its own origin (127.0.0.1, another port): pages by path."""
+
+    url: str
+    pages: dict[str, str] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="session")
+def customer_site() -> Iterator[CustomerSite]:
+    site = CustomerSite(url="")
+
+    class Pages(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = site.pages.get(self.path.split("?")[0])
+            if body is None:
+                self.send_error(404)
+                return
+            data = body.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Pages)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name="customer-site", daemon=True)
+    thread.start()
+    site.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield site
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def sdk_page(api_url: str) -> str:
+    """A customer page that imports the SDK from the API, as README's snippet does, and exposes it."""
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Shop</title></head>
+<body><h1>Shop</h1><p id="state">loading</p>
+<script type="module">
+  import {{ Countersign, createCountersign }} from "{api_url}/sdk/countersign.js";
+  window.Countersign = Countersign;
+  window.createCountersign = createCountersign;
+  window.rejections = [];
+  window.errors = [];
+  document.getElementById("state").textContent = "Countersign " + Countersign.VERSION + " loaded";
+</script>
+</body></html>
+"""
+
+
+@pytest.fixture
+def screenshots(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """Where a test keeps its screenshots (printed on failure by pytest's tmp_path)."""
+    return tmp_path
