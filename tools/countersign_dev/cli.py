@@ -39,6 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     local.add_argument("--jwks-ca-bundle", metavar="PEM", help="local development only: CA bundle for JWKS TLS")
     local.add_argument("--quiet", action="store_true", help="do not log each request")
+    local.add_argument(
+        "--sdk-faults",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="local testing only: answer this share (0-1) of SDK requests 503/429, or lose the answer after the write",
+    )
+    local.add_argument("--fault-seed", type=int, help="with --sdk-faults: make the faults reproducible")
 
     apps = commands.add_parser("apps", help="manage applications").add_subparsers(
         dest="apps_command", required=True, parser_class=_Parser

@@ -17,6 +17,8 @@ def run_local(args: argparse.Namespace) -> None:
         raise CliError("the local stack listens on loopback only (--host 127.0.0.1)")
     if args.jwks_ca_bundle and not Path(args.jwks_ca_bundle).is_file():
         raise CliError(f"--jwks-ca-bundle {args.jwks_ca_bundle}: no such file")
+    if not 0 <= args.sdk_faults <= 1:
+        raise CliError("--sdk-faults is a share from 0 to 1 (0.3 fails about one SDK request in three)")
     stack = LocalStack(
         LocalOptions(
             host=args.host,
@@ -25,6 +27,8 @@ def run_local(args: argparse.Namespace) -> None:
             allow_private_jwks_hosts=args.allow_private_jwks_hosts,
             jwks_ca_bundle=args.jwks_ca_bundle,
             quiet=args.quiet,
+            sdk_fault_rate=args.sdk_faults,
+            fault_seed=args.fault_seed,
         )
     )
     try:
@@ -46,6 +50,7 @@ Countersign local stack is up (moto server: {state["awsEndpointUrl"]}, state: {s
 
   API        {api}
   OpenAPI    {api}/openapi.json
+  SDK        {api}/sdk/countersign.js
   Demo app   {app["appId"]}
   Admin      {app["adminToken"]}
 

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from countersign_dev import template as tpl
+from countersign_dev.faults import SdkFaults
 from countersign_dev.provision import ACCOUNT_ID, REGION, provision
 
 STAGE = "api"
@@ -49,6 +50,9 @@ class LocalOptions:
     allow_private_jwks_hosts: bool = False
     jwks_ca_bundle: str | None = None
     quiet: bool = False
+    #: Local testing only: the share of SDK requests answered 503/429 or whose answer is lost.
+    sdk_fault_rate: float = 0.0
+    fault_seed: int | None = None
 
 
 @dataclass
@@ -90,6 +94,7 @@ class LocalStack:
         self._http: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
         self.state: LocalState | None = None
+        self.faults = SdkFaults(options.sdk_fault_rate, options.fault_seed) if options.sdk_fault_rate else None
 
     # lifecycle ---------------------------------------------------------------------------------
 
@@ -253,13 +258,16 @@ class LocalStack:
             params = route.match(path)
             if params is None or route.method not in (method, "ANY"):
                 continue
+            fault = self.faults.pick(method, path) if self.faults else None
+            if fault and fault.before_function:
+                return fault.answer()
             event = proxy_event(route, method, path, parts.query, headers, body, params, source_ip)
             try:
                 result = self._call(route.function, event)
             except Exception:  # noqa: BLE001 - an unhandled error is a Lambda failure: API Gateway says 502
                 traceback.print_exc()
                 return 502, {"Content-Type": ["application/json"]}, b'{"message": "Internal server error"}'
-            return _http_response(result)
+            return fault.answer() if fault else _http_response(result)
         return self._gateway_response("MISSING_AUTHENTICATION_TOKEN")
 
     def _call(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
