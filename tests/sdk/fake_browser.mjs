@@ -39,7 +39,7 @@ export function fakeBrowser(answer, { storage = new MemoryStorage(), start = 1_8
       env.page = handlers;
     },
     async fetch(url, init) {
-      const request = { url, method: init.method, keepalive: init.keepalive, at: now, body: JSON.parse(init.body) };
+      const request = { url, method: init.method, keepalive: init.keepalive, signal: init.signal, at: now, body: JSON.parse(init.body) };
       requests.push(request);
       const reply = (await answer(request)) ?? ok(request.body.events ?? []);
       if (reply === "hang") return new Promise(() => {});

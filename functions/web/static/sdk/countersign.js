@@ -22,6 +22,8 @@ export const LIMITS = Object.freeze({
 });
 
 const DEFAULTS = { maxQueuedEvents: 1000, flushIntervalMs: 1000, backoffBaseMs: 1000, backoffMaxMs: 60000 };
+// A request that hangs must not hold the send lease forever: it counts as a network error.
+const REQUEST_TIMEOUT_MS = 30000;
 const RETRYABLE = new Set([429, 500, 502, 503, 504]);
 const encoder = new TextEncoder();
 
@@ -150,7 +152,7 @@ export function createCountersign(env = browserEnvironment()) {
   let pass = null; // the delivery pass in progress
   let failures = 0;
   let retryAt = 0;
-  let batchCap = LIMITS.batchEvents; // lowered after a 413, until a batch goes through
+  let batchCap = LIMITS.batchEvents; // lowered after a 413, for the rest of the pass
   let seq = 0;
   let stopped = null; // why delivery stopped in this page, or null
   let dropped = 0;
@@ -239,6 +241,7 @@ export function createCountersign(env = browserEnvironment()) {
       body: JSON.stringify(body),
       keepalive,
       credentials: "omit",
+      signal: keepalive ? undefined : AbortSignal.timeout?.(REQUEST_TIMEOUT_MS),
     });
     let json = null;
     try {
@@ -329,7 +332,6 @@ export function createCountersign(env = browserEnvironment()) {
     const { status, body } = answer;
     if (status === 200) {
       failures = 0;
-      batchCap = LIMITS.batchEvents;
       if (current?.key === key) current.restarted = false;
       remove(batch);
       for (const rejection of body?.rejected || []) report("onRejected", { ...rejection, event: batch[rejection.index]?.e });
@@ -378,6 +380,7 @@ export function createCountersign(env = browserEnvironment()) {
 
   /** Send what is queued, batch after batch, until the queue is empty or the API says wait. */
   async function deliver() {
+    batchCap = LIMITS.batchEvents;
     for (;;) {
       if (stopped) return;
       if (env.now() < retryAt) return schedule(retryAt - env.now());
