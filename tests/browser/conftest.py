@@ -3,6 +3,7 @@ stack (started once per session on free loopback ports) and pages served from an
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
@@ -16,6 +17,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
 
 from tests.support.local import LocalApi, running_local_stack
+from tests.support.tls import TestPki, make_test_pki
 
 #: Chromium without the background traffic of a desktop browser (no sync, updates or first-run UI).
 CHROMIUM_ARGS = [
@@ -25,6 +27,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+#: The share of SDK requests the flaky stack fails.
+FAULT_SHARE = 0.35
 
 
 def chromium_executable() -> str:
@@ -57,8 +63,25 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
 
 
 @pytest.fixture(scope="session")
-def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalApi]:
-    with running_local_stack(tmp_path_factory.mktemp("browser-stack")) as api:
+def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
+    """A throw-away CA and a certificate for 127.0.0.1: RS256 JWKS URIs served by the test over HTTPS."""
+    return make_test_pki(tmp_path_factory.mktemp("browser-pki"))
+
+
+@pytest.fixture(scope="session")
+def local(tmp_path_factory: pytest.TempPathFactory, pki: TestPki) -> Iterator[LocalApi]:
+    """The local stack, with the local-development JWKS override so RS256 works on one machine."""
+    state = tmp_path_factory.mktemp("browser-stack")
+    with running_local_stack(state, "--allow-private-jwks-hosts", "--jwks-ca-bundle", str(pki.ca_cert)) as api:
+        yield api
+
+
+@pytest.fixture(scope="session")
+def flaky(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalApi]:
+    """A local stack that fails about a third of SDK requests (503 or 429 with Retry-After, or the
+    answer lost after the write), reproducibly."""
+    state = tmp_path_factory.mktemp("flaky-stack")
+    with running_local_stack(state, "--sdk-faults", str(FAULT_SHARE), "--fault-seed", "18") as api:
         yield api
 
 
@@ -68,6 +91,8 @@ class CustomerSite:
 
     url: str
     pages: dict[str, str] = field(default_factory=dict)
+    #: JSON answers by path (the customer's own routes, such as one handing out the JWT).
+    json: dict[str, Any] = field(default_factory=dict)
 
 
 @pytest.fixture(scope="session")
@@ -76,13 +101,17 @@ def customer_site() -> Iterator[CustomerSite]:
 
     class Pages(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body = site.pages.get(self.path.split("?")[0])
-            if body is None:
+            path = self.path.split("?")[0]
+            if path in site.json:
+                body, content_type = json.dumps(site.json[path]), "application/json"
+            elif path in site.pages:
+                body, content_type = site.pages[path], "text/html; charset=utf-8"
+            else:
                 self.send_error(404)
                 return
             data = body.encode()
             self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Type", content_type)
             self.send_header("Cache-Control", "no-store")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -113,7 +142,10 @@ def sdk_page(api_url: str) -> str:
   window.createCountersign = createCountersign;
   window.rejections = [];
   window.errors = [];
-  document.getElementById("state").textContent = "Countersign " + Countersign.VERSION + " loaded";
+  const state = document.getElementById("state");
+  // What a screenshot shows: the SDK's view of its queue.
+  const show = () => (state.textContent = Countersign.VERSION + " " + JSON.stringify(Countersign.status()));
+  setInterval(show, 200);
 </script>
 </body></html>
 """

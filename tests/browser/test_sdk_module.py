@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
+import re
+import time
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import BrowserContext, Page
+import jwt
+from playwright.sync_api import BrowserContext
 
-from tests.browser.conftest import CustomerSite, sdk_page
+from tests.browser.conftest import CustomerSite
+from tests.browser.shop import open_shop
 from tests.support.local import LocalApi
 
 SDK = Path(__file__).resolve().parents[2] / "functions" / "web" / "static" / "sdk" / "countersign.js"
-
-
-def open_shop(context: BrowserContext, site: CustomerSite, local: LocalApi, path: str = "/shop") -> Page:
-    site.pages[path] = sdk_page(local.url)
-    page = context.new_page()
-    page.goto(site.url + path)
-    page.wait_for_function("window.Countersign !== undefined", timeout=15_000)
-    return page
 
 
 def test_a_page_on_another_origin_imports_the_module_and_sends_events(
@@ -54,3 +50,54 @@ def test_a_page_on_another_origin_imports_the_module_and_sends_events(
     assert len(events) == 2, events
     assert {e["insertId"] for e in events} and len({e["insertId"] for e in events}) == 2
     assert all(e["name"] == "buy" and e["properties"] == {"sku": 1} for e in events)
+
+
+def readme_snippet() -> str:
+    """The HTML block README.md tells customers to paste."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    found = re.search(r"<!-- snippet: web-sdk -->\s*```html\n(.*?)```", readme, re.DOTALL)
+    assert found, "README.md has no web-sdk snippet"
+    return found.group(1)
+
+
+def test_the_readme_snippet_sends_signed_data(
+    context: BrowserContext, customer_site: CustomerSite, local: LocalApi, screenshots: Path
+) -> None:
+    app = local.create_app()
+    call = local.call
+    assert (
+        call(
+            "PATCH", f"/v1/apps/{app['appId']}/settings", json_body={"useSignedMetadata": True}, token=app["adminToken"]
+        ).status
+        == 200
+    )
+    key = call("POST", f"/v1/apps/{app['appId']}/keys", json_body={"description": "shop"}, token=app["adminToken"]).body
+    secret = call("POST", f"/v1/apps/{app['appId']}/keys/{key['keyName']}/reveal", token=app["adminToken"]).body[
+        "secret"
+    ]
+    # The customer's server route that hands the page its token.
+    claims = {"nonce": "n-readme", "visitor": {"id": "v-readme"}, "account": {"id": "acme"}}
+    customer_site.json["/countersign-token"] = {
+        "jwt": jwt.encode(claims, secret, algorithm="HS256"),
+        "signingKeyName": key["keyName"],
+    }
+    snippet = (
+        readme_snippet()
+        .replace("https://API_ID.execute-api.REGION.amazonaws.com/api", local.url)
+        .replace("app_0123456789abcdef", app["appId"])
+    )
+    assert local.url in snippet and app["appId"] in snippet
+    customer_site.pages["/pricing"] = f"<!doctype html><title>Pricing</title><h1>Pricing</h1>{snippet}"
+    page = context.new_page()
+    page.goto(customer_site.url + "/pricing")
+
+    deadline = time.monotonic() + 20
+    events: list[dict[str, Any]] = []
+    while not events and time.monotonic() < deadline:
+        time.sleep(0.3)
+        events = local.call("GET", f"/v1/apps/{app['appId']}/raw-events", token=app["adminToken"]).body["events"]
+    page.screenshot(path=str(screenshots / "pricing.png"))
+    assert len(events) == 1, events
+    event = events[0]
+    assert (event["type"], event["name"], event["properties"]) == ("page_view", "Pricing", {"path": "/pricing"})
+    assert event["visitorId"] == "v-readme" and event["verification"]["mode"] == "hs256"
