@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from countersign import tokens
+from countersign import strict_json, tokens
 from countersign.errors import ApiError
 
 SECRET = b"k1-" + b"s" * 61  # long enough for HS512 too, so PyJWT never warns about its length
@@ -199,10 +199,10 @@ def test_one_char_over_the_cap_is_refused() -> None:
 
 
 def test_json_depth_exceeds() -> None:
-    assert not tokens.json_depth_exceeds("scalar", 0)
-    assert tokens.json_depth_exceeds({}, 0)
-    assert not tokens.json_depth_exceeds({"a": [1, {"b": 2}]}, 3)
-    assert tokens.json_depth_exceeds({"a": [1, {"b": []}]}, 3)
+    assert not strict_json.json_depth_exceeds("scalar", 0)
+    assert strict_json.json_depth_exceeds({}, 0)
+    assert not strict_json.json_depth_exceeds({"a": [1, {"b": 2}]}, 3)
+    assert strict_json.json_depth_exceeds({"a": [1, {"b": []}]}, 3)
 
 
 # --- token_kind: which algorithms and header members are accepted -------------------------------

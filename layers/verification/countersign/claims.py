@@ -29,7 +29,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from countersign.errors import ApiError
-from countersign.tokens import LEEWAY_SECONDS, MAX_JSON_DEPTH, TokenKind, json_depth_exceeds
+from countersign.policy import TokenKind
+from countersign.strict_json import json_depth_exceeds
+from countersign.tokens import LEEWAY_SECONDS, MAX_JSON_DEPTH
 
 MAX_ID_CHARS = 256
 MAX_METADATA_BYTES = 16 * 1024

@@ -19,8 +19,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from countersign.errors import EVENT_REJECTIONS, ApiError
-from countersign.tokens import json_depth_exceeds
+from countersign.errors import EVENT_REJECTIONS, ApiError, EventRejection
+from countersign.strict_json import json_depth_exceeds
 
 MAX_EVENTS = 500
 MAX_EVENT_BYTES = 32 * 1024
@@ -34,7 +34,7 @@ _MAX_DEPTH = 16
 @dataclass(frozen=True)
 class Rejection:
     index: int
-    code: str
+    code: EventRejection
     message: str
 
     def to_json(self) -> dict[str, Any]:
@@ -119,7 +119,7 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _problem(event: Any, *, now_ms: int, window_seconds: int) -> tuple[str, str | None] | None:
+def _problem(event: Any, *, now_ms: int, window_seconds: int) -> tuple[EventRejection, str | None] | None:
     if not isinstance(event, dict):
         return "invalid_event", "An event must be a JSON object."
     unknown = sorted(set(event) - _FIELDS)

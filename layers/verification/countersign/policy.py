@@ -46,6 +46,10 @@ import enum
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
+from countersign.errors import ErrorCode
+
+#: How a token is signed: the two signing modes a session can be verified by.
+TokenKind = Literal["hs256", "rs256"]
 CredentialKind = Literal["unsigned", "hs256", "rs256", "unsupported", "malformed"]
 KeyStatus = Literal["active", "revoked", "unknown"]
 
@@ -60,8 +64,8 @@ class Pending(enum.Enum):
     SIGNATURE = "signature"
 
 
-#: A drop code (a key of `countersign.errors.ERRORS`), a pending step, or None for accepted.
-Decision: TypeAlias = "str | Pending | None"
+#: A drop code (a row of `countersign.errors.ERRORS`), a pending step, or None for accepted.
+Decision: TypeAlias = "ErrorCode | Pending | None"
 
 
 @dataclass(frozen=True)

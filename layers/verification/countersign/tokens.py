@@ -35,16 +35,15 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from countersign.errors import ApiError
-from countersign.strict_json import TOKEN_DECODER
+from countersign.policy import TokenKind
+from countersign.strict_json import TOKEN_DECODER, json_depth_exceeds
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
     from jwt.algorithms import Algorithm
-
-TokenKind = Literal["hs256", "rs256"]
 
 MAX_TOKEN_CHARS = 16 * 1024
 MAX_JSON_DEPTH = 20
@@ -179,27 +178,6 @@ def verify_rs256(token: str | ParsedToken, public_key: RSAPublicKey) -> dict[str
             f"The JWK for this kid is under {MIN_RSA_BITS} bits, which is not accepted for RS256.",
         )
     return _verify(token, public_key, "rs256")
-
-
-def json_depth_exceeds(value: object, limit: int) -> bool:
-    """True if `value` (parsed JSON) nests objects/arrays deeper than `limit` levels.
-
-    A scalar has depth 0, `{}` and `[]` depth 1. Iterative (one nesting level at a time, keeping
-    only containers), so it cannot hit the recursion limit and costs little on wide bodies.
-    """
-    level: list[Any] = [value] if isinstance(value, (dict, list)) else []
-    depth = 0
-    while level:
-        depth += 1
-        if depth > limit:
-            return True
-        inner: list[Any] = []
-        for container in level:
-            for child in container.values() if isinstance(container, dict) else container:
-                if isinstance(child, (dict, list)):
-                    inner.append(child)
-        level = inner
-    return False
 
 
 def _verify(token: str | ParsedToken, key: bytes | RSAPublicKey, expected: TokenKind) -> dict[str, Any]:

@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn, Protocol
 from countersign import policy, tokens
 from countersign.claims import check_claims
 from countersign.errors import ApiError
-from countersign.policy import CredentialKind, Facts, Pending
-from countersign.tokens import TokenKind
+from countersign.policy import CredentialKind, Facts, Pending, TokenKind
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey

@@ -33,8 +33,8 @@ from typing import Any
 
 from countersign import aws, container
 from countersign.config import get_config
+from countersign.policy import TokenKind
 from countersign.store.control import n, s
-from countersign.tokens import TokenKind
 
 COUNTER_SHARDS = 16
 RAW_SHARDS = 16
