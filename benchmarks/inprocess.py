@@ -104,7 +104,7 @@ class IngestBench:
             raise RuntimeError(f"session start answered {status}: {session}")
         self.session_id = str(session["sessionId"])
         # Quiet logs: the handler logs one INFO line per request, which would drown the report.
-        from countersign.api import logger
+        from countersign.observability import logger
 
         logger.setLevel("WARNING")
 

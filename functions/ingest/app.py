@@ -10,9 +10,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from countersign import ingest
 from countersign import openapi_schemas as doc
-from countersign.api import INGEST_BODY_LIMIT, handle, json_body, json_response, logger, make_resolver, metrics, tracer
+from countersign.api import INGEST_BODY_LIMIT, json_body, json_response, make_resolver
+from countersign.observability import logger, metrics, tracer
 
-app = make_resolver(admin=False)
+app = make_resolver(admin=False, max_body_bytes=INGEST_BODY_LIMIT)
 
 
 @app.post(
@@ -46,4 +47,4 @@ def send_events(appId: str) -> dict[str, Any]:
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(app, event, context, max_body_bytes=INGEST_BODY_LIMIT)
+    return app.resolve(event, context)

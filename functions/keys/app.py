@@ -14,9 +14,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from countersign import keys
 from countersign import openapi_schemas as doc
-from countersign.api import ADMIN_BODY_LIMIT, handle, json_body, json_response, logger, make_resolver, metrics, tracer
+from countersign.api import ADMIN_BODY_LIMIT, json_body, json_response, make_resolver
+from countersign.observability import logger, metrics, tracer
 
-app = make_resolver(admin=True)
+app = make_resolver(admin=True, max_body_bytes=ADMIN_BODY_LIMIT)
 
 
 @app.post(
@@ -66,4 +67,4 @@ def revoke_key(appId: str, keyName: str) -> dict[str, Any]:
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(app, event, context, max_body_bytes=ADMIN_BODY_LIMIT)
+    return app.resolve(event, context)

@@ -9,9 +9,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from countersign import openapi_schemas as doc
 from countersign import reporting
-from countersign.api import ADMIN_BODY_LIMIT, handle, logger, make_resolver, metrics, query_param, tracer
+from countersign.api import ADMIN_BODY_LIMIT, make_resolver, query_param
+from countersign.observability import logger, metrics, tracer
 
-app = make_resolver(admin=True)
+app = make_resolver(admin=True, max_body_bytes=ADMIN_BODY_LIMIT)
 
 
 @app.get(
@@ -36,4 +37,4 @@ def diagnostics(appId: str) -> dict[str, Any]:
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(app, event, context, max_body_bytes=ADMIN_BODY_LIMIT)
+    return app.resolve(event, context)

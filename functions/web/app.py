@@ -14,10 +14,11 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from countersign.api import ADMIN_BODY_LIMIT, handle, logger, make_resolver, metrics, tracer
+from countersign.api import ADMIN_BODY_LIMIT, make_resolver
+from countersign.observability import logger, metrics, tracer
 from countersign.static_files import Site
 
-app = make_resolver(admin=False)
+app = make_resolver(admin=False, max_body_bytes=ADMIN_BODY_LIMIT)
 site = Site.from_directory(Path(__file__).resolve().parent / "static")
 
 
@@ -47,4 +48,4 @@ def console_asset() -> Response[Any]:
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(app, event, context, max_body_bytes=ADMIN_BODY_LIMIT)
+    return app.resolve(event, context)

@@ -418,7 +418,7 @@ def test_turning_rs256_off_removes_the_saved_uri(dev_world: World, server: Https
 def test_outcomes_are_logged_with_the_host_only_and_counted(
     dev_world: World, server: HttpsServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from countersign.api import logger
+    from countersign.observability import logger
 
     app = rs256_app(dev_world)
     sink = io.StringIO()

@@ -41,7 +41,7 @@ def call(world: World, app: dict[str, str], method: str, *rest: str, **kwargs: A
 def function_logs() -> Iterator[io.StringIO]:
     """What the functions' Powertools logger writes meanwhile (it keeps the stdout it started with)."""
     # Imported here, after a handler import gave it the function's environment (as on Lambda).
-    from countersign.api import logger
+    from countersign.observability import logger
 
     stream = io.StringIO()
     previous = logger.registered_handler.setStream(stream)

@@ -97,7 +97,7 @@ def test_logs_carry_the_api_gateway_correlation_id(world: World) -> None:
     import json as _json
     import logging
 
-    from countersign.api import logger
+    from countersign.observability import logger
     from countersign_dev.local_stack import LambdaContext, proxy_event
     from countersign_dev.template import routes
 
@@ -141,7 +141,7 @@ def test_an_application_id_never_leaks_into_the_next_requests_logs(world: World)
     import json as _json
     import logging
 
-    from countersign.api import logger
+    from countersign.observability import logger
 
     app = world.create_app()
     sink = io.StringIO()

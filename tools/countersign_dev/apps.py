@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
+from countersign import clock
 from countersign.admin_tokens import hash_admin_token, new_admin_token, new_app_id
 from countersign.store.control import ControlStore
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def create_application(dynamodb: Any, control_table: str, name: str) -> dict[str, str]:
     """Create an application and its first admin token; only the token's hash is stored."""
     app_id = new_app_id()
     token = new_admin_token()
-    ControlStore(control_table, dynamodb).create_app(app_id, name, hash_admin_token(token), _now())
+    ControlStore(control_table, dynamodb).create_app(app_id, name, hash_admin_token(token), clock.now_iso())
     return {"appId": app_id, "adminToken": token}
 
 
@@ -25,6 +21,6 @@ def rotate_admin_token(dynamodb: Any, control_table: str, app_id: str) -> dict[s
     """Issue a new admin token and revoke every other token of the application."""
     token = new_admin_token()
     revoked = ControlStore(control_table, dynamodb).add_admin_token(
-        app_id, hash_admin_token(token), _now(), revoke_others=True
+        app_id, hash_admin_token(token), clock.now_iso(), revoke_others=True
     )
     return {"appId": app_id, "adminToken": token, "revokedTokens": revoked}

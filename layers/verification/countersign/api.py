@@ -1,5 +1,5 @@
-"""What every function's HTTP surface shares: the Powertools resolver, admin authorization,
-request parsing, error mapping and the Lambda entry point.
+"""What every function's HTTP surface shares: the Powertools resolver with its body limit, admin
+authorization, error mapping and reading the request (JSON body, query parameters).
 
 Admin authorization is middleware in this layer, not an API Gateway authorizer: see README,
 "Architecture".
@@ -10,14 +10,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
-import re
-import warnings
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.metrics import MetricUnit
@@ -25,31 +20,40 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from countersign.admin_tokens import hash_admin_token, looks_like_admin_token
 from countersign.errors import ApiError
+from countersign.observability import logger, metrics
 from countersign.store.control import control_store
-from countersign.strict_json import BODY_DECODER
-from countersign.tokens import json_depth_exceeds
-
-logger = Logger()
-# The template sets the namespace; the default keeps metrics valid whatever imports this first.
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Countersign"))
-# Not auto_patch: patching every library X-Ray knows imports botocore and requests at import time.
-# `aws.client` patches botocore and http.client with the container's first client instead.
-tracer = Tracer(auto_patch=False)
-
-# Requests that only answer (no business metric) are normal; the cold-start metric still flushes.
-warnings.filterwarnings("ignore", message="No application metrics to publish")
+from countersign.strict_json import BodyRefused, request_body
 
 #: Body limits per function kind (API Gateway's own limit is 10 MB).
 ADMIN_BODY_LIMIT = 16 * 1024
 INGEST_BODY_LIMIT = 1024 * 1024
 
-_MAX_JSON_DEPTH = 32
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+class CountersignResolver(APIGatewayRestResolver):
+    """Powertools' REST resolver that refuses a body over `max_body_bytes` before any route runs
+    (so before admin authorization too): the limit is part of the resolver, not of each handler."""
+
+    def __init__(self, *, max_body_bytes: int, cors: CORSConfig) -> None:
+        super().__init__(cors=cors)
+        self.max_body_bytes = max_body_bytes
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        if len(_body_bytes_or_empty(event)) > self.max_body_bytes:
+            error = ApiError("payload_too_large", f"The request body is larger than {self.max_body_bytes} bytes.")
+            return {
+                "statusCode": error.status,
+                "headers": {"Content-Type": content_types.APPLICATION_JSON, "Access-Control-Allow-Origin": "*"},
+                "body": json.dumps(error.body()),
+                "isBase64Encoded": False,
+            }
+        return super().resolve(event, context)
 
 
-def make_resolver(*, admin: bool) -> APIGatewayRestResolver:
-    """A REST resolver with SPEC error mapping; admin resolvers check the bearer token first."""
-    app = APIGatewayRestResolver(
+def make_resolver(*, admin: bool, max_body_bytes: int) -> CountersignResolver:
+    """A REST resolver with SPEC error mapping and a body limit; admin resolvers check the bearer
+    token first. A function's `lambda_handler` is then only `app.resolve(event, context)`."""
+    app = CountersignResolver(
+        max_body_bytes=max_body_bytes,
         # Browsers may read Retry-After only if exposed: the SDK waits at least that long (SPEC 8).
         cors=CORSConfig(
             allow_origin="*",
@@ -132,27 +136,14 @@ def _bearer_token(header: str | None) -> str | None:
 
 
 def json_body(app: APIGatewayRestResolver) -> dict[str, Any]:
-    """The request body as a JSON object, or 400 invalid_json.
-
-    Refused too: NaN/Infinity and numbers out of float range (`1e999`), which no JSON encoder
-    (ours, DynamoDB's) writes back, and strings that are not Unicode text (a lone surrogate
-    escape such as "\\ud800"), which cannot be stored as UTF-8.
-    """
-    raw = body_bytes(app.current_event.raw_event)
+    """The request body as a JSON object, or 400 invalid_json (the rules: `countersign.strict_json`)."""
     try:
-        value = BODY_DECODER.decode(raw.decode("utf-8"))
-    except (ValueError, RecursionError) as error:
-        raise ApiError("invalid_json") from error
-    if not isinstance(value, dict):
-        raise ApiError("invalid_json")
-    if json_depth_exceeds(value, _MAX_JSON_DEPTH):
-        raise ApiError("invalid_json", f"The JSON body is nested deeper than {_MAX_JSON_DEPTH} levels.")
-    if _SURROGATE_ESCAPE.search(raw) and _holds_lone_surrogate(value):
-        raise ApiError("invalid_json", "The JSON body holds a lone surrogate (\\ud800-\\udfff): not Unicode text.")
-    return value
+        return request_body(body_bytes(app.current_event.raw_event))
+    except BodyRefused as refusal:
+        raise ApiError("invalid_json", str(refusal) or None) from refusal
 
 
-def body_bytes(event: dict[str, Any]) -> bytes:
+def body_bytes(event: Mapping[str, Any]) -> bytes:
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
         try:
@@ -166,36 +157,8 @@ def query_param(app: APIGatewayRestResolver, name: str) -> str | None:
     return (app.current_event.query_string_parameters or {}).get(name)
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def handle(
-    app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaContext, *, max_body_bytes: int
-) -> dict[str, Any]:
-    """Resolve `event` after the checks that need no route: the body size limit."""
-    if len(body_bytes_or_empty(event)) > max_body_bytes:
-        error = ApiError("payload_too_large", f"The request body is larger than {max_body_bytes} bytes.")
-        return {
-            "statusCode": error.status,
-            "headers": {"Content-Type": content_types.APPLICATION_JSON, "Access-Control-Allow-Origin": "*"},
-            "body": json.dumps(error.body()),
-            "isBase64Encoded": False,
-        }
-    return app.resolve(event, context)
-
-
-def body_bytes_or_empty(event: dict[str, Any]) -> bytes:
+def _body_bytes_or_empty(event: Mapping[str, Any]) -> bytes:
     try:
         return body_bytes(event)
     except ApiError:
         return b""
-
-
-def _holds_lone_surrogate(value: Any) -> bool:
-    # Only run when the text has a surrogate escape at all: a valid pair (an escaped emoji) passes.
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False

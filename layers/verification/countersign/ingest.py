@@ -14,25 +14,24 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 
-from countersign import api, container
+from countersign import clock, container
 from countersign.app_view import AppView, KeyDirectory, current_view, jwks_keys, possible_app_id
 from countersign.claims import merged_metadata, metadata_update, session_identity
 from countersign.config import get_config
 from countersign.errors import ApiError
 from countersign.events import check_batch
+from countersign.observability import metrics
 from countersign.store.data import EventRecord, SessionChanged, SessionRecord, data_store
 from countersign.ttl_cache import TtlCache
 from countersign.verify import credential_labels, recheck, verify_credentials
 
 logger = Logger(child=True)
-metrics = api.metrics  # the function's metric set, flushed by its handler
 
 SESSION_ID_PREFIX = "s_"
 #: 9999-12-31T23:59:59Z, the latest end a session can state: a token's exp beyond it ends the session here.
@@ -187,7 +186,7 @@ def _counting_drops(
         drop: dict[str, Any] = {
             "reason": error.code,
             "route": route,
-            "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "at": clock.now_iso(microseconds=True),
             **credential_labels(body),
         }
         if session is not None:
@@ -216,7 +215,7 @@ def _session_json(session: SessionRecord) -> dict[str, Any]:
         "visitorId": session.visitor_id,
         "accountId": session.account_id,
         "signed": session.signed,
-        "expiresAt": datetime.fromtimestamp(session.expires_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "expiresAt": clock.iso(session.expires_at),
     }
 
 

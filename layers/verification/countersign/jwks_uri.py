@@ -26,17 +26,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from countersign import netguard
-from countersign.api import logger, metrics  # the function's own logger: outcomes are its audit lines
+from countersign import clock, netguard
 from countersign.errors import ApiError
 from countersign.jwks import KeyReport, address_policy, parse_jwk_set
 from countersign.netguard import AddressPolicy, CheckedUri
+from countersign.observability import logger, metrics  # the function's own: outcomes are its audit lines
 from countersign.settings import Settings, with_jwks_uri
 from countersign.store.control import control_store
 from countersign.store.jwks_tests import jwks_test_store
@@ -45,7 +45,6 @@ from countersign.store.jwks_tests import jwks_test_store
 TEST_VALIDITY: Final = timedelta(minutes=15)
 
 _BODY_FIELDS = frozenset({"uri"})
-_ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _MAX_LOGGED_HOST_CHARS = 253
 
 
@@ -55,7 +54,7 @@ def run_uri_test(app_id: str, body: dict[str, Any], *, now: datetime | None = No
     Answer: `{"valid": true, "uri", "keys": [{"kid", "kty", "alg", "bits"}], "testedAt"}`.
     """
     with _outcome_logged("test", body, outcomes=(422,), ok_metric="JwksUriTested", fail_metric="JwksUriTestFailed"):
-        return _run_uri_test(app_id, body, now=now or datetime.now(UTC))
+        return _run_uri_test(app_id, body, now=now or clock.now())
 
 
 def _run_uri_test(app_id: str, body: dict[str, Any], *, now: datetime) -> dict[str, Any]:
@@ -68,13 +67,13 @@ def _run_uri_test(app_id: str, body: dict[str, Any], *, now: datetime) -> dict[s
         store.forget(app_id, checked.uri)
         raise
     store.record_success(app_id, checked.uri, tested_at=now, expires_at=now + TEST_VALIDITY)
-    return {"valid": True, "uri": checked.uri, "keys": keys, "testedAt": _iso(now)}
+    return {"valid": True, "uri": checked.uri, "keys": keys, "testedAt": clock.iso(now)}
 
 
 def save_uri(app_id: str, body: dict[str, Any], *, now: datetime | None = None) -> Settings:
     """PUT /jwks-uri: save a URI that passed `test` for this application within `TEST_VALIDITY`."""
     with _outcome_logged("save", body, outcomes=(409, 422), ok_metric="JwksUriSaved", fail_metric=None):
-        return _save_uri(app_id, body, now=now or datetime.now(UTC))
+        return _save_uri(app_id, body, now=now or clock.now())
 
 
 def _save_uri(app_id: str, body: dict[str, Any], *, now: datetime) -> Settings:
@@ -83,7 +82,7 @@ def _save_uri(app_id: str, body: dict[str, Any], *, now: datetime) -> Settings:
 
     def change(current: Settings) -> Settings:
         # The settings rules come first: "turn RS256 on" is the first thing to fix.
-        updated = with_jwks_uri(current, checked.uri, now=_iso(now))
+        updated = with_jwks_uri(current, checked.uri, now=clock.iso(now))
         require_recent_test(tested_at, now=now)
         return updated
 
@@ -101,7 +100,7 @@ def require_recent_test(tested_at: datetime | None, *, now: datetime) -> None:
         minutes = int(TEST_VALIDITY.total_seconds() // 60)
         raise ApiError(
             "jwks_uri_not_tested",
-            detail=f"This URI last passed its test at {_iso(tested_at)}, more than {minutes} minutes ago.",
+            detail=f"This URI last passed its test at {clock.iso(tested_at)}, more than {minutes} minutes ago.",
         )
 
 
@@ -146,7 +145,3 @@ def _checked_uri(body: dict[str, Any], policy: AddressPolicy) -> CheckedUri:
     if unknown:
         raise ApiError("invalid_request", f'Unknown field(s): {", ".join(unknown)}. The body is {{"uri": "..."}}.')
     return netguard.check_uri(body.get("uri"), policy)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(_ISO_FORMAT)

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from countersign import envelope
-from countersign.api import logger, metrics
+from countersign import clock, envelope
 from countersign.errors import ApiError
+from countersign.observability import logger, metrics
 from countersign.store.keys import KeyNameTaken, StoredKey, key_store
 
 MAX_ACTIVE_KEYS = 5
@@ -80,7 +80,7 @@ def key_json(key: StoredKey) -> dict[str, Any]:
 def generate_key(app_id: str, body: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
     """Create an active key with a new sealed secret; 409 key_limit_reached at five active keys."""
     description = read_description(body)
-    moment = now or datetime.now(UTC)
+    moment = now or clock.now()
     for _ in range(_NAME_ATTEMPTS):
         key_name = new_key_name()
         # The context names the key, so the secret is sealed once its name is settled.
@@ -126,14 +126,14 @@ def reveal_secret(app_id: str, key_name: str) -> dict[str, str]:
 def revoke_key(app_id: str, key_name: str, *, now: datetime | None = None) -> dict[str, Any]:
     """Revoke an active key for good (its slot is freed); 404 key_not_found, 409 key_revoked."""
     _check_name_shape(key_name)
-    revoked = key_json(key_store().revoke_key(app_id, key_name, now or datetime.now(UTC)))
+    revoked = key_json(key_store().revoke_key(app_id, key_name, now or clock.now()))
     _audit("KeyRevoked", "revoke", key_name)
     return revoked
 
 
 def _audit(metric: str, action: str, key_name: str) -> None:
-    """Who did what to which key, never the secret: the admin's app_id and the request's correlation
-    id are on every line of the function's logger already (countersign.api)."""
+    """Who did what to which key, never the secret: the admin's app_id (added by `countersign.api`)
+    and the request's correlation id are on every line of the function's logger already."""
     logger.info("signing key action", extra={"action": action, "key_name": key_name})
     metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
 

@@ -1,7 +1,7 @@
 """The per-application settings object and every rule of PATCH /settings (SPEC 3.1).
 
-Pure: no AWS here. The settings function reads the current settings, calls `apply_patch`,
-and writes the result conditionally on `version` (see `store.ControlStore.replace_settings`).
+Pure: no AWS here. `countersign.settings_changes` reads the current settings, calls
+`apply_patch`, and writes the result conditionally on `version` (`ControlStore.update_settings`).
 """
 
 from __future__ import annotations

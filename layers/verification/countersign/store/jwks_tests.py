@@ -12,16 +12,15 @@ compared on read, so only the exact string that was tested matches. DynamoDB's T
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from countersign import aws, container
+from countersign import aws, clock, container
 from countersign.config import get_config
 from countersign.store.control import app_key, n, s
 
 TEST_PREFIX = "JWKSTEST#"
-_ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def record_sort_key(uri: str) -> str:
@@ -44,7 +43,7 @@ class JwksTestStore:
                 Item={
                     **app_key(app_id, record_sort_key(uri)),
                     "uri": s(uri),
-                    "testedAt": s(tested_at.astimezone(UTC).strftime(_ISO_FORMAT)),
+                    "testedAt": s(clock.iso(tested_at)),
                     "ttl": n(int(expires_at.timestamp())),
                 },
             )
@@ -59,7 +58,7 @@ class JwksTestStore:
             ).get("Item")
         if not item or item.get("uri", {}).get("S") != uri:
             return None
-        return datetime.strptime(item["testedAt"]["S"], _ISO_FORMAT).replace(tzinfo=UTC)
+        return clock.parse_iso(item["testedAt"]["S"])
 
     def forget(self, app_id: str, uri: str) -> None:
         """Drop `uri`'s record: its latest test failed, so an earlier success no longer counts."""

@@ -16,13 +16,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
 
-from countersign import aws, container
+from countersign import aws, clock, container
 from countersign.config import get_config
 from countersign.errors import ApiError, DependencyUnavailable
 from countersign.store.control import app_key, n, s
@@ -89,7 +89,7 @@ class KeyStore:
 
         Raises ApiError("key_limit_reached") at the limit and KeyNameTaken if the name exists.
         """
-        key = StoredKey(key_name, description, "active", _iso(now), None, _ms(now), None)
+        key = StoredKey(key_name, description, "active", clock.iso(now), None, _ms(now), None)
         item = {
             **app_key(app_id, KEY_PREFIX + key_name),
             "description": s(description),
@@ -140,7 +140,7 @@ class KeyStore:
                         "ExpressionAttributeValues": {
                             ":active": s("active"),
                             ":revoked": s("revoked"),
-                            ":at": s(_iso(now)),
+                            ":at": s(clock.iso(now)),
                             ":ms": n(_ms(now)),
                         },
                         # Tells "unknown" from "already revoked" without a read before the write.
@@ -290,10 +290,6 @@ def _key_from_item(item: dict[str, Any]) -> StoredKey:
         created_ms=int(item["createdMs"]["N"]),
         revoked_ms=int(item["revokedMs"]["N"]) if "revokedMs" in item else None,
     )
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _ms(moment: datetime) -> int:

@@ -1,0 +1,30 @@
+"""The service's one clock format: UTC ISO 8601 with a `Z`, to the second (API answers, stored
+timestamps) or to the microsecond (drop records, which are ordered by it)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+_SECONDS = "%Y-%m-%dT%H:%M:%SZ"
+_MICROSECONDS = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def now() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime | float, *, microseconds: bool = False) -> str:
+    """`moment` (a datetime, or epoch seconds) as `2026-01-31T12:00:00Z` in UTC."""
+    when = datetime.fromtimestamp(moment, UTC) if isinstance(moment, (int, float)) else moment.astimezone(UTC)
+    return when.strftime(_MICROSECONDS if microseconds else _SECONDS)
+
+
+def now_iso(*, microseconds: bool = False) -> str:
+    """The current time as `iso` writes it."""
+    return iso(now(), microseconds=microseconds)
+
+
+def parse_iso(text: str) -> datetime:
+    """A timestamp `iso` wrote (to the second) back as an aware UTC datetime."""
+    return datetime.strptime(text, _SECONDS).replace(tzinfo=UTC)
