@@ -3,7 +3,8 @@
 The verification core (`countersign.verify.verify_credentials`) runs exactly as a warm ingest
 container runs it: the real `KeyDirectory` over an application view held in memory, its
 decrypted-secret cache already filled, and the real `JwksCache` already holding the JWK Set. So
-what is measured is everything a warm session start does to decide the credentials (strict
+what is measured is everything a warm session start does to decide the credentials (reading them
+from the body, strict
 parsing, the acceptance table, key status, signature, claims rules), and nothing of AWS.
 
 The bare decode is what a service that trusted PyJWT alone would do:
@@ -27,6 +28,7 @@ from benchmarks.report import Figure, median
 from countersign import app_view
 from countersign.app_view import AppView, KeyDirectory
 from countersign.jwks import JwksCache
+from countersign.sdk_requests import Credentials
 from countersign.settings import Settings
 from countersign.store.keys import SigningKeys
 from countersign.verify import verify_credentials
@@ -110,10 +112,10 @@ def verification_figures(rounds: int = 61) -> list[Figure]:
     rs_body = {"jwt": rs_token}
 
     def hs_core() -> object:
-        return verify_credentials(hs_body, settings, KeyDirectory(view), jwks, now=time.time())
+        return verify_credentials(Credentials.from_body(hs_body), settings, KeyDirectory(view), jwks, now=time.time())
 
     def rs_core() -> object:
-        return verify_credentials(rs_body, settings, KeyDirectory(view), jwks, now=time.time())
+        return verify_credentials(Credentials.from_body(rs_body), settings, KeyDirectory(view), jwks, now=time.time())
 
     section = f"(c) session-start verification / bare jwt.decode of the same token (median of {rounds} rounds)"
     figures = []

@@ -1,4 +1,8 @@
-"""Ingest function: the public SDK routes (SPEC 3.3) — sessions, metadata updates, events."""
+"""Ingest function: the public SDK routes (SPEC 3.3) — sessions, metadata updates, events.
+
+Each body is read once here into a typed value (`countersign.sdk_requests`); the rules live in
+`countersign.ingest`.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from countersign import ingest
 from countersign import openapi_schemas as doc
 from countersign.api import INGEST_BODY_LIMIT, json_body, json_response, make_resolver
 from countersign.observability import logger, metrics, tracer
+from countersign.sdk_requests import Credentials, EventsRequest
 
 app = make_resolver(admin=False, max_body_bytes=INGEST_BODY_LIMIT)
 
@@ -22,7 +27,7 @@ app = make_resolver(admin=False, max_body_bytes=INGEST_BODY_LIMIT)
     **doc.sdk_route(ok=(201, doc.SESSION), errors=(400, 401, 403, 404, 413), body=doc.CREDENTIALS),
 )
 def start_session(appId: str) -> Response[str]:
-    return json_response(201, ingest.start_session(appId, json_body(app)))
+    return json_response(201, ingest.start_session(appId, Credentials.from_body(json_body(app))))
 
 
 @app.patch(
@@ -31,7 +36,7 @@ def start_session(appId: str) -> Response[str]:
     **doc.sdk_route(ok=(200, doc.SESSION), errors=(400, 401, 403, 404, 409, 413), body=doc.CREDENTIALS),
 )
 def update_session(appId: str, sessionId: str) -> dict[str, Any]:
-    return ingest.update_session(appId, sessionId, json_body(app))
+    return ingest.update_session(appId, sessionId, Credentials.from_body(json_body(app)))
 
 
 @app.post(
@@ -40,7 +45,7 @@ def update_session(appId: str, sessionId: str) -> dict[str, Any]:
     **doc.sdk_route(ok=(200, doc.EVENTS_ANSWER), errors=(400, 401, 403, 404, 413), body=doc.EVENTS),
 )
 def send_events(appId: str) -> dict[str, Any]:
-    return ingest.accept_events(appId, json_body(app))
+    return ingest.accept_events(appId, EventsRequest.from_body(json_body(app)))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

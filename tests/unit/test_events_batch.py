@@ -8,6 +8,7 @@ import pytest
 
 from countersign.errors import ApiError
 from countersign.events import MAX_EVENT_BYTES, MAX_EVENTS, check_batch, dedupe_key
+from countersign.sdk_requests import EventsRequest
 
 NOW_MS = 1_795_219_200_000
 WEEK = 7 * 24 * 3600
@@ -15,7 +16,7 @@ WEEK = 7 * 24 * 3600
 
 def batch(events: list[Any], **extra: Any) -> Any:
     return check_batch(
-        {"sessionId": "s_x", "events": events, **extra},
+        EventsRequest.from_body({"sessionId": "s_x", "events": events, **extra}),
         visitor_id="v",
         account_id="a",
         now_ms=NOW_MS,

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from countersign.claims import session_identity
 from countersign.errors import ApiError, DependencyUnavailable
+from countersign.sdk_requests import Credentials
 from countersign.verify import Verified, credential_labels, recheck, verify_credentials
 
 URI = "https://keys.customer.example/.well-known/jwks.json"
@@ -105,7 +106,7 @@ def rs256_body(
 
 
 def verify(body: Any, settings: FakeSettings, keys: FakeKeys, jwks: FakeJwks, **kwargs: Any) -> Verified:
-    return verify_credentials(body, settings, keys, jwks, now=kwargs.pop("now", NOW), **kwargs)
+    return verify_credentials(Credentials.from_body(body), settings, keys, jwks, now=kwargs.pop("now", NOW), **kwargs)
 
 
 def drop(body: Any, settings: FakeSettings, keys: FakeKeys, jwks: FakeJwks, **kwargs: Any) -> ApiError:
@@ -438,8 +439,11 @@ def test_recheck_dependency_failure_is_not_a_drop(keys: FakeKeys) -> None:
 
 
 def test_credential_labels(rsa_key: rsa.RSAPrivateKey) -> None:
-    assert credential_labels(hs256_body()) == {"keyName": "key-1"}
-    assert credential_labels(rs256_body(rsa_key)) == {"kid": "kid-1"}
-    assert credential_labels({"jwt": "garbage", "signingKeyName": "k" * 500}) == {}
-    assert credential_labels({"metadata": {}}) == {}
-    assert credential_labels(None) == {}
+    def labels(body: Any) -> dict[str, str]:
+        return credential_labels(Credentials.from_body(body))
+
+    assert labels(hs256_body()) == {"keyName": "key-1"}
+    assert labels(rs256_body(rsa_key)) == {"kid": "kid-1"}
+    assert labels({"jwt": "garbage", "signingKeyName": "k" * 500}) == {}
+    assert labels({"metadata": {}}) == {}
+    assert labels(None) == {}

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from countersign.errors import EVENT_REJECTIONS, ApiError, EventRejection
+from countersign.sdk_requests import EventsRequest
 from countersign.strict_json import json_depth_exceeds
 
 MAX_EVENTS = 500
@@ -62,7 +63,7 @@ class CheckedBatch:
 
 
 def check_batch(
-    body: dict[str, Any],
+    request: EventsRequest,
     *,
     visitor_id: str,
     account_id: str,
@@ -70,8 +71,8 @@ def check_batch(
     window_seconds: int,
 ) -> CheckedBatch:
     """Split a batch into valid events (with dedupe keys) and rejections by index."""
-    events = body.get("events")
-    if not isinstance(events, list):
+    events = request.events
+    if events is None:
         raise ApiError("invalid_request", "events must be a list of event objects.")
     if not events:
         raise ApiError("invalid_request", "events must hold at least one event.")
@@ -90,7 +91,7 @@ def check_batch(
             rejected.append(Rejection(index, code, detail or EVENT_REJECTIONS[code]))
             continue
         checked.append(CheckedEvent(index, dedupe_key(event, visitor_id, account_id), event))
-    return CheckedBatch(checked, rejected, batch_id(body))
+    return CheckedBatch(checked, rejected, batch_id(request.session_id, events))
 
 
 def dedupe_key(event: dict[str, Any], visitor_id: str, account_id: str) -> str:
@@ -101,9 +102,9 @@ def dedupe_key(event: dict[str, Any], visitor_id: str, account_id: str) -> str:
     return "c" + _digest(canonical_json({"event": event, "visitorId": visitor_id, "accountId": account_id}))
 
 
-def batch_id(body: dict[str, Any]) -> str:
+def batch_id(session_id: str, events: list[Any]) -> str:
     """Identifies one delivery's content: the SDK's retry of the same request has the same id."""
-    return _digest(canonical_json({"sessionId": body.get("sessionId"), "events": body.get("events")}))[:32]
+    return _digest(canonical_json({"sessionId": session_id, "events": events}))[:32]
 
 
 def canonical_json(value: Any) -> str:

@@ -27,6 +27,7 @@ from countersign.config import get_config
 from countersign.errors import ApiError
 from countersign.events import check_batch
 from countersign.observability import metrics
+from countersign.sdk_requests import Credentials, EventsRequest
 from countersign.store.data import EventRecord, SessionChanged, SessionRecord, data_store
 from countersign.ttl_cache import TtlCache
 from countersign.verify import credential_labels, recheck, verify_credentials
@@ -42,12 +43,12 @@ _METADATA_ATTEMPTS = 5
 T = TypeVar("T")
 
 
-def start_session(app_id: str, body: dict[str, Any]) -> dict[str, Any]:
+def start_session(app_id: str, credentials: Credentials) -> dict[str, Any]:
     """POST /sessions: verify the credentials, then store a session bound to this application."""
     now = time.time()
     view = current_view(app_id)
-    with _counting_drops(app_id, "sessions", body):
-        verified = verify_credentials(body, view.settings, KeyDirectory(view), jwks_keys(), now=now)
+    with _counting_drops(app_id, "sessions", credentials):
+        verified = verify_credentials(credentials, view.settings, KeyDirectory(view), jwks_keys(), now=now)
         identity = session_identity(verified.claims, signed=verified.signed, now=now)
     default_end = now + get_config().session_ttl_seconds
     session = SessionRecord(
@@ -73,14 +74,14 @@ def start_session(app_id: str, body: dict[str, Any]) -> dict[str, Any]:
     return _session_json(session)
 
 
-def update_session(app_id: str, session_id: str, body: dict[str, Any]) -> dict[str, Any]:
+def update_session(app_id: str, session_id: str, credentials: Credentials) -> dict[str, Any]:
     """PATCH /sessions/{id}: verify the update like a session start, then merge the fields."""
     for _ in range(_METADATA_ATTEMPTS):
         session = _live_session(app_id, session_id, cached=False)
         view = current_view(app_id)
-        with _counting_drops(app_id, "session-update", body):
+        with _counting_drops(app_id, "session-update", credentials):
             verified = verify_credentials(
-                body,
+                credentials,
                 view.settings,
                 KeyDirectory(view),
                 jwks_keys(),
@@ -109,21 +110,18 @@ def update_session(app_id: str, session_id: str, body: dict[str, Any]) -> dict[s
     raise ApiError("service_unavailable", "The session is being updated concurrently; retry the request.")
 
 
-def accept_events(app_id: str, body: dict[str, Any]) -> dict[str, Any]:
+def accept_events(app_id: str, request: EventsRequest) -> dict[str, Any]:
     """POST /events: re-check the session against today's settings and keys, then store each
     new event exactly once (dedupe), rejecting invalid ones by index."""
-    session_id = body.get("sessionId")
-    if not isinstance(session_id, str):
-        raise ApiError("invalid_request", "sessionId must be the string POST /sessions returned.")
-    session = _live_session(app_id, session_id, cached=True)
+    session = _live_session(app_id, request.session_id, cached=True)
     view = current_view(app_id)
-    sent = body.get("events")
-    with _counting_drops(app_id, "events", body, session=session, events=len(sent) if isinstance(sent, list) else 0):
+    sent = len(request.events) if request.events is not None else 0
+    with _counting_drops(app_id, "events", None, session=session, events=sent):
         _recheck(session, view)
 
     now_ms = int(time.time() * 1000)
     batch = check_batch(
-        body,
+        request,
         visitor_id=session.visitor_id,
         account_id=session.account_id,
         now_ms=now_ms,
@@ -175,9 +173,12 @@ def _live_session(app_id: str, session_id: str, *, cached: bool) -> SessionRecor
 
 @contextmanager
 def _counting_drops(
-    app_id: str, route: str, body: Any, *, session: SessionRecord | None = None, events: int = 0
+    app_id: str, route: str, credentials: Credentials | None, *, session: SessionRecord | None = None, events: int = 0
 ) -> Iterator[None]:
-    """Count and keep a drop raised inside the block, then let it answer the request."""
+    """Count and keep a drop raised inside the block, then let it answer the request.
+
+    The drop record names the key: the request's credentials' (a session start or update), or the
+    session's (an events batch)."""
     try:
         yield
     except ApiError as error:
@@ -187,7 +188,7 @@ def _counting_drops(
             "reason": error.code,
             "route": route,
             "at": clock.now_iso(microseconds=True),
-            **credential_labels(body),
+            **(credential_labels(credentials) if credentials is not None else {}),
         }
         if session is not None:
             drop.update({key: value for key, value in (("keyName", session.key_name), ("kid", session.kid)) if value})

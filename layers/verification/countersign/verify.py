@@ -1,6 +1,6 @@
 """The one verification core: session start and metadata updates both come through here.
 
-    body -> classify -> policy (settings gate) -> key status -> signature -> claims -> Verified
+    credentials -> classify -> policy (settings gate) -> key status -> signature -> claims -> Verified
 
 Each step runs only when `countersign.policy.decide` asks for its fact, so a request the settings
 already drop never reaches the key directory, the JWKS endpoint or the cryptography. Every drop is
@@ -22,11 +22,10 @@ from countersign import policy, tokens
 from countersign.claims import check_claims
 from countersign.errors import ApiError
 from countersign.policy import CredentialKind, Facts, Pending, TokenKind
+from countersign.sdk_requests import MAX_KEY_NAME_CHARS, Credentials
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-
-MAX_KEY_NAME_CHARS = 128
 
 
 class SettingsView(Protocol):
@@ -76,7 +75,7 @@ class Verified:
 
 
 def verify_credentials(
-    body: dict[str, Any],
+    credentials: Credentials,
     settings: SettingsView,
     keys: SigningKeyDirectory,
     jwks: RsaKeySource,
@@ -84,16 +83,16 @@ def verify_credentials(
     now: float,
     session_signed: TokenKind | None = None,
 ) -> Verified:
-    """Verify the credentials of a session start or metadata update body.
+    """Verify the credentials of a session start or metadata update (read by `Credentials.from_body`).
 
-    `body` is `{"jwt", "signingKeyName"}` (HS256), `{"jwt"}` (RS256; a signingKeyName is ignored)
-    or `{"metadata": {...}}` (unsigned); both or neither is `invalid_request`. For a metadata
+    They are a JWT with a signingKeyName (HS256), a JWT (RS256; a signingKeyName is ignored) or a
+    metadata object (unsigned); a body with both or neither is `invalid_request`. For a metadata
     update, `session_signed` is how the session was verified: an unsigned update of a signed
     session is refused. `now` is the request time: a JWT's `exp`/`nbf` are held against it (as
     well as against PyJWT's clock). The returned claims passed `countersign.claims.check_claims`;
     the caller then applies `session_identity(...)` or `metadata_update(...)`.
     """
-    credential = _credentials(body)
+    credential = credentials.usable_proof()
 
     def facts_of(kind: CredentialKind) -> Facts:
         return Facts(
@@ -118,7 +117,7 @@ def verify_credentials(
     _settle(facts, expect=Pending.KEY_STATUS)
 
     if kind == "hs256":
-        key_name = _signing_key_name(body)
+        key_name = _signing_key_name(credentials)
         facts = _with(facts, key_status=keys.status(key_name))
         _settle(facts, expect=Pending.SIGNATURE)
         secret = keys.secret(key_name)
@@ -178,51 +177,22 @@ def recheck(
     _settle(_with(facts, signature_valid=True), expect=None)
 
 
-def credential_labels(body: object) -> dict[str, str]:
-    """`keyName` / `kid` of a request body, for diagnostics of a drop; never raises.
+def credential_labels(credentials: Credentials) -> dict[str, str]:
+    """`keyName` / `kid` of the credentials, for diagnostics of a drop; never raises.
 
     Only well-formed, bounded values are returned (a kid is read from the header without any
     verification, so it is a label, not a fact).
     """
     labels: dict[str, str] = {}
-    if not isinstance(body, dict):
-        return labels
-    key_name = body.get("signingKeyName")
-    if isinstance(key_name, str) and 0 < len(key_name) <= MAX_KEY_NAME_CHARS:
-        labels["keyName"] = key_name
+    if credentials.signing_key_name is not None:
+        labels["keyName"] = credentials.signing_key_name
     try:
-        kid = tokens.rs256_kid(tokens.read_header(body.get("jwt")))
+        kid = tokens.rs256_kid(tokens.read_header(credentials.jwt))
     except ApiError:
         kid = None
     if kid is not None:
         labels["kid"] = kid
     return labels
-
-
-def _credentials(body: dict[str, Any]) -> str | dict[str, Any]:
-    # The JWT string, or the unsigned metadata object.
-    if not isinstance(body, dict):
-        raise ApiError("invalid_request", "The body must be a JSON object.")
-    has_jwt, has_metadata = "jwt" in body, "metadata" in body
-    if has_jwt and has_metadata:
-        raise ApiError(
-            "invalid_request",
-            "Send either jwt (signed metadata) or metadata (unsigned), not both.",
-        )
-    if not has_jwt and not has_metadata:
-        raise ApiError(
-            "invalid_request",
-            'The body needs "jwt" (with "signingKeyName" for HS256) or "metadata".',
-        )
-    if has_metadata:
-        metadata = body["metadata"]
-        if not isinstance(metadata, dict):
-            raise ApiError("invalid_claims", "metadata must be a JSON object.")
-        return metadata
-    token = body["jwt"]
-    if not isinstance(token, str):
-        raise ApiError("malformed_token", "The jwt must be a string.")
-    return token
 
 
 def _classify(token: str) -> tuple[tokens.ParsedToken, TokenKind] | ApiError:
@@ -240,14 +210,13 @@ def _refused_kind(refusal: ApiError) -> Literal["unsupported", "malformed"]:
     return "unsupported" if refusal.code == "unsupported_token" else "malformed"
 
 
-def _signing_key_name(body: dict[str, Any]) -> str:
-    key_name = body.get("signingKeyName")
-    if not isinstance(key_name, str) or not key_name or len(key_name) > MAX_KEY_NAME_CHARS:
+def _signing_key_name(credentials: Credentials) -> str:
+    if credentials.signing_key_name is None:
         raise ApiError(
             "signing_key_name_required",
             f"An HS256 token needs signingKeyName, a string of 1 to {MAX_KEY_NAME_CHARS} characters.",
         )
-    return key_name
+    return credentials.signing_key_name
 
 
 def _check_signature(facts: Facts, verify: Callable[[], dict[str, Any]]) -> dict[str, Any]:
