@@ -4,8 +4,8 @@ The verification core (`countersign.verify.verify_credentials`) runs exactly as 
 container runs it: the real `KeyDirectory` over an application view held in memory, its
 decrypted-secret cache already filled, and the real `JwksCache` already holding the JWK Set. So
 what is measured is everything a warm session start does to decide the credentials (reading them
-from the body, strict
-parsing, the acceptance table, key status, signature, claims rules), and nothing of AWS.
+from the body, strict parsing, the acceptance table, key status, signature, claims rules), and
+nothing of AWS.
 
 The bare decode is what a service that trusted PyJWT alone would do:
 `jwt.decode(token, key, algorithms=[...])`. Rounds alternate which side goes first; the ratio
