@@ -24,7 +24,7 @@ from countersign import container
 from countersign.jwks import address_policy
 from countersign.jwks_uri import TEST_VALIDITY, require_recent_test
 from countersign.netguard import AddressPolicy
-from countersign.store.jwks_tests import JwksTestStore
+from countersign.store.jwks_uri_passes import JwksUriPasses
 from tests.support.tls import HttpsServer, Reply, TestPki, free_port, make_test_pki, serve_https
 from tests.support.world import World
 
@@ -143,7 +143,7 @@ def test_a_reachable_jwks_gives_the_report(dev_world: World, server: HttpsServer
     assert before <= tested_at <= datetime.now(UTC)
     assert server.paths == ["/jwks.json"]
     # Recorded for this app and exact URI, with a DynamoDB TTL past the 15-minute window.
-    store = JwksTestStore(dev_world.control_table, dev_world.dynamodb)
+    store = JwksUriPasses(dev_world.control_table, dev_world.dynamodb)
     assert store.last_success(app["appId"], uri) == tested_at
     assert store.last_success(app["appId"], uri + "x") is None
 
@@ -348,7 +348,7 @@ def test_save_needs_only_allow_off(dev_world: World, server: HttpsServer) -> Non
 def test_a_test_counts_for_15_minutes(dev_world: World, server: HttpsServer) -> None:
     app = rs256_app(dev_world)
     uri = server.url("/jwks.json")
-    store = JwksTestStore(dev_world.control_table, dev_world.dynamodb)
+    store = JwksUriPasses(dev_world.control_table, dev_world.dynamodb)
     now = datetime.now(UTC)
     old = now - TEST_VALIDITY - timedelta(minutes=1)
     store.record_success(app["appId"], uri, tested_at=old, expires_at=old + TEST_VALIDITY)

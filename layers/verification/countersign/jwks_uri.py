@@ -8,7 +8,7 @@
   A failure is 422 with exactly one of `jwks_uri_empty`, `jwks_uri_invalid`,
   `jwks_uri_unreachable`, `jwks_document_invalid`, and a `detail` naming the failed requirement.
   Testing needs no setting on: a customer may check an endpoint before turning RS256 on.
-- A successful test is recorded per application and exact URI string (`store.jwks_tests`); a
+- A successful test is recorded per application and exact URI string (`store.jwks_uri_passes`); a
   failed test of a URI forgets that URI's earlier success, so the latest test is the one that
   counts.
 - `save` checks, in this order: the body, the URI text against the address policy again (cheap, no
@@ -39,7 +39,7 @@ from countersign.netguard import AddressPolicy, CheckedUri
 from countersign.observability import logger, metrics  # the function's own: outcomes are its audit lines
 from countersign.settings import Settings, with_jwks_uri
 from countersign.store.control import control_store
-from countersign.store.jwks_tests import jwks_test_store
+from countersign.store.jwks_uri_passes import jwks_uri_passes
 
 #: How long a successful test allows saving the same URI.
 TEST_VALIDITY: Final = timedelta(minutes=15)
@@ -60,7 +60,7 @@ def run_uri_test(app_id: str, body: dict[str, Any], *, now: datetime | None = No
 def _run_uri_test(app_id: str, body: dict[str, Any], *, now: datetime) -> dict[str, Any]:
     policy = address_policy()
     checked = _checked_uri(body, policy)
-    store = jwks_test_store()
+    store = jwks_uri_passes()
     try:
         keys: list[KeyReport] = parse_jwk_set(netguard.fetch(checked.uri, policy)).report()
     except ApiError:
@@ -78,7 +78,7 @@ def save_uri(app_id: str, body: dict[str, Any], *, now: datetime | None = None) 
 
 def _save_uri(app_id: str, body: dict[str, Any], *, now: datetime) -> Settings:
     checked = _checked_uri(body, address_policy())
-    tested_at = jwks_test_store().last_success(app_id, checked.uri)
+    tested_at = jwks_uri_passes().last_success(app_id, checked.uri)
 
     def change(current: Settings) -> Settings:
         # The settings rules come first: "turn RS256 on" is the first thing to fix.

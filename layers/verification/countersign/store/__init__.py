@@ -1,8 +1,11 @@
 """The data layer: every DynamoDB read and write of Countersign lives in this package, nowhere else.
 
-    control   applications, admin tokens, settings              (ControlTable)
-    keys      HS256 signing keys (ciphertext only)              (ControlTable)
-    data      sessions, events (the dedupe records), counters   (DataTable)
+    control          applications, admin tokens, settings                  (ControlTable)
+    keys             HS256 signing keys (ciphertext only)                  (ControlTable)
+    jwks_uri_passes  which JWKS URIs passed their test, for 15 minutes     (ControlTable)
+    data             sessions, events (the dedupe records), receipts,
+                     counters and recent drops                             (DataTable)
+    _attributes      DynamoDB attribute values and keys, for these modules only
 
 Each module documents its item layout. Keys always start with the application, so one tenant's
 reads and writes can never reach another's items.

@@ -22,6 +22,7 @@ from countersign import aws, container
 from countersign.config import get_config
 from countersign.errors import ApiError
 from countersign.settings import Settings
+from countersign.store._attributes import app_key, number, string
 
 #: Enough for every writer of a burst far larger than an admin team sends at once to win in turn.
 SETTINGS_WRITE_ATTEMPTS = 20
@@ -30,18 +31,6 @@ _RETRY_PAUSE_SECONDS = 0.01
 
 class SettingsChanged(Exception):
     """The settings were written by someone else since they were read."""
-
-
-def s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def n(value: int | float) -> dict[str, str]:
-    return {"N": str(value)}
-
-
-def app_key(app_id: str, sort_key: str) -> dict[str, Any]:
-    return {"pk": s(f"APP#{app_id}"), "sk": s(sort_key)}
 
 
 @dataclass(frozen=True)
@@ -66,7 +55,7 @@ class ControlStore:
         with aws.calling("dynamodb"):
             self.client.transact_write_items(
                 TransactItems=[
-                    self._put_new({**app_key(app_id, "META"), "name": s(name), "createdAt": s(now)}),
+                    self._put_new({**app_key(app_id, "META"), "name": string(name), "createdAt": string(now)}),
                     self._put_new({**app_key(app_id, "SETTINGS"), **_settings_item(settings)}),
                     *self._admin_token_puts(app_id, token_hash, now),
                 ]
@@ -83,7 +72,7 @@ class ControlStore:
         deletes = []
         for old_hash in old:
             deletes.append(
-                {"Delete": {"TableName": self.table, "Key": {"pk": s(f"ADMIN#{old_hash}"), "sk": s("ADMIN")}}}
+                {"Delete": {"TableName": self.table, "Key": {"pk": string(f"ADMIN#{old_hash}"), "sk": string("ADMIN")}}}
             )
             deletes.append({"Delete": {"TableName": self.table, "Key": app_key(app_id, f"ADMIN#{old_hash}")}})
         with aws.calling("dynamodb"):
@@ -94,7 +83,7 @@ class ControlStore:
         with aws.calling("dynamodb"):
             item = self.client.get_item(
                 TableName=self.table,
-                Key={"pk": s(f"ADMIN#{token_hash}"), "sk": s("ADMIN")},
+                Key={"pk": string(f"ADMIN#{token_hash}"), "sk": string("ADMIN")},
                 ProjectionExpression="appId",
             ).get("Item")
         return item["appId"]["S"] if item else None
@@ -131,7 +120,7 @@ class ControlStore:
                     TableName=self.table,
                     Item={**app_key(app_id, "SETTINGS"), **_settings_item(new)},
                     ConditionExpression="version = :expected",
-                    ExpressionAttributeValues={":expected": n(expected_version)},
+                    ExpressionAttributeValues={":expected": number(expected_version)},
                 )
         except self.client.exceptions.ConditionalCheckFailedException as error:
             raise SettingsChanged from error
@@ -165,8 +154,15 @@ class ControlStore:
 
     def _admin_token_puts(self, app_id: str, token_hash: str, now: str) -> list[dict[str, Any]]:
         return [
-            self._put_new({"pk": s(f"ADMIN#{token_hash}"), "sk": s("ADMIN"), "appId": s(app_id), "createdAt": s(now)}),
-            self._put_new({**app_key(app_id, f"ADMIN#{token_hash}"), "createdAt": s(now)}),
+            self._put_new(
+                {
+                    "pk": string(f"ADMIN#{token_hash}"),
+                    "sk": string("ADMIN"),
+                    "appId": string(app_id),
+                    "createdAt": string(now),
+                }
+            ),
+            self._put_new({**app_key(app_id, f"ADMIN#{token_hash}"), "createdAt": string(now)}),
         ]
 
     def _admin_token_hashes(self, app_id: str) -> list[str]:
@@ -174,7 +170,7 @@ class ControlStore:
             items = self.client.query(
                 TableName=self.table,
                 KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-                ExpressionAttributeValues={":pk": s(f"APP#{app_id}"), ":prefix": s("ADMIN#")},
+                ExpressionAttributeValues={":pk": string(f"APP#{app_id}"), ":prefix": string("ADMIN#")},
             )["Items"]
         return [item["sk"]["S"].removeprefix("ADMIN#") for item in items]
 
@@ -184,11 +180,11 @@ def _settings_item(settings: Settings) -> dict[str, Any]:
         "useSignedMetadata": {"BOOL": settings.use_signed_metadata},
         "useRs256SignedMetadata": {"BOOL": settings.use_rs256_signed_metadata},
         "onlyAllowSignedMetadata": {"BOOL": settings.only_allow_signed_metadata},
-        "version": n(settings.version),
-        "updatedAt": s(settings.updated_at),
+        "version": number(settings.version),
+        "updatedAt": string(settings.updated_at),
     }
     if settings.jwks_uri:
-        item["jwksUri"] = s(settings.jwks_uri)
+        item["jwksUri"] = string(settings.jwks_uri)
     return item
 
 

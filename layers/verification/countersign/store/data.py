@@ -34,7 +34,7 @@ from typing import Any
 from countersign import aws, container
 from countersign.config import get_config
 from countersign.policy import TokenKind
-from countersign.store.control import n, s
+from countersign.store._attributes import number, string
 
 COUNTER_SHARDS = 16
 RAW_SHARDS = 16
@@ -90,21 +90,21 @@ class DataStore:
     def put_session(self, session: SessionRecord, *, ttl_grace_seconds: int = 3600) -> None:
         item = {
             **_session_key(session.app_id, session.session_id),
-            "visitorId": s(session.visitor_id),
-            "accountId": s(session.account_id),
-            "visitor": s(_json(session.visitor)),
-            "account": s(_json(session.account)),
+            "visitorId": string(session.visitor_id),
+            "accountId": string(session.account_id),
+            "visitor": string(_json(session.visitor)),
+            "account": string(_json(session.account)),
             "anonymous": {"BOOL": session.anonymous},
-            "signed": s(session.signed or "unsigned"),
-            "createdMs": n(session.created_ms),
-            "expiresAt": n(session.expires_at),
-            "metadataVersion": n(session.metadata_version),
-            "ttl": n(int(session.expires_at) + ttl_grace_seconds),
+            "signed": string(session.signed or "unsigned"),
+            "createdMs": number(session.created_ms),
+            "expiresAt": number(session.expires_at),
+            "metadataVersion": number(session.metadata_version),
+            "ttl": number(int(session.expires_at) + ttl_grace_seconds),
         }
         if session.key_name:
-            item["keyName"] = s(session.key_name)
+            item["keyName"] = string(session.key_name)
         if session.kid:
-            item["kid"] = s(session.kid)
+            item["kid"] = string(session.kid)
         with aws.calling("dynamodb"):
             self.client.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
 
@@ -141,10 +141,10 @@ class DataStore:
                     UpdateExpression="SET visitor = :visitor, account = :account, metadataVersion = :next",
                     ConditionExpression="metadataVersion = :expected",
                     ExpressionAttributeValues={
-                        ":visitor": s(_json(visitor)),
-                        ":account": s(_json(account)),
-                        ":next": n(session.metadata_version + 1),
-                        ":expected": n(session.metadata_version),
+                        ":visitor": string(_json(visitor)),
+                        ":account": string(_json(account)),
+                        ":next": number(session.metadata_version + 1),
+                        ":expected": number(session.metadata_version),
                     },
                 )
         except self.client.exceptions.ConditionalCheckFailedException as error:
@@ -166,16 +166,16 @@ class DataStore:
 
         def put(event: EventRecord) -> tuple[str, str, float]:
             item = {
-                "pk": s(f"EVENT#{session.app_id}#{event.dedupe_key}"),
-                "sk": s("EVENT"),
-                "payload": s(_json(event.payload)),
-                "sessionId": s(session.session_id),
-                "visitorId": s(session.visitor_id),
-                "accountId": s(session.account_id),
-                "receivedMs": n(received_ms),
-                "batchId": s(batch_id),
+                "pk": string(f"EVENT#{session.app_id}#{event.dedupe_key}"),
+                "sk": string("EVENT"),
+                "payload": string(_json(event.payload)),
+                "sessionId": string(session.session_id),
+                "visitorId": string(session.visitor_id),
+                "accountId": string(session.account_id),
+                "receivedMs": number(received_ms),
+                "batchId": string(batch_id),
                 # The record must outlive the window its timestamp can still be replayed in.
-                "ttl": n(max(event.timestamp_ms, received_ms) // 1000 + window),
+                "ttl": number(max(event.timestamp_ms, received_ms) // 1000 + window),
                 **verification,
             }
             try:
@@ -213,13 +213,13 @@ class DataStore:
     def put_receipt(self, session: SessionRecord, *, batch_id: str, keys: list[str], received_ms: int) -> None:
         """Record which events one batch stored, so raw events can be listed newest first."""
         item = {
-            "pk": s(f"RAW#{session.app_id}#{_shard(batch_id, RAW_SHARDS)}"),
-            "sk": s(f"{received_ms:013d}#{batch_id}"),
-            "batchId": s(batch_id),
-            "sessionId": s(session.session_id),
-            "visitorId": s(session.visitor_id),
-            "keys": {"L": [s(key) for key in keys]},
-            "ttl": n(received_ms // 1000 + get_config().dedupe_window_seconds),
+            "pk": string(f"RAW#{session.app_id}#{_shard(batch_id, RAW_SHARDS)}"),
+            "sk": string(f"{received_ms:013d}#{batch_id}"),
+            "batchId": string(batch_id),
+            "sessionId": string(session.session_id),
+            "visitorId": string(session.visitor_id),
+            "keys": {"L": [string(key) for key in keys]},
+            "ttl": number(received_ms // 1000 + get_config().dedupe_window_seconds),
         }
         with aws.calling("dynamodb"):
             self.client.put_item(TableName=self.table, Item=item)
@@ -255,11 +255,11 @@ class DataStore:
         if not counts:
             return
         names = {f"#c{i}": name for i, name in enumerate(counts)}
-        values = {f":c{i}": n(value) for i, value in enumerate(counts.values())}
+        values = {f":c{i}": number(value) for i, value in enumerate(counts.values())}
         with aws.calling("dynamodb"):
             self.client.update_item(
                 TableName=self.table,
-                Key={"pk": s(f"STATS#{app_id}#{secrets.randbelow(COUNTER_SHARDS)}"), "sk": s("TOTALS")},
+                Key={"pk": string(f"STATS#{app_id}#{secrets.randbelow(COUNTER_SHARDS)}"), "sk": string("TOTALS")},
                 UpdateExpression="ADD "
                 + ", ".join(f"{name} {value}" for name, value in zip(names, values, strict=True)),
                 ExpressionAttributeNames=names,
@@ -268,7 +268,7 @@ class DataStore:
 
     def counts(self, app_id: str) -> dict[str, int]:
         totals: dict[str, int] = {}
-        keys = [{"pk": s(f"STATS#{app_id}#{shard}"), "sk": s("TOTALS")} for shard in range(COUNTER_SHARDS)]
+        keys = [{"pk": string(f"STATS#{app_id}#{shard}"), "sk": string("TOTALS")} for shard in range(COUNTER_SHARDS)]
         for item in self._batch_get(keys):
             for name, value in item.items():
                 if name not in {"pk", "sk"}:
@@ -278,12 +278,12 @@ class DataStore:
     def record_drop(self, app_id: str, drop: dict[str, Any], *, at_ms: int) -> None:
         """Keep one drop (reason, route, keyName/kid, event count) for diagnostics: never a payload."""
         item = {
-            "pk": s(f"DROPS#{app_id}#{secrets.randbelow(DROP_SHARDS)}"),
-            "sk": s(f"{at_ms:013d}#{secrets.token_hex(4)}"),
+            "pk": string(f"DROPS#{app_id}#{secrets.randbelow(DROP_SHARDS)}"),
+            "sk": string(f"{at_ms:013d}#{secrets.token_hex(4)}"),
             # ASCII JSON: the keyName/kid labels come from unverified requests and may hold a lone
             # surrogate, which DynamoDB cannot store as UTF-8; escaped, every label is storable.
-            "drop": s(json.dumps(drop, separators=(",", ":"))),
-            "ttl": n(at_ms // 1000 + get_config().dedupe_window_seconds),
+            "drop": string(json.dumps(drop, separators=(",", ":"))),
+            "ttl": number(at_ms // 1000 + get_config().dedupe_window_seconds),
         }
         with aws.calling("dynamodb"):
             self.client.put_item(TableName=self.table, Item=item)
@@ -294,7 +294,7 @@ class DataStore:
             items.extend(
                 self._query(
                     KeyConditionExpression="pk = :pk",
-                    ExpressionAttributeValues={":pk": s(f"DROPS#{app_id}#{shard}")},
+                    ExpressionAttributeValues={":pk": string(f"DROPS#{app_id}#{shard}")},
                     ScanIndexForward=False,
                     Limit=limit,
                 )
@@ -308,17 +308,17 @@ class DataStore:
         for shard in range(RAW_SHARDS):
             request: dict[str, Any] = {
                 "KeyConditionExpression": "pk = :pk",
-                "ExpressionAttributeValues": {":pk": s(f"RAW#{app_id}#{shard}")},
+                "ExpressionAttributeValues": {":pk": string(f"RAW#{app_id}#{shard}")},
                 "ScanIndexForward": False,
                 "Limit": limit,
             }
             if visitor_id is not None:
                 request["FilterExpression"] = "visitorId = :visitor"
-                request["ExpressionAttributeValues"][":visitor"] = s(visitor_id)
+                request["ExpressionAttributeValues"][":visitor"] = string(visitor_id)
             yield from self._query(max_items=limit, max_pages=5, **request)
 
     def _get_events(self, app_id: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
-        requested = [{"pk": s(f"EVENT#{app_id}#{key}"), "sk": s("EVENT")} for key in keys]
+        requested = [{"pk": string(f"EVENT#{app_id}#{key}"), "sk": string("EVENT")} for key in keys]
         prefix = len(f"EVENT#{app_id}#")
         return {item["pk"]["S"][prefix:]: item for item in self._batch_get(requested)}
 
@@ -356,15 +356,15 @@ def _token_kind(stored: str) -> TokenKind | None:
 
 
 def _session_key(app_id: str, session_id: str) -> dict[str, Any]:
-    return {"pk": s(f"SESSION#{app_id}#{session_id}"), "sk": s("SESSION")}
+    return {"pk": string(f"SESSION#{app_id}#{session_id}"), "sk": string("SESSION")}
 
 
 def _verification_attributes(session: SessionRecord) -> dict[str, Any]:
-    attributes: dict[str, Any] = {"verifiedBy": s(session.signed or "unsigned")}
+    attributes: dict[str, Any] = {"verifiedBy": string(session.signed or "unsigned")}
     if session.key_name:
-        attributes["keyName"] = s(session.key_name)
+        attributes["keyName"] = string(session.key_name)
     if session.kid:
-        attributes["kid"] = s(session.kid)
+        attributes["kid"] = string(session.kid)
     return attributes
 
 

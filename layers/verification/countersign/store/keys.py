@@ -25,7 +25,7 @@ from aws_lambda_powertools import Logger
 from countersign import aws, clock, container
 from countersign.config import get_config
 from countersign.errors import ApiError, DependencyUnavailable
-from countersign.store.control import app_key, n, s
+from countersign.store._attributes import app_key, number, string
 
 logger = Logger(child=True)
 
@@ -92,10 +92,10 @@ class KeyStore:
         key = StoredKey(key_name, description, "active", clock.iso(now), None, _ms(now), None)
         item = {
             **app_key(app_id, KEY_PREFIX + key_name),
-            "description": s(description),
-            "status": s("active"),
-            "createdAt": s(key.created_at),
-            "createdMs": n(key.created_ms),
+            "description": string(description),
+            "status": string("active"),
+            "createdAt": string(key.created_at),
+            "createdMs": number(key.created_ms),
             "ciphertext": {"B": ciphertext},
         }
         reasons = self._transact(
@@ -106,7 +106,7 @@ class KeyStore:
                         "Key": app_key(app_id, SLOTS_SORT_KEY),
                         "UpdateExpression": "ADD activeKeys :one",
                         "ConditionExpression": "attribute_not_exists(activeKeys) OR activeKeys < :max",
-                        "ExpressionAttributeValues": {":one": n(1), ":max": n(max_active)},
+                        "ExpressionAttributeValues": {":one": number(1), ":max": number(max_active)},
                     }
                 },
                 {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
@@ -138,10 +138,10 @@ class KeyStore:
                         "ConditionExpression": "attribute_exists(pk) AND #status = :active",
                         "ExpressionAttributeNames": _STATUS,
                         "ExpressionAttributeValues": {
-                            ":active": s("active"),
-                            ":revoked": s("revoked"),
-                            ":at": s(clock.iso(now)),
-                            ":ms": n(_ms(now)),
+                            ":active": string("active"),
+                            ":revoked": string("revoked"),
+                            ":at": string(clock.iso(now)),
+                            ":ms": number(_ms(now)),
                         },
                         # Tells "unknown" from "already revoked" without a read before the write.
                         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -152,7 +152,7 @@ class KeyStore:
                         "TableName": self.table,
                         "Key": app_key(app_id, SLOTS_SORT_KEY),
                         "UpdateExpression": "ADD activeKeys :minus_one",
-                        "ExpressionAttributeValues": {":minus_one": n(-1)},
+                        "ExpressionAttributeValues": {":minus_one": number(-1)},
                     }
                 },
             ]
@@ -228,7 +228,7 @@ class KeyStore:
         request: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": s(f"APP#{app_id}"), ":prefix": s(KEY_PREFIX)},
+            "ExpressionAttributeValues": {":pk": string(f"APP#{app_id}"), ":prefix": string(KEY_PREFIX)},
             "ConsistentRead": True,
             **projection,
         }

@@ -1,4 +1,4 @@
-"""Successful JWKS URI tests in ControlTable: what `PUT /jwks-uri` checks before saving (SPEC 3.2).
+"""Which JWKS URIs passed their test, in ControlTable: what `PUT /jwks-uri` checks before saving (SPEC 3.2).
 
     APP#<appId>   JWKSTEST#<sha256(uri)>   uri, testedAt (ISO 8601 UTC), ttl (epoch seconds)
 
@@ -18,7 +18,7 @@ from typing import Any
 
 from countersign import aws, clock, container
 from countersign.config import get_config
-from countersign.store.control import app_key, n, s
+from countersign.store._attributes import app_key, number, string
 
 TEST_PREFIX = "JWKSTEST#"
 
@@ -28,7 +28,7 @@ def record_sort_key(uri: str) -> str:
     return TEST_PREFIX + hashlib.sha256(uri.encode("utf-8")).hexdigest()
 
 
-class JwksTestStore:
+class JwksUriPasses:
     """When each JWKS URI last passed `test`, per application, in ControlTable."""
 
     def __init__(self, table: str, client: Any) -> None:
@@ -42,9 +42,9 @@ class JwksTestStore:
                 TableName=self.table,
                 Item={
                     **app_key(app_id, record_sort_key(uri)),
-                    "uri": s(uri),
-                    "testedAt": s(clock.iso(tested_at)),
-                    "ttl": n(int(expires_at.timestamp())),
+                    "uri": string(uri),
+                    "testedAt": string(clock.iso(tested_at)),
+                    "ttl": number(int(expires_at.timestamp())),
                 },
             )
 
@@ -67,9 +67,9 @@ class JwksTestStore:
 
 
 @lru_cache(maxsize=1)
-def jwks_test_store() -> JwksTestStore:
-    """The container's JwksTestStore (one client per container; `container.reset()` clears it)."""
-    return JwksTestStore(get_config().control_table, aws.client("dynamodb"))
+def jwks_uri_passes() -> JwksUriPasses:
+    """The container's JwksUriPasses (one client per container; `container.reset()` clears it)."""
+    return JwksUriPasses(get_config().control_table, aws.client("dynamodb"))
 
 
-container.on_reset(jwks_test_store.cache_clear)
+container.on_reset(jwks_uri_passes.cache_clear)
