@@ -7,7 +7,11 @@ STAMP := $(VENV)/.installed-stamp
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install dev test lint format unit integration sdk browser validate build bench bench-load fuzz clean
+.PHONY: help install dev test lint format unit integration sdk browser validate build bench bench-load fuzz clean
+.DEFAULT_GOAL := help
+
+help:  ## list the targets and what each does (this text)
+	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)$$/\1\t\2/' | expand -t 14
 
 install: $(STAMP)  ## create .venv with the layer (editable), the CLI and the dev tools
 
@@ -22,22 +26,22 @@ $(STAMP): pyproject.toml layers/verification/pyproject.toml constraints.txt
 dev: install  ## the API on http://127.0.0.1:3000 backed by moto server; Ctrl-C stops it
 	$(BIN)/countersign local
 
-test: install lint unit integration sdk browser validate build  ## every check
+test: install lint unit integration sdk browser validate build  ## every check (what CI runs)
 
-lint: install
+lint: install  ## ruff, ruff format --check and mypy --strict (layer, tools, each function)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	for fn in functions/*/app.py; do $(BIN)/mypy --config-file pyproject.toml "$$fn" || exit 1; done
 
-format: install
+format: install  ## ruff --fix and ruff format, in place
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-unit: install
+unit: install  ## unit tests: tests/unit (core needs no AWS; handlers run on moto in-process)
 	$(BIN)/pytest tests/unit
 
-integration: install
+integration: install  ## integration tests over HTTP against a local stack on moto server
 	$(BIN)/pytest tests/integration
 
 sdk: install  ## the browser SDK's queue, batching and backoff logic (Node's test runner, no npm packages)
@@ -59,10 +63,10 @@ build: install  ## sam build without Docker: arm64 / python3.13 wheels via the m
 	@echo "sam build: ok (.aws-sam/build; the layer's cryptography is the aarch64 build)"
 
 bench: install  ## performance ratios and budgets (BENCHMARKS.md); exits non-zero if a budget is missed
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python -m benchmarks.run
 
 bench-load: install  ## a bounded load run on the local stack (30 s, 4 clients, loopback; BENCHMARKS.md)
-	$(BIN)/python benchmarks/load.py
+	$(BIN)/python -m benchmarks.load
 
-clean:
+clean:  ## remove .venv, build output, caches and local state
 	rm -rf $(VENV) .aws-sam .mypy_cache .ruff_cache .countersign

@@ -28,10 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    # `python benchmarks/load.py`: make the repository root importable (tests.support).
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import boto3
 import jwt
 import requests

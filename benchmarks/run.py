@@ -16,11 +16,6 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
-
-if __package__ in (None, ""):
-    # `python benchmarks/run.py`: make the repository root importable (tests.support, benchmarks).
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.report import Figure, print_section, print_summary
 

@@ -12,11 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from countersign_dev.errors import CliError
+
 DEFAULT_STATE_DIR = Path(".countersign")
-
-
-class CliError(Exception):
-    """A user mistake or an unavailable dependency, explained in one line."""
 
 
 class _Parser(argparse.ArgumentParser):

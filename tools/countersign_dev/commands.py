@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from countersign_dev.cli import CliError
+from countersign_dev.errors import CliError
 
 
 def run_local(args: argparse.Namespace) -> None:

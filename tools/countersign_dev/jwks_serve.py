@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from countersign_dev.cli import CliError
+from countersign_dev.errors import CliError
 
 TLS_DIR = "jwks-tls"
 STATE_FILE = "jwks-serve.json"

@@ -9,7 +9,7 @@ import secrets
 import time
 from typing import Any
 
-from countersign_dev.cli import CliError
+from countersign_dev.errors import CliError
 
 
 def sign_command(args: argparse.Namespace) -> str:
