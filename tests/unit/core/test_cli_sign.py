@@ -1,0 +1,76 @@
+"""`countersign sign` produces tokens the verification core accepts (HS256 and RS256)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from countersign import tokens
+from countersign_dev.cli import main
+
+SECRET = "css_" + "s" * 43
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out.strip(), err.strip()
+
+
+def test_hs256_token_verifies_and_carries_a_random_nonce(capsys: pytest.CaptureFixture[str]) -> None:
+    code, token, _ = run(
+        capsys, "sign", "--key-name", "key_1", "--secret", SECRET, "--visitor-id", "v", "--account-id", "a"
+    )
+    assert code == 0
+    claims = tokens.verify_hs256(token, SECRET.encode())
+    assert claims["visitor"] == {"id": "v"} and claims["account"] == {"id": "a"}
+    _, again, _ = run(capsys, "sign", "--key-name", "key_1", "--secret", SECRET, "--visitor-id", "v")
+    assert tokens.verify_hs256(again, SECRET.encode())["nonce"] != claims["nonce"]
+
+
+def test_session_body_and_claims_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    claims_file = tmp_path / "claims.json"
+    claims_file.write_text(json.dumps({"visitor": {"id": "v", "plan": "pro"}, "nonce": "fixed"}))
+    code, out, _ = run(
+        capsys, "sign", "--key-name", "key_1", "--secret", SECRET, "--claims-file", str(claims_file),
+        "--expires-in", "60", "--session-body",
+    )  # fmt: skip
+    body = json.loads(out)
+    assert code == 0 and body["signingKeyName"] == "key_1"
+    claims = tokens.verify_hs256(body["jwt"], SECRET.encode())
+    assert claims["nonce"] == "fixed" and claims["visitor"]["plan"] == "pro" and "exp" in claims
+
+
+def test_rs256_token_has_the_kid_and_verifies(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = tmp_path / "key.pem"
+    pem.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    code, token, _ = run(
+        capsys, "sign", "--private-key", str(pem), "--kid", "k-1", "--visitor-id", "", "--account-id", ""
+    )
+    assert code == 0
+    assert jwt.get_unverified_header(token) == {"alg": "RS256", "kid": "k-1", "typ": "JWT"}
+    assert tokens.verify_rs256(token, private.public_key())["visitor"] == {"id": ""}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("sign", "--key-name", "k"),
+        ("sign", "--secret", SECRET),
+        ("sign", "--private-key", "/nonexistent.pem", "--kid", "k"),
+        ("sign", "--key-name", "k", "--secret", SECRET, "--claims", "[1]"),
+    ],
+)
+def test_mistakes_are_one_line(capsys: pytest.CaptureFixture[str], args: tuple[str, ...]) -> None:
+    code, _, err = run(capsys, *args)
+    assert code != 0 and err.startswith("countersign: error:") and "\n" not in err

@@ -1,0 +1,74 @@
+"""template.yaml for the keys function: its routes and its least-privilege IAM (moto enforces no IAM)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from countersign_dev import template as tpl
+
+
+def statements(template: dict[str, Any], function: str) -> list[dict[str, Any]]:
+    """The statements of the function's own role (functions have no SAM-generated policies)."""
+    role = template["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0]
+    found = []
+    for policy in template["Resources"][role]["Properties"]["Policies"]:
+        found.extend(policy["PolicyDocument"]["Statement"])
+    return found
+
+
+def actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else list(action)
+
+
+def test_every_keys_path_is_routed_to_the_keys_function_with_an_any_method(template: dict[str, Any]) -> None:
+    routed = {(route.method, route.resource) for route in tpl.routes(template) if route.function == "KeysFunction"}
+    assert routed == {
+        ("GET", "/v1/apps/{appId}/keys"),
+        ("POST", "/v1/apps/{appId}/keys"),
+        ("ANY", "/v1/apps/{appId}/keys"),
+        ("POST", "/v1/apps/{appId}/keys/{keyName}/reveal"),
+        ("ANY", "/v1/apps/{appId}/keys/{keyName}/reveal"),
+        ("POST", "/v1/apps/{appId}/keys/{keyName}/revoke"),
+        ("ANY", "/v1/apps/{appId}/keys/{keyName}/revoke"),
+    }
+
+
+def test_the_keys_function_reaches_only_the_control_table(template: dict[str, Any]) -> None:
+    dynamodb = [s for s in statements(template, "KeysFunction") if any(a.startswith("dynamodb:") for a in actions(s))]
+    assert len(dynamodb) == 1
+    assert sorted(actions(dynamodb[0])) == [
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+    ]
+    assert dynamodb[0]["Resource"] == {"Fn::GetAtt": ["ControlTable", "Arn"]}
+
+
+def test_kms_use_is_bound_to_the_secrets_key_and_the_app_and_key_name_context(template: dict[str, Any]) -> None:
+    kms = [s for s in statements(template, "KeysFunction") if any(a.startswith("kms:") for a in actions(s))]
+    assert len(kms) == 1
+    assert sorted(actions(kms[0])) == ["kms:Decrypt", "kms:Encrypt"]
+    assert kms[0]["Resource"] == {"Fn::GetAtt": ["SecretsKey", "Arn"]}
+    condition = kms[0]["Condition"]
+    assert condition["ForAllValues:StringEquals"] == {"kms:EncryptionContextKeys": ["appId", "keyName"]}
+    # ForAllValues is also true of an empty context: Null makes both keys mandatory.
+    assert condition["Null"] == {"kms:EncryptionContext:appId": "false", "kms:EncryptionContext:keyName": "false"}
+
+
+def test_only_the_keys_function_can_encrypt_secrets(template: dict[str, Any]) -> None:
+    encrypting = {
+        function
+        for function in tpl.functions(template)
+        for statement in statements(template, function)
+        if statement.get("Effect") == "Allow"
+        and any(a in {"kms:Encrypt", "kms:*", "kms:GenerateDataKey", "*"} for a in actions(statement))
+    }
+    assert encrypting == {"KeysFunction"}
+
+
+def test_the_keys_function_has_a_log_group_with_retention(template: dict[str, Any]) -> None:
+    group = template["Resources"]["KeysFunctionLogGroup"]["Properties"]
+    assert group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${AWS::StackName}-keys"}
+    assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
