@@ -1,11 +1,43 @@
 """Countersign's shared verification layer: every Lambda function imports this package.
 
-Modules, by what they decide:
-    errors      every error code and its HTTP status (one table)
-    api         the Powertools resolver factory, admin authorization, request parsing
-    settings    the settings object and the rules of PATCH /settings
-    store       every DynamoDB read and write (nothing else talks to DynamoDB)
-    envelope    KMS envelope encryption of HS256 secrets
-    tokens, claims, policy, verify    what is accepted and why
-    netguard, jwks                    fetching customer keys safely
+Modules, by what they decide (data flows down this list: request -> handler -> core -> store):
+
+The HTTP edge
+    api               the Powertools resolver (body limit, CORS, admin authorization middleware,
+                      ApiError -> SPEC error shape), reading a JSON body or a query parameter
+    sdk_requests      the SDK bodies read once into typed values (Credentials, EventsRequest)
+    openapi_schemas   the OpenAPI description of each route (documentation only)
+    static_files      the web function's manifest of SDK and console files: types, caching, headers
+    errors            every error code: its HTTP status, message and whether it is a drop (one
+                      table, typed as ErrorCode); per-event rejection codes
+    strict_json       which JSON is accepted in bodies and token segments (numbers, depth, Unicode)
+
+What is accepted and why (pure: no AWS)
+    policy            the acceptance table of SPEC 3.4, one function over plain values; TokenKind
+    tokens            strict JWT parsing and pinned-algorithm signature checks
+    claims            what the claims of a session start or metadata update must hold
+    verify            the one verification core (gate -> key -> signature -> claims), recheck
+    events            an events batch: limits, validation by index, time window, dedupe keys
+    settings          the settings object and every rule of PATCH /settings and of saving a URI
+
+What each route does (domain modules: rules, store calls, audit lines and metrics)
+    ingest            session start, metadata update, events (drops counted for diagnostics)
+    keys              HS256 key names, secrets, the five-key limit, generate/list/reveal/revoke
+    jwks_uri          testing and saving a JWKS URI
+    settings_changes  GET and PATCH /settings: read-change-write on `version`, the audit line
+    reporting         raw events and diagnostics
+
+What a warm container knows and fetches
+    app_view          an application's settings, key states, secrets and JWKS keys, cached with bounds
+    jwks, netguard    customer JWK Sets (usable keys, cache) and SSRF-safe fetching of them
+    envelope          KMS sealing of HS256 secrets with the {appId, keyName} context
+    admin_tokens      admin bearer tokens: format, hashing, application ids
+
+The data layer and plumbing
+    store             every DynamoDB read and write (control, keys, jwks_uri_passes, data)
+    aws               AWS clients made once per container; AWS failures -> 503
+    observability     the function's logger, metrics and tracer (flushed by its handler)
+    clock             the one UTC ISO 8601 format
+    config            configuration from the environment template.yaml sets
+    container, ttl_cache   warm-container state in one resettable registry; expiring caches
 """

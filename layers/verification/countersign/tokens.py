@@ -8,7 +8,7 @@ Two steps, in this order:
    (`unsupported_token`).
 2. `verify_hs256` / `verify_rs256` check the signature with PyJWT's HS256 / RS256 algorithm,
    pinned by the caller's signing mode (never read from the token), then the registered claims by
-   the rules `jwt.decode` applies (`_check_registered_claims`; tests/unit/test_tokens_pyjwt_parity.py
+   the rules `jwt.decode` applies (`_check_registered_claims`; tests/unit/core/test_tokens_pyjwt_parity.py
    holds them to jwt.decode's answers). They accept the token as `parse` returned it, so a session
    start parses it once and its whole check costs about a bare `jwt.decode` (BENCHMARKS.md).
 
