@@ -16,12 +16,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import jwt
 import pytest
 
 from benchmarks.dynamodb_items import WRITE_UNIT_BYTES, item_size, write_units
 from benchmarks.report import Figure, median
 from countersign import aws, container
+from tests.support.tokens import hs256_credentials
 from tests.support.world import World, mocked_world
 
 READ_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"})
@@ -56,7 +56,7 @@ class Recorded:
 def recording(*services: str) -> Iterator[Recorded]:
     """Every botocore call the layer's clients make (the container's `aws.client`), thread-safe.
 
-    The same hook the unit tests count with (tests/unit/test_ingest_function.py `aws_calls`), plus
+    The same hook the unit tests count with (tests/support/tenant.py `aws_calls`), plus
     each call's parameters and the ConsumedCapacity it was answered with.
     """
     recorded = Recorded()
@@ -98,8 +98,7 @@ class IngestBench:
         key = self._admin("POST", "/keys", {"description": "benchmark"})
         secret = self._admin("POST", f"/keys/{key['keyName']}/reveal")["secret"]
         claims = {"nonce": "bench", "visitor": {"id": "visitor-1"}, "account": {"id": "account-1"}}
-        token = jwt.encode(claims, secret.encode(), algorithm="HS256")
-        status, session = self.request("POST", "/sessions", {"jwt": token, "signingKeyName": key["keyName"]})
+        status, session = self.request("POST", "/sessions", hs256_credentials(claims, secret, key["keyName"]))
         if status != 201:
             raise RuntimeError(f"session start answered {status}: {session}")
         self.session_id = str(session["sessionId"])

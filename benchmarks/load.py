@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import jwt
 import requests
 
 from tests.support.local import LocalApi, running_local_stack
+from tests.support.tokens import hs256_credentials
 
 RETRY_EVERY = 10
 
@@ -94,8 +94,7 @@ def run_client(
                 "visitor": {"id": f"visitor-{index}"},
                 "account": {"id": "acme"},
             }
-            token = jwt.encode(claims, signing.secret, algorithm="HS256")
-            status, answer, elapsed = post("/sessions", {"jwt": token, "signingKeyName": signing.key_name})
+            status, answer, elapsed = post("/sessions", hs256_credentials(claims, signing.secret, signing.key_name))
             if status != 201:
                 result.errors.append(f"session start answered {status}: {answer}")
                 break

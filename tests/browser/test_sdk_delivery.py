@@ -3,7 +3,6 @@ API, a cut network, a reload, a closed tab, two tabs, rejections. What arrived i
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from tests.browser.conftest import CustomerSite
 from tests.browser.shop import counts, initialize, open_shop, stored_events, track, wait_until_sent
 from tests.support.local import LocalApi
 from tests.support.tls import HttpsServer, Reply, TestPki, serve_https
+from tests.support.tokens import hs256_token, rs256_token, with_nonce
 
 CONFIRM = {"confirmation": "I understand"}
 
@@ -46,7 +46,7 @@ def test_hs256_session_and_updates_with_the_sessions_own_ids(
     secret = admin(local, app, "POST", f"/keys/{key['keyName']}/reveal")["secret"]
 
     def signed(**claims: Any) -> str:
-        return jwt.encode({"nonce": secrets.token_hex(8), **claims}, secret, algorithm="HS256")
+        return hs256_token(with_nonce(claims), secret)
 
     page = open_shop(context, customer_site, local)
     visitor = {"id": "v-hs", "email": "ada@example.com"}
@@ -98,12 +98,7 @@ def test_rs256_session(
     admin(local, app, "PATCH", "/settings", {"useRs256SignedMetadata": True})
     admin(local, app, "POST", "/jwks-uri/test", {"uri": server.url()})
     admin(local, app, "PUT", "/jwks-uri", {"uri": server.url()})
-    token = jwt.encode(
-        {"nonce": "n-1", "visitor": {"id": "v-rs"}, "account": {"id": "globex"}},
-        key,
-        algorithm="RS256",
-        headers={"kid": "web-1"},
-    )
+    token = rs256_token({"nonce": "n-1", "visitor": {"id": "v-rs"}, "account": {"id": "globex"}}, key, kid="web-1")
     page = open_shop(context, customer_site, local)
     session = initialize(page, local, app["appId"], jwt=token)
     assert (session["signed"], session["visitorId"]) == ("rs256", "v-rs")

@@ -7,12 +7,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import jwt
 from playwright.sync_api import BrowserContext
 
 from tests.browser.conftest import CustomerSite
 from tests.browser.shop import open_shop
 from tests.support.local import LocalApi
+from tests.support.tokens import hs256_credentials
 
 SDK = Path(__file__).resolve().parents[2] / "functions" / "web" / "static" / "sdk" / "countersign.js"
 
@@ -77,10 +77,7 @@ def test_the_readme_snippet_sends_signed_data(
     ]
     # The customer's server route that hands the page its token.
     claims = {"nonce": "n-readme", "visitor": {"id": "v-readme"}, "account": {"id": "acme"}}
-    customer_site.json["/countersign-token"] = {
-        "jwt": jwt.encode(claims, secret, algorithm="HS256"),
-        "signingKeyName": key["keyName"],
-    }
+    customer_site.json["/countersign-token"] = hs256_credentials(claims, secret, key["keyName"])
     snippet = (
         readme_snippet()
         .replace("https://API_ID.execute-api.REGION.amazonaws.com/api", local.url)

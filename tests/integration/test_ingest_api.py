@@ -7,9 +7,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import jwt
-
 from tests.support.local import LocalApi, Reply, until_answer
+from tests.support.tokens import hs256_token
 
 CONFIRM = {"confirmation": "I understand"}
 
@@ -26,7 +25,7 @@ def hs256_session(local: LocalApi, app: dict[str, str]) -> tuple[str, str]:
     admin(local, app, "PATCH", "/settings", {"useSignedMetadata": True})
     key = admin(local, app, "POST", "/keys", {"description": "server"}).body
     secret = admin(local, app, "POST", f"/keys/{key['keyName']}/reveal").body["secret"]
-    token = jwt.encode({"nonce": "n1", "visitor": {"id": "v-1"}}, secret.encode(), algorithm="HS256")
+    token = hs256_token({"nonce": "n1", "visitor": {"id": "v-1"}}, secret)
     reply = local.call(
         "POST", f"/v1/apps/{app['appId']}/sessions", json_body={"jwt": token, "signingKeyName": key["keyName"]}
     )

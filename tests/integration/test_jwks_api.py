@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import jwt
 import pytest
 
 from tests.support.local import COUNTERSIGN, REPO_ROOT, LocalApi, running_local_stack, stop, until_answer
 from tests.support.tls import HttpsServer, Reply, TestPki, make_test_pki, serve_https
+from tests.support.tokens import rs256_token as sign_rs256
 
 CONFIRM = {"confirmation": "I understand"}
 #: Paths the test JWKS server answers with 500 while they are in this set.
@@ -208,7 +208,7 @@ def rs256_app(api: LocalApi, uri: str) -> dict[str, str]:
 
 def rs256_token(pem: Path, kid: str, visitor: str = "v-1", account: str = "a-1") -> str:
     claims = {"nonce": secrets.token_urlsafe(8), "visitor": {"id": visitor}, "account": {"id": account}}
-    return jwt.encode(claims, pem.read_bytes(), algorithm="RS256", headers={"kid": kid})
+    return sign_rs256(claims, pem.read_bytes(), kid=kid)
 
 
 def fetches(server: HttpsServer, path: str) -> int:

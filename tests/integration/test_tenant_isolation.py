@@ -15,10 +15,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import jwt
 import pytest
 
 from tests.support.local import LocalApi, Reply, error_shape_problem
+from tests.support.tokens import hs256_credentials
 
 ADMIN_ROUTES = [
     ("GET", "/settings"),
@@ -95,7 +95,7 @@ def build(local: LocalApi, tag: str) -> Application:
         "visitor": {"id": app.visitor_id, "plan": f"plan-{tag}"},
         "account": {"id": app.account_id},
     }
-    signed = {"jwt": jwt.encode(claims, app.secrets[0].encode(), algorithm="HS256"), "signingKeyName": app.key_names[0]}
+    signed = hs256_credentials(claims, app.secrets[0], app.key_names[0])
     unsigned = {"metadata": {"visitor": {"id": app.visitor_id}, "account": {"id": app.account_id}}}
     for body in (signed, unsigned):
         reply = local.call("POST", app.path("/sessions"), json_body=body)
@@ -111,10 +111,7 @@ def build(local: LocalApi, tag: str) -> Application:
     update = {"metadata": {"visitor": {"id": app.visitor_id, "seen": f"seen-{tag}"}}}
     assert local.call("PATCH", app.path(f"/sessions/{app.session_ids[1]}"), json_body=update).status == 200
     # A drop, so that diagnostics have a recent drop with a key name of this application.
-    bad = {
-        "jwt": jwt.encode(claims, b"not the secret, long enough: 32 bytes!", "HS256"),
-        "signingKeyName": app.key_names[1],
-    }
+    bad = hs256_credentials(claims, b"not the secret, long enough: 32 bytes!", app.key_names[1])
     assert local.call("POST", app.path("/sessions"), json_body=bad).status == 401
     return app
 
@@ -173,11 +170,10 @@ def test_sdk_routes_with_another_applications_session_are_404(
             reply = local.call("PATCH", actor.path(f"/sessions/{session_id}"), json_body=update)
             assert (reply.status, reply.error_code) == (404, "session_not_found")
         # A token signed with the other application's secret, under this application's key name.
-        # (Under the other's key name it is unknown_signing_key: tests/unit/test_hostile_tokens.py.
+        # (Under the other's key name it is unknown_signing_key: tests/unit/handlers/test_hostile_tokens.py.
         # Not sent here: diagnostics show an admin the key names their application was sent.)
         claims = {"nonce": "n", "visitor": {"id": actor.visitor_id}}
-        token = jwt.encode(claims, other.secrets[0].encode(), algorithm="HS256")
-        body = {"jwt": token, "signingKeyName": actor.key_names[0]}
+        body = hs256_credentials(claims, other.secrets[0], actor.key_names[0])
         reply = local.call("POST", actor.path("/sessions"), json_body=body)
         assert (reply.status, reply.error_code) == (401, "invalid_signature")
     for app in apps:

@@ -16,6 +16,8 @@ from typing import Any
 
 import jwt
 
+from tests.support.tokens import hs256_token, with_nonce
+
 #: (method, path, JSON body or None, admin token or None) -> (status, parsed body)
 Call = Callable[[str, str, Any, str | None], tuple[int, Any]]
 
@@ -58,7 +60,7 @@ def run_scenario(call: Call, app_id: str, token: str, other_token: str) -> Secre
     ok("GET", "/keys")
 
     def signed(secret: str, **claims: Any) -> str:
-        value = jwt.encode({"nonce": uuid.uuid4().hex, **claims}, secret.encode(), algorithm="HS256")
+        value = hs256_token(with_nonce(claims), secret)
         secrets.add(value)
         return value
 

@@ -26,6 +26,9 @@ SPEC_ROUTES = {
     ("POST", "/v1/apps/{appId}/sessions"): "IngestFunction",
     ("PATCH", "/v1/apps/{appId}/sessions/{sessionId}"): "IngestFunction",
     ("POST", "/v1/apps/{appId}/events"): "IngestFunction",
+    ("GET", "/sdk/{file}"): "WebFunction",
+    ("GET", "/console"): "WebFunction",
+    ("GET", "/console/{proxy+}"): "WebFunction",
 }
 # Actions that accept no resource narrower than "*".
 RESOURCELESS_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
@@ -98,6 +101,7 @@ def test_only_the_functions_that_need_kms_have_it(template: dict[str, Any]) -> N
         "SettingsFunction": [],
         "JwksFunction": [],
         "ReportingFunction": [],
+        "WebFunction": [],
     }
 
 

@@ -15,7 +15,7 @@ from countersign_dev import template as tpl
 from countersign_dev.local_stack import proxy_event
 from tests.support.world import LambdaContext, World
 
-STATIC = Path(__file__).resolve().parents[2] / "functions" / "web" / "static"
+STATIC = Path(__file__).resolve().parents[3] / "functions" / "web" / "static"
 SDK = STATIC / "sdk" / "countersign.js"
 
 

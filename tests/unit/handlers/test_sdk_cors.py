@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.world import World
-from tests.unit.test_web_function import get
+from tests.unit.handlers.test_web_function import get
 
 
 @pytest.mark.parametrize(
