@@ -1,7 +1,7 @@
 """The function's logger, metrics and tracer: one set per Lambda function, flushed by its handler.
 
-Domain modules log their audit lines and count their outcomes here; only the handler's decorators
-(`functions/*/app.py`) and the resolver (`countersign.api`) decide when the set is flushed.
+Domain modules log their audit lines and count their outcomes here, so they need nothing of the
+HTTP layer; the handler's decorators (`functions/*/app.py`) flush the set after each invocation.
 """
 
 from __future__ import annotations
