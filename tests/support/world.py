@@ -18,7 +18,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from countersign import container
+from countersign import clock, container
 from countersign.admin_tokens import hash_admin_token
 from countersign.config import get_config
 from countersign.envelope import seal_secret
@@ -129,7 +129,7 @@ class World:
 
     def seed_example_app(self) -> None:
         """The application the files in events/ use, with its documented admin token."""
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = clock.now_iso()
         ControlStore(self.control_table, self.dynamodb).create_app(
             EXAMPLE_APP_ID, "Example application", hash_admin_token(EXAMPLE_ADMIN_TOKEN), now
         )

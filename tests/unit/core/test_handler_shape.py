@@ -36,4 +36,4 @@ def test_handler_is_the_decorators_and_app_resolve(path: Path) -> None:
 
 
 def test_every_function_is_checked() -> None:
-    assert [path.parent.name for path in FUNCTIONS] == ["ingest", "jwks", "keys", "reporting", "settings"]
+    assert [path.parent.name for path in FUNCTIONS] == ["ingest", "jwks", "keys", "reporting", "settings", "web"]
