@@ -40,26 +40,44 @@ def run_walkthrough(local: LocalApi, workdir: Path, *names: str) -> str:
 
 
 def json_documents(output: str) -> list[object]:
+    """The JSON objects (curl answers, keygen's report) that start a line of the output, in order."""
     decoder, documents, index = json.JSONDecoder(), [], 0
-    while index < len(output):
-        if output[index].isspace():
-            index += 1
-            continue
-        document, index = decoder.raw_decode(output, index)
+    while (found := re.compile(r"^\{", re.MULTILINE).search(output, index)) is not None:
+        document, index = decoder.raw_decode(output, found.start())
         documents.append(document)
     return documents
 
 
+def table_rows(output: str, *cells: str) -> list[str]:
+    """The lines of the CLI's tables that hold every one of `cells` as a column."""
+    return [line for line in output.splitlines() if all(re.search(rf"(^|\s){re.escape(c)}(\s|$)", line) for c in cells)]
+
+
 def test_hs256_walkthrough(local: LocalApi, tmp_path: Path) -> None:
     output = run_walkthrough(local, tmp_path, "variables", "hs256")
-    documents = json_documents(output)
-    settings, accepted, raw, diagnostics = documents[0], documents[1], documents[2], documents[3]
-    assert isinstance(settings, dict) and settings["useSignedMetadata"] is True
-    assert accepted == {"accepted": 2, "duplicates": 0, "rejected": []}
-    assert isinstance(raw, dict) and raw["count"] == 2
-    assert {e["type"] for e in raw["events"]} == {"page_view", "click"}
-    assert all(e["visitorId"] == "visitor-42" and e["verification"]["mode"] == "hs256" for e in raw["events"])
-    assert isinstance(diagnostics, dict) and diagnostics["counts"]["accepted"] >= 2
+    assert re.search(r"^Use signed metadata\s+on$", output, re.MULTILINE)
+    assert json_documents(output) == [{"accepted": 2, "duplicates": 0, "rejected": []}]
+    demo = local.demo_app
+    active = local.call("GET", f"/v1/apps/{demo['appId']}/keys", token=demo["adminToken"]).body["activeKeys"]
+    rows = table_rows(output, "page_view", "visitor-42", "acme") + table_rows(output, "click", "signup", "visitor-42")
+    assert len(rows) == 2
+    for row in rows:  # verified with the key the walkthrough generated
+        verified_by = re.search(r"hs256 (key_[0-9a-f]{12})$", row)
+        assert verified_by and verified_by.group(1) in {key["keyName"] for key in active}
+    accepted = re.search(r"^accepted\s+(\d+)$", output, re.MULTILINE)
+    assert accepted and int(accepted.group(1)) >= 2
+
+
+def test_keys_walkthrough(local: LocalApi, tmp_path: Path) -> None:
+    output = run_walkthrough(local, tmp_path, "keys")
+    key = output.splitlines()[0]
+    assert re.fullmatch(r"key_[0-9a-f]{12}", key)
+    assert table_rows(output, key, "web server")
+    assert re.search(r"^Secret\s+css_[A-Za-z0-9_-]{43}$", output, re.MULTILINE)
+    assert f"Revoked {key} at " in output
+    demo = local.demo_app
+    listing = local.call("GET", f"/v1/apps/{demo['appId']}/keys", token=demo["adminToken"]).body
+    assert key in [k["keyName"] for k in listing["revokedKeys"]]
 
 
 def test_rs256_walkthrough(tmp_path: Path) -> None:
@@ -86,17 +104,18 @@ def test_rs256_walkthrough(tmp_path: Path) -> None:
         with running_local_stack(tmp_path / "stack", "--allow-private-jwks-hosts", "--jwks-ca-bundle", ca) as local:
             output = run_walkthrough(local, workdir, "variables", "rs256")
             app = local.demo_app
-            documents = json_documents(output)
-            rs256_on, tested, saved, accepted, raw, keygen_output, rotated, rs256_off = documents
-            assert isinstance(keygen_output, dict) and keygen_output["kid"] == "key-2027-01"
-            assert isinstance(tested, dict) and [k["kid"] for k in tested["keys"]] == ["key-2026-11"]
-            assert isinstance(saved, dict) and saved["jwksUri"] == tested["uri"]
+            uri = json.loads((state / "jwks-serve.json").read_text())["jwksUri"]
+            assert re.search(r"^Use RS256-signed metadata\s+on$", output, re.MULTILINE)
+            assert "The JWKS URI passed its test" in output
+            assert table_rows(output, "key-2026-11", "RSA", "RS256", "2048")
+            assert re.search(rf"^JWKS URI\s+{re.escape(uri)}$", output, re.MULTILINE)
+            accepted, keygen_output, rotated = json_documents(output)
             assert accepted == {"accepted": 1, "duplicates": 0, "rejected": []}
-            assert isinstance(raw, dict) and raw["events"][0]["verification"] == {"mode": "rs256", "kid": "key-2026-11"}
+            assert table_rows(output, "page_view", "visitor-7", "acme", "rs256 key-2026-11")
+            assert isinstance(keygen_output, dict) and keygen_output["kid"] == "key-2027-01"
             assert isinstance(rotated, dict) and rotated["signed"] == "rs256"
-            assert isinstance(rs256_off, dict) and rs256_off["jwksUri"] is None
-            assert isinstance(rs256_on, dict) and rs256_on["useRs256SignedMetadata"] is True
+            assert re.search(r"^Use RS256-signed metadata\s+off\nJWKS URI\s+-$", output, re.MULTILINE)
             settings = local.call("GET", f"/v1/apps/{app['appId']}/settings", token=app["adminToken"]).body
-            assert settings["useRs256SignedMetadata"] is False
+            assert settings["useRs256SignedMetadata"] is False and settings["jwksUri"] is None
     finally:
         stop(serve)

@@ -95,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="where jwks-tls/ca.pem and jwks-serve.json go"
     )
     serve.add_argument("--quiet", action="store_true", help="do not log each request")
+
+    from countersign_dev.admin_cli import register as register_admin_commands
+
+    register_admin_commands(commands, _Parser)
     return parser
 
 
@@ -133,6 +137,10 @@ def _run(args: argparse.Namespace) -> int:
         from countersign_dev.jwks_serve import jwks_serve_command
 
         jwks_serve_command(args)
+    else:
+        from countersign_dev.admin_cli import admin_command
+
+        admin_command(args)
     return 0
 
 
