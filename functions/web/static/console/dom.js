@@ -1,0 +1,76 @@
+// Small DOM helpers. Every string that reaches the page becomes a text node: API text is never
+// parsed as HTML (no innerHTML anywhere in the console).
+
+export const $ = (id) => document.getElementById(id);
+
+/** h("td", {className: "x"}, "text", child) -> an element; strings and numbers become text nodes. */
+export function h(tag, props = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (["className", "textContent", "type", "value", "dateTime"].includes(name)) element[name] = value;
+    else element.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    element.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return element;
+}
+
+/** Show `text` in a status line (kind: "loading" | "empty" | "error" | "ok"), or hide it. */
+export function status(element, kind, text) {
+  element.className = `status ${kind || ""}`.trim();
+  element.textContent = text || "";
+  element.hidden = !text;
+}
+
+/** One-line explanation of a failed call: the API's message, its detail, and its code. */
+export function describe(error) {
+  if (!error || !error.code) return "Something went wrong. Try again.";
+  return error.detail ? `${error.message} ${error.detail}` : error.message;
+}
+
+/** Fill a table's body with rows (arrays of cells: strings or nodes); show `empty` when none. */
+export function fillTable(table, rows, statusLine, empty) {
+  const body = table.tBodies[0];
+  body.replaceChildren(...rows.map((cells) => (cells instanceof Node ? cells : h("tr", {}, cells.map((c) => h("td", {}, c))))));
+  table.hidden = rows.length === 0;
+  if (statusLine) status(statusLine, rows.length ? "" : "empty", rows.length ? "" : empty);
+}
+
+/** A small two-column table (name, count), or a muted line when there is nothing. */
+export function countsTable(counts, label, emptyText) {
+  const entries = Object.entries(counts || {});
+  if (!entries.length) return h("p", { className: "status empty" }, emptyText);
+  return h(
+    "div",
+    { className: "scroll" },
+    h(
+      "table",
+      { "aria-label": label },
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Reason"), h("th", { scope: "col" }, "Count"))),
+      h("tbody", {}, entries.map(([name, value]) => h("tr", {}, h("td", {}, h("code", {}, name)), h("td", { className: "num" }, value)))),
+    ),
+  );
+}
+
+/** "2026-11-26T10:41:00Z" or epoch milliseconds -> "2026-11-26 10:41 UTC"; null -> fallback. */
+export function when(value, fallback = "—") {
+  if (value === null || value === undefined || value === "") return fallback;
+  const date = typeof value === "number" ? new Date(value) : new Date(value);
+  if (Number.isNaN(date.getTime())) return String(value);
+  return `${date.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
+
+/** A table cell's time: `when(value)` that does not wrap, with the machine-readable value. */
+export function stamp(value, fallback = "—") {
+  const text = when(value, fallback);
+  if (text === fallback) return text;
+  const iso = typeof value === "number" ? new Date(value).toISOString() : String(value);
+  return h("time", { dateTime: iso, className: "nowrap" }, text);
+}
+
+export function plural(count, noun) {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}

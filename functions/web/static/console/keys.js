@@ -1,0 +1,164 @@
+// Active Keys (Generate Key, Show/Hide, Revoke with a confirmation showing the last use) and the
+// log of Revoked Keys. A secret is in the page only between Show and Hide (or leaving the page).
+
+import { confirmChange } from "./confirm.js";
+import { $, describe, fillTable, h, stamp, status, when } from "./dom.js";
+
+const MAX_ACTIVE_KEYS = 5;
+
+let ctx;
+const revealed = new Map(); // keyName -> {cell, button} of a shown secret
+
+export function setUpKeys(context) {
+  ctx = context;
+  $("generate-key").addEventListener("click", () => {
+    $("generate-form").hidden = false;
+    $("key-description").focus();
+  });
+  $("generate-cancel").addEventListener("click", closeGenerate);
+  $("generate-form").addEventListener("submit", createKey);
+}
+
+/** Take every shown secret out of the page. */
+export function hideSecrets() {
+  for (const [keyName, shown] of revealed) conceal(keyName, shown);
+}
+
+function conceal(keyName, { cell, button }) {
+  cell.replaceChildren(h("span", { className: "muted" }, "Hidden"));
+  button.textContent = "Show";
+  revealed.delete(keyName);
+}
+
+function closeGenerate() {
+  $("generate-form").hidden = true;
+  $("key-description").value = "";
+  $("generate-key").focus();
+}
+
+function lastUse(key, format = when) {
+  if (!("lastUsedAt" in key)) return "Not reported";
+  return format(key.lastUsedAt, "Never");
+}
+
+export async function loadKeys(context) {
+  ctx = context;
+  const line = $("keys-status");
+  if (!$("active-keys").tBodies[0].rows.length) status(line, "loading", "Loading keys…");
+  try {
+    render(await ctx.call("GET", "/keys"));
+  } catch (error) {
+    status(line, "error", `The keys could not be loaded. ${describe(error)}`);
+    throw error;
+  }
+}
+
+function render(listing) {
+  hideSecrets();
+  const active = listing.activeKeys || [];
+  const rows = active.map((key) => activeRow(key));
+  fillTable($("active-keys"), rows, $("keys-status"), "No active keys yet. Generate Key creates one.");
+  const full = active.length >= MAX_ACTIVE_KEYS;
+  $("generate-key").disabled = full;
+  $("generate-key").title = full ? "Five keys are active: revoke one to generate another." : "";
+  if (full) status($("keys-status"), "", "Five keys are active: revoke one to generate another.");
+
+  const revoked = (listing.revokedKeys || []).map((key) => [
+    h("code", {}, key.keyName),
+    key.description,
+    stamp(key.createdAt),
+    stamp(key.revokedAt),
+    lastUse(key, stamp),
+  ]);
+  fillTable($("revoked-keys"), revoked, $("revoked-status"), "No key has been revoked.");
+}
+
+function activeRow(key) {
+  const nameId = `key-name-${key.keyName}`;
+  const secretCell = h("td", { className: "secret-cell" }, h("span", { className: "muted" }, "Hidden"));
+  const show = h("button", { type: "button", "aria-describedby": nameId }, "Show");
+  const revoke = h("button", { type: "button", className: "danger-quiet", "aria-describedby": nameId }, "Revoke");
+  show.addEventListener("click", () => toggleSecret(key, secretCell, show));
+  revoke.addEventListener("click", () => revokeKey(key, revoke));
+  return h(
+    "tr",
+    {},
+    h("td", {}, h("code", { id: nameId }, key.keyName)),
+    h("td", { className: "description" }, key.description),
+    h("td", {}, stamp(key.createdAt)),
+    h("td", {}, lastUse(key, stamp)),
+    secretCell,
+    h("td", { className: "row-actions" }, show, revoke),
+  );
+}
+
+async function toggleSecret(key, cell, button) {
+  const shown = revealed.get(key.keyName);
+  if (shown) {
+    conceal(key.keyName, shown);
+    return;
+  }
+  status($("keys-error"), "", "");
+  button.disabled = true;
+  try {
+    const answer = await ctx.call("POST", `/keys/${encodeURIComponent(key.keyName)}/reveal`);
+    cell.replaceChildren(h("code", { className: "secret" }, answer.secret));
+    button.textContent = "Hide";
+    revealed.set(key.keyName, { cell, button });
+  } catch (error) {
+    status($("keys-error"), "error", describe(error));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function createKey(event) {
+  event.preventDefault();
+  const description = $("key-description").value.trim();
+  if (!description) {
+    status($("keys-error"), "error", "Enter a description to help you identify the key later.");
+    $("key-description").focus();
+    return;
+  }
+  status($("keys-error"), "", "");
+  const submit = $("generate-form").querySelector("button[type=submit]");
+  submit.disabled = true;
+  try {
+    const key = await ctx.call("POST", "/keys", { description });
+    closeGenerate();
+    await loadKeys(ctx);
+    status($("keys-status"), "ok", `Key ${key.keyName} created. Select Show to see its secret.`);
+  } catch (error) {
+    status($("keys-error"), "error", describe(error));
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+async function revokeKey(key, button) {
+  status($("keys-error"), "", "");
+  const ok = await confirmChange({
+    title: `Revoke ${key.keyName}?`,
+    lead: `“${key.description}”, created ${when(key.createdAt)}.`,
+    checklist: [
+      "Your servers already sign with another key: generate one and switch to it first.",
+      "Sessions and events signed with this key are dropped within seconds.",
+      "Revoking is permanent: this cannot be undone.",
+    ],
+    impact: `Last used: ${lastUse(key)}.`,
+    typed: false,
+    okLabel: "Revoke",
+  });
+  if (!ok) {
+    button.focus();
+    return;
+  }
+  try {
+    await ctx.call("POST", `/keys/${encodeURIComponent(key.keyName)}/revoke`);
+    await loadKeys(ctx);
+    status($("keys-status"), "ok", `Key ${key.keyName} revoked.`);
+    $("generate-key").focus();
+  } catch (error) {
+    status($("keys-error"), "error", describe(error));
+  }
+}

@@ -1,0 +1,565 @@
+"""The admin console (SPEC 7) in headless Chromium against the local stack: every flow, as an admin
+clicks and types it, checked against what the API then holds. Each screen is photographed into
+.artifacts/screenshots/ (look at them: `make browser` refreshes them)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.support.local import COUNTERSIGN, REPO_ROOT, LocalApi, running_local_stack, stop
+
+SCREENSHOTS = REPO_ROOT / ".artifacts" / "screenshots"
+CONFIRM = {"confirmation": "I understand"}
+MARKUP = '<img src=x onerror="window.owned=1"><b>bold</b>'
+
+
+def shoot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"console-{name}.png"), full_page=True)
+
+
+class Admin:
+    """One application seen through the console (`page`) and through the API (`api`)."""
+
+    def __init__(self, local: LocalApi, page: Page, app: dict[str, str]) -> None:
+        self.local, self.page, self.app = local, page, app
+        self.problems: list[str] = []
+        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        page.on("console", self._console_message)
+        page.on("response", self._response)
+
+    def _console_message(self, message: Any) -> None:
+        # Failed loads are judged by _response (API refusals are part of the flows); the rest,
+        # Content-Security-Policy violations included, is a problem.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            self.problems.append(message.text)
+
+    def _response(self, response: Any) -> None:
+        if response.status >= 400 and "/v1/apps/" not in response.url:
+            self.problems.append(f"{response.status} {response.url}")
+
+    def api(self, method: str, suffix: str, body: Any = None, status: int = 200) -> Any:
+        path = f"/v1/apps/{self.app['appId']}{suffix}"
+        reply = self.local.call(method, path, json_body=body, token=self.app["adminToken"])
+        assert reply.status == status, reply.body
+        return reply.body
+
+    def open(self, fragment: str = "") -> None:
+        self.page.goto(f"{self.local.url}/console{fragment}")
+
+    def sign_in(self, token: str | None = None) -> None:
+        self.page.get_by_label("Application id").fill(self.app["appId"])
+        self.page.get_by_label("Admin token").fill(token or self.app["adminToken"])
+        self.page.get_by_role("button", name="Sign in").click()
+
+    def signed_in(self, fragment: str = "") -> Admin:
+        self.open(fragment)
+        self.sign_in()
+        expect(self.page.get_by_role("button", name="Sign out")).to_be_visible()
+        return self
+
+    def view(self, name: str) -> None:
+        self.page.get_by_role("navigation").get_by_role("link", name=name).click()
+        expect(self.page.get_by_role("heading", level=1, name=name)).to_be_visible()
+
+    def toggle(self, name: str) -> Any:
+        return self.page.get_by_role("switch", name=name)
+
+    def dialog(self) -> Any:
+        return self.page.get_by_role("dialog")
+
+    def no_problems(self) -> None:
+        """No script error and no Content-Security-Policy violation happened on the page."""
+        assert self.problems == [], self.problems
+
+
+@pytest.fixture
+def admin(local: LocalApi, context: BrowserContext) -> Iterator[Admin]:
+    page = context.new_page()
+    who = Admin(local, page, local.create_app("Console app"))
+    yield who
+    page.close()
+
+
+def test_sign_in_keeps_the_token_in_this_tab_only(admin: Admin, context: BrowserContext) -> None:
+    page = admin.page
+    admin.open()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    shoot(page, "sign-in")
+    admin.sign_in(token="csa_" + "x" * 43)
+    expect(page.get_by_role("alert")).to_contain_text("do not match")
+    shoot(page, "sign-in-refused")
+
+    admin.sign_in()
+    expect(page.get_by_role("heading", name="Install Settings")).to_be_visible()
+    token = admin.app["adminToken"]
+    assert token not in page.url
+    stored = page.evaluate("JSON.stringify(Object.assign({}, sessionStorage))")
+    assert token in stored
+    assert page.evaluate("localStorage.length") == 0 and context.cookies() == []
+    assert page.get_by_label("Admin token").input_value() == ""  # not left in the hidden form
+
+    page.reload()  # the same tab keeps the session
+    expect(page.get_by_role("heading", name="Install Settings")).to_be_visible()
+    other_tab = context.new_page()  # another tab does not
+    other_tab.goto(f"{admin.local.url}/console")
+    expect(other_tab.get_by_role("heading", name="Sign in")).to_be_visible()
+    other_tab.close()
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert token not in page.evaluate("JSON.stringify(Object.assign({}, sessionStorage))")
+    page.reload()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    admin.no_problems()
+
+
+def test_console_is_served_with_a_strict_policy(local: LocalApi) -> None:
+    for path in ("/console", "/console/app.js", "/console/console.css"):
+        reply = local.call("GET", path)
+        assert reply.status == 200, path
+        policy = reply.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+        assert "unsafe-inline" not in policy and "http" not in policy
+        assert reply.headers["X-Frame-Options"] == "DENY"
+    page = local.call("GET", "/console").body
+    assert "<script>" not in page and " style=" not in page and "on" + "click=" not in page
+
+
+def test_generate_show_hide_and_revoke_a_key(admin: Admin) -> None:
+    page = admin.page
+    admin.api("PATCH", "/settings", {"useSignedMetadata": True})
+    admin.signed_in()
+    expect(page.get_by_text("No active keys yet")).to_be_visible()
+    shoot(page, "install-settings-empty")
+
+    page.get_by_role("button", name="Generate Key").click()
+    page.get_by_label("Description").fill("web server")
+    page.get_by_role("button", name="Create", exact=True).click()
+    row = page.locator("#active-keys tbody tr").filter(has_text="web server")
+    expect(row).to_have_count(1)
+    key = admin.api("GET", "/keys")["activeKeys"][0]
+    assert key["description"] == "web server"
+    expect(row).to_contain_text(key["keyName"])
+    secret = admin.api("POST", f"/keys/{key['keyName']}/reveal")["secret"]
+    assert secret not in page.content()  # hidden until Show
+
+    row.get_by_role("button", name="Show").click()
+    expect(row.locator("code.secret")).to_have_text(secret)
+    shoot(page, "key-shown")
+    row.get_by_role("button", name="Hide").click()
+    expect(row).to_contain_text("Hidden")
+    assert secret not in page.content()
+
+    # Leaving the page (or hiding it) takes a shown secret out of the page.
+    row.get_by_role("button", name="Show").click()
+    expect(row.locator("code.secret")).to_have_text(secret)
+    page.evaluate(
+        "Object.defineProperty(document, 'visibilityState', {value: 'hidden', configurable: true});"
+        "document.dispatchEvent(new Event('visibilitychange'))"
+    )
+    assert secret not in page.content()
+    row.get_by_role("button", name="Show").click()
+    expect(row.locator("code.secret")).to_have_text(secret)
+    page.evaluate("window.dispatchEvent(new Event('pagehide'))")
+    assert secret not in page.content()
+
+    # Revoke asks first, showing the key's last use; Cancel keeps it.
+    row.get_by_role("button", name="Revoke").click()
+    dialog = admin.dialog()
+    expect(dialog).to_contain_text(f"Revoke {key['keyName']}?")
+    last_used = admin.api("GET", "/keys")["activeKeys"][0]
+    expected = "Never" if last_used.get("lastUsedAt", "") is None else "Last used:"
+    expect(dialog).to_contain_text(expected)
+    expect(dialog).to_contain_text("cannot be undone")
+    shoot(page, "revoke-confirmation")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    assert admin.api("GET", "/keys")["activeKeys"][0]["status"] == "active"
+
+    row.get_by_role("button", name="Revoke").click()
+    admin.dialog().get_by_role("button", name="Revoke").click()
+    revoked = page.locator("#revoked-keys tbody tr").filter(has_text=key["keyName"])
+    expect(revoked).to_have_count(1)
+    expect(revoked).to_contain_text("web server")
+    expect(page.locator("#active-keys tbody tr")).to_have_count(0)
+    listing = admin.api("GET", "/keys")
+    assert listing["activeKeys"] == [] and listing["revokedKeys"][0]["keyName"] == key["keyName"]
+    shoot(page, "revoked-log")
+    admin.no_problems()
+
+
+def test_last_use_is_shown_before_revoking(admin: Admin) -> None:
+    import jwt
+
+    admin.api("PATCH", "/settings", {"useSignedMetadata": True})
+    key = admin.api("POST", "/keys", {"description": "signing server"}, status=201)
+    secret = admin.api("POST", f"/keys/{key['keyName']}/reveal")["secret"]
+    token = jwt.encode({"nonce": "n-1", "visitor": {"id": "v-1"}}, secret.encode(), algorithm="HS256")
+    start = {"jwt": token, "signingKeyName": key["keyName"]}
+    assert admin.local.call("POST", f"/v1/apps/{admin.app['appId']}/sessions", json_body=start).status == 201
+    listed = admin.api("GET", "/keys")["activeKeys"][0]
+    if "lastUsedAt" not in listed:
+        pytest.skip("the API reports no key use yet (rollout insight, SPEC 3.5)")
+    admin.signed_in()
+    shown = re.sub(r"T(\d\d:\d\d).*", r" \1 UTC", listed["lastUsedAt"])
+    row = admin.page.locator("#active-keys tbody tr").filter(has_text="signing server")
+    expect(row).to_contain_text(shown)
+    row.get_by_role("button", name="Revoke").click()
+    expect(admin.dialog()).to_contain_text(f"Last used: {shown}")
+    admin.dialog().get_by_role("button", name="Cancel").click()
+
+
+def test_five_active_keys_disable_generate(admin: Admin) -> None:
+    for index in range(5):
+        admin.api("POST", "/keys", {"description": f"server {index}"}, status=201)
+    admin.signed_in()
+    expect(admin.page.locator("#active-keys tbody tr")).to_have_count(5)
+    expect(admin.page.get_by_role("button", name="Generate Key")).to_be_disabled()
+    expect(admin.page.get_by_text("Five keys are active")).to_be_visible()
+
+
+def test_markup_from_the_api_is_shown_as_text(admin: Admin) -> None:
+    admin.api("POST", "/keys", {"description": MARKUP}, status=201)
+    admin.signed_in()
+    row = admin.page.locator("#active-keys tbody tr")
+    expect(row.locator("td.description")).to_have_text(MARKUP)
+    assert row.locator("img, b").count() == 0
+    assert admin.page.evaluate("window.owned") is None
+    admin.no_problems()
+
+
+def test_toggles_follow_the_rules_with_the_typed_confirmation(admin: Admin) -> None:
+    page = admin.page
+    admin.signed_in()
+    hs256, rs256, only = (
+        admin.toggle("Use signed metadata"),
+        admin.toggle("Use RS256-signed metadata"),
+        admin.toggle("Only allow signed metadata"),
+    )
+    expect(only).not_to_be_checked()
+
+    def settled() -> None:
+        """The toggles are disabled while a change is in flight (and its dialog open)."""
+        for toggle in (hs256, rs256, only):
+            expect(toggle).to_be_enabled()
+
+    # Rule 1: only allowing signed metadata needs a usable signing mode; the API's sentence is shown.
+    only.click()
+    expect(page.get_by_role("alert").or_(admin.dialog())).to_be_visible()
+    if admin.dialog().is_visible():  # an API without dry runs asks before the refusal is known
+        admin.dialog().get_by_label("Type I understand to confirm").fill("I understand")
+        admin.dialog().get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("alert")).to_contain_text("before only allowing signed metadata")
+    expect(only).not_to_be_checked()
+    shoot(page, "toggle-refused")
+
+    hs256.click()
+    settled()
+    expect(hs256).to_be_checked()
+    assert admin.api("GET", "/settings")["useSignedMetadata"] is True
+
+    # Turning it on asks for the typed confirmation and shows what it would drop.
+    unsigned = {"metadata": {"visitor": {"id": "v-unsigned"}, "account": {"id": "a-1"}}}
+    assert admin.local.call("POST", f"/v1/apps/{admin.app['appId']}/sessions", json_body=unsigned).status == 201
+    only.click()
+    dialog = admin.dialog()
+    expect(dialog).to_contain_text("Only allow signed metadata?")
+    expect(dialog).to_contain_text("Dropped data cannot be recovered.")
+    dry = admin.local.call(
+        "PATCH",
+        f"/v1/apps/{admin.app['appId']}/settings",
+        json_body={"onlyAllowSignedMetadata": True, **CONFIRM, "dryRun": True},
+        token=admin.app["adminToken"],
+    )
+    if dry.status == 200:
+        sessions = dry.body["impact"]["wouldDrop"]["sessions"]
+        expect(dialog.locator("#confirm-impact")).to_contain_text(f"{sessions} session")
+    else:
+        expect(dialog.locator("#confirm-impact")).to_contain_text("does not report")
+    confirm = dialog.get_by_role("button", name="Confirm")
+    expect(confirm).to_be_disabled()
+    phrase = dialog.get_by_label("Type I understand to confirm")
+    phrase.fill("i understand")
+    expect(confirm).to_be_disabled()
+    shoot(page, "only-allow-confirmation")
+    dialog.get_by_role("button", name="Cancel").click()
+    settled()
+    expect(only).not_to_be_checked()
+    assert admin.api("GET", "/settings")["onlyAllowSignedMetadata"] is False
+
+    only.click()
+    phrase.fill("I understand")
+    expect(confirm).to_be_enabled()
+    phrase.press("Enter")  # the keyboard confirms as well as the button
+    settled()
+    expect(only).to_be_checked()
+    assert admin.api("GET", "/settings")["onlyAllowSignedMetadata"] is True
+
+    # Rule 2: while it is on, a signing mode cannot be turned off: the API's sentence, state kept.
+    hs256.click()
+    settled()
+    expect(page.get_by_role("alert")).to_contain_text("Turn onlyAllowSignedMetadata off first")
+    expect(hs256).to_be_checked()
+    assert admin.api("GET", "/settings")["useSignedMetadata"] is True
+
+    only.click()  # turning it off drops nothing: no question
+    settled()
+    expect(only).not_to_be_checked()
+    expect(dialog).to_be_hidden()
+
+    # Rule 3: turning RS256 off needs the confirmation (the JWKS card comes and goes with it).
+    rs256.click()
+    settled()
+    expect(rs256).to_be_checked()
+    expect(page.get_by_role("heading", name="JSON Web Key Set (JWKS) URI")).to_be_visible()
+    rs256.click()
+    expect(dialog).to_contain_text("Turn off RS256-signed metadata?")
+    expect(dialog).to_contain_text("JWKS URI is removed")
+    phrase.fill("I understand")
+    confirm.click()
+    settled()
+    expect(rs256).not_to_be_checked()
+    expect(page.get_by_role("heading", name="JSON Web Key Set (JWKS) URI")).to_be_hidden()
+    assert admin.api("GET", "/settings")["useRs256SignedMetadata"] is False
+    admin.no_problems()
+
+
+def test_keyboard_only(admin: Admin) -> None:
+    """Sign in, switch a toggle and generate a key without the mouse."""
+    page = admin.page
+    admin.open()
+    page.get_by_label("Application id").focus()
+    page.keyboard.type(admin.app["appId"])
+    page.keyboard.press("Tab")
+    page.keyboard.type(admin.app["adminToken"])
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Install Settings")).to_be_visible()
+    admin.toggle("Use signed metadata").focus()
+    page.keyboard.press("Space")
+    expect(admin.toggle("Use signed metadata")).to_be_checked()
+    page.get_by_role("button", name="Generate Key").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Description")).to_be_focused()
+    page.keyboard.type("keyboard key")
+    page.keyboard.press("Enter")
+    expect(page.locator("#active-keys tbody tr").filter(has_text="keyboard key")).to_have_count(1)
+    page.get_by_role("link", name="Raw Events").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1, name="Raw Events")).to_be_visible()
+    assert admin.api("GET", "/settings")["useSignedMetadata"] is True
+
+
+def test_raw_events_with_a_visitor_filter(admin: Admin) -> None:
+    page = admin.page
+    admin.signed_in("#raw-events")
+    expect(page.get_by_text("No accepted events yet.")).to_be_visible()
+    shoot(page, "raw-events-empty")
+    base = f"/v1/apps/{admin.app['appId']}"
+    now = int(time.time() * 1000)
+    for visitor in ("v-alpha", "v-beta"):
+        start = {"metadata": {"visitor": {"id": visitor}, "account": {"id": "acme"}}}
+        session = admin.local.call("POST", f"{base}/sessions", json_body=start).body["sessionId"]
+        events = [{"type": "page_view", "name": f"home {visitor}", "timestamp": now, "properties": {"html": MARKUP}}]
+        batch = {"sessionId": session, "events": events}
+        assert admin.local.call("POST", f"{base}/events", json_body=batch).status == 200
+
+    page.get_by_role("button", name="Filter").click()
+    rows = page.locator("#raw-table tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("Unsigned")
+    shoot(page, "raw-events")
+    page.get_by_label("Visitor id").fill("v-alpha")
+    page.get_by_role("button", name="Filter").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("home v-alpha")
+    assert page.locator("#raw-table img").count() == 0
+    page.get_by_label("Visitor id").fill("nobody")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_text("No accepted events of visitor “nobody”.")).to_be_visible()
+    page.get_by_role("button", name="Clear").click()
+    expect(rows).to_have_count(2)
+    admin.no_problems()
+
+
+def test_diagnostics(admin: Admin) -> None:
+    page = admin.page
+    base = f"/v1/apps/{admin.app['appId']}"
+    bad = {"jwt": "not.a.token", "signingKeyName": "key_000000000000"}
+    assert admin.local.call("POST", f"{base}/sessions", json_body=bad).status in {400, 401, 403}
+    start = {"metadata": {"visitor": {"id": "v-1"}, "account": {"id": "a-1"}}}
+    session = admin.local.call("POST", f"{base}/sessions", json_body=start).body["sessionId"]
+    batch = {"sessionId": session, "events": [{"type": "x", "timestamp": int(time.time() * 1000)}]}
+    assert admin.local.call("POST", f"{base}/events", json_body=batch).body["accepted"] == 1
+    expected = admin.api("GET", "/diagnostics")
+    reason = next(iter(expected["counts"]["dropped"]))
+
+    admin.signed_in("#diagnostics")
+    figures = page.locator("#diagnostics-figures")
+    expect(figures).to_contain_text("Accepted1")
+    expect(page.locator("#dropped-reasons")).to_contain_text(reason)
+    expect(page.locator("#recent-drops tbody tr").first).to_contain_text(reason)
+    shoot(page, "diagnostics")
+    admin.no_problems()
+
+
+def test_coverage(admin: Admin) -> None:
+    page = admin.page
+    base = f"/v1/apps/{admin.app['appId']}"
+    start = {"metadata": {"visitor": {"id": "v-1"}, "account": {"id": "a-1"}}}
+    assert admin.local.call("POST", f"{base}/sessions", json_body=start).status == 201
+    answer = admin.local.call("GET", f"{base}/coverage", token=admin.app["adminToken"])
+    admin.signed_in("#coverage")
+    if answer.status == 404:
+        expect(page.locator("#coverage-status")).to_contain_text("could not be loaded")
+        shoot(page, "coverage")
+        pytest.skip("the API has no coverage route yet (rollout insight, SPEC 3.5)")
+    unsigned = page.locator("#coverage-modes tbody tr").filter(has_text="Unsigned")
+    expect(unsigned).to_contain_text(str(answer.body["sessions"]["unsigned"]))
+    expect(page.locator("#coverage-would-drop")).to_contain_text(f"{answer.body['wouldDrop']['sessions']} session")
+    page.get_by_label("Window").select_option("720")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("#coverage-status")).to_be_hidden()
+    shoot(page, "coverage")
+    admin.no_problems()
+
+
+def test_phone_width(local: LocalApi, context: BrowserContext) -> None:
+    """At 390 px nothing overflows the page sideways; tables scroll inside their own box."""
+    page = context.new_page()
+    page.set_viewport_size({"width": 390, "height": 844})
+    admin = Admin(local, page, local.create_app("Phone"))
+    admin.api("POST", "/keys", {"description": "a rather long description of the web server that signs"}, status=201)
+    admin.signed_in()
+    expect(page.locator("#active-keys tbody tr")).to_have_count(1)
+    for fragment in ("", "#raw-events", "#diagnostics", "#coverage"):
+        page.goto(f"{local.url}/console{fragment}")
+        expect(page.locator(".view:not([hidden])")).to_have_count(1)  # shown and loading at once
+        expect(page.locator(".view:not([hidden]) .status.loading")).to_have_count(0)
+        shoot(page, f"phone{fragment.replace('#', '-') or '-install-settings'}")
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), fragment
+    page.close()
+
+
+# ------------------------------------------------------------------------------------ JWKS URI
+
+
+@pytest.fixture(scope="module")
+def rs256_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalApi, str, Path, str]]:
+    """A stack with the local JWKS override, and `jwks-serve` publishing a file the tests rewrite."""
+    root = tmp_path_factory.mktemp("console-rs256")
+    keys = root / "keys"
+    made = subprocess.run(
+        [str(COUNTERSIGN), "keygen", "--kid", "console-key", "--private-key", str(keys / "key.pem"),
+         "--jwks", str(keys / "jwks.json")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    good = (keys / "jwks.json").read_text()
+    served = root / "served.json"
+    served.write_text(good)
+    state = root / "serve-state"
+    serve = subprocess.Popen(
+        [str(COUNTERSIGN), "jwks-serve", "--jwks", str(served), "--port", "0", "--state-dir", str(state), "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not (state / "jwks-serve.json").exists():
+            assert serve.poll() is None and time.monotonic() < deadline, "jwks-serve did not start"
+            time.sleep(0.05)
+        uri = json.loads((state / "jwks-serve.json").read_text())["jwksUri"]
+        ca = str(state / "jwks-tls" / "ca.pem")
+        with running_local_stack(root / "stack", "--allow-private-jwks-hosts", "--jwks-ca-bundle", ca) as local:
+            yield local, uri, served, good
+    finally:
+        stop(serve)
+
+
+def test_jwks_uri_test_then_save(rs256_world: tuple[LocalApi, str, Path, str], context: BrowserContext) -> None:
+    local, uri, served, good = rs256_world
+    page = context.new_page()
+    admin = Admin(local, page, local.create_app("RS256 console"))
+    admin.api("PATCH", "/settings", {"useRs256SignedMetadata": True})
+    admin.signed_in()
+    field = page.get_by_label("JWKS URI", exact=True)
+    test, save = page.get_by_role("button", name="Test URI"), page.get_by_role("button", name="Save URI")
+    result = page.locator("#jwks-result")
+
+    # An invalid URI: the SPEC's message and its detail; Save stays disabled.
+    field.fill("http://jwks.example.com/keys.json")
+    expect(save).to_be_disabled()
+    test.click()
+    expect(result).to_contain_text("The JWKS URI is invalid.")
+    expect(result).to_contain_text("https")
+    expect(save).to_be_disabled()
+    shoot(page, "jwks-invalid")
+
+    field.fill("")
+    test.click()
+    expect(result).to_contain_text("The JWKS URI cannot be empty.")
+
+    # A document whose only key is unusable: the detail quotes its kid, shown as text.
+    served.write_text(json.dumps({"keys": [{"kty": "EC", "kid": MARKUP}]}))
+    field.fill(uri)
+    test.click()
+    expect(result).to_contain_text("Unable to fetch a JWK Set from the specified URI.")
+    expect(result.locator(".detail")).to_contain_text(json.dumps(MARKUP)[:30])
+    assert result.locator("img, b").count() == 0 and page.evaluate("window.owned") is None
+    expect(save).to_be_disabled()
+
+    # A good document: its keys, and Save for exactly that text.
+    served.write_text(good)
+    test.click()
+    expect(result).to_contain_text("passed its test")
+    expect(result.locator("tbody tr")).to_contain_text("console-key")
+    expect(result.locator("tbody tr")).to_contain_text("2048")
+    expect(save).to_be_enabled()
+    shoot(page, "jwks-tested")
+
+    field.press("End")
+    field.press_sequentially("x")  # an edit needs a new test
+    expect(save).to_be_disabled()
+    field.press("Backspace")  # even back to the tested text
+    expect(save).to_be_disabled()
+    test.click()
+    expect(save).to_be_enabled()
+    save.click()
+    expect(page.locator("#jwks-saved-uri")).to_have_text(uri)
+    expect(save).to_be_disabled()
+    assert admin.api("GET", "/settings")["jwksUri"] == uri
+    shoot(page, "jwks-saved")
+
+    # Locked while only signed metadata is allowed.
+    admin.api("PATCH", "/settings", {"onlyAllowSignedMetadata": True, **CONFIRM})
+    page.reload()
+    expect(page.get_by_text("Turn off Only allow signed metadata to change the JWKS URI.")).to_be_visible()
+    expect(field).to_be_disabled()
+    admin.no_problems()
+    page.close()
+
+
+def test_the_console_is_light(admin: Admin) -> None:
+    """Everything the signed-in console loads from its own origin, as the browser counted it."""
+    admin.signed_in()
+    expect(admin.page.locator("#settings-status")).to_be_hidden()
+    entries = admin.page.evaluate(
+        "[performance.getEntriesByType('navigation')[0], ...performance.getEntriesByType('resource')]"
+        ".filter((e) => new URL(e.name).pathname.startsWith('/console'))"
+        ".map((e) => ({name: e.name, bytes: e.encodedBodySize}))"
+    )
+    files = {entry["name"].rsplit("/", 1)[-1] for entry in entries}
+    assert {"console", "app.js", "api.js", "console.css"} <= files
+    total = sum(entry["bytes"] for entry in entries)
+    SCREENSHOTS.parent.mkdir(parents=True, exist_ok=True)
+    (SCREENSHOTS.parent / "console-size.json").write_text(json.dumps({"files": len(entries), "bytes": total}))
+    assert total < 80_000, entries  # uncompressed here; API Gateway gzips it to about a third
