@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.support.local import COUNTERSIGN, REPO_ROOT, LocalApi, running_local_stack, stop
+from tests.support.local import COUNTERSIGN, REPO_ROOT, LocalApi, running_jwks_serve, running_local_stack
 
 SCREENSHOTS = REPO_ROOT / ".artifacts" / "screenshots"
 CONFIRM = {"confirmation": "I understand"}
@@ -467,22 +467,10 @@ def rs256_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Loca
     good = (keys / "jwks.json").read_text()
     served = root / "served.json"
     served.write_text(good)
-    state = root / "serve-state"
-    serve = subprocess.Popen(
-        [str(COUNTERSIGN), "jwks-serve", "--jwks", str(served), "--port", "0", "--state-dir", str(state), "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while not (state / "jwks-serve.json").exists():
-            assert serve.poll() is None and time.monotonic() < deadline, "jwks-serve did not start"
-            time.sleep(0.05)
-        uri = json.loads((state / "jwks-serve.json").read_text())["jwksUri"]
-        ca = str(state / "jwks-tls" / "ca.pem")
-        with running_local_stack(root / "stack", "--allow-private-jwks-hosts", "--jwks-ca-bundle", ca) as local:
-            yield local, uri, served, good
-    finally:
-        stop(serve)
+    with running_jwks_serve(served, root / "serve-state") as serve:
+        flags = ("--allow-private-jwks-hosts", "--jwks-ca-bundle", str(serve.ca_bundle))
+        with running_local_stack(root / "stack", *flags) as local:
+            yield local, serve.uri, served, good
 
 
 def test_jwks_uri_test_then_save(rs256_world: tuple[LocalApi, str, Path, str], context: BrowserContext) -> None:

@@ -7,10 +7,9 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
-from tests.support.local import COUNTERSIGN, REPO_ROOT, LocalApi, running_local_stack, stop
+from tests.support.local import REPO_ROOT, LocalApi, running_jwks_serve, running_local_stack
 
 README = REPO_ROOT / "README.md"
 
@@ -91,31 +90,24 @@ def test_rs256_walkthrough(tmp_path: Path) -> None:
     )  # fmt: skip
     assert keygen.returncode == 0, keygen.stderr
     state = workdir / ".countersign"
-    serve = subprocess.Popen(
-        [str(COUNTERSIGN), "jwks-serve", "--jwks", ".countersign/rs256/jwks.json", "--port", "0"],
-        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while not (state / "jwks-serve.json").exists():
-            assert serve.poll() is None and time.monotonic() < deadline, "jwks-serve did not start"
-            time.sleep(0.05)
-        ca = str(state / "jwks-tls" / "ca.pem")
-        with running_local_stack(tmp_path / "stack", "--allow-private-jwks-hosts", "--jwks-ca-bundle", ca) as local:
-            output = run_walkthrough(local, workdir, "variables", "rs256")
-            app = local.demo_app
-            uri = json.loads((state / "jwks-serve.json").read_text())["jwksUri"]
-            assert re.search(r"^Use RS256-signed metadata\s+on$", output, re.MULTILINE)
-            assert "The JWKS URI passed its test" in output
-            assert table_rows(output, "key-2026-11", "RSA", "RS256", "2048")
-            assert re.search(rf"^JWKS URI\s+{re.escape(uri)}$", output, re.MULTILINE)
-            accepted, keygen_output, rotated = json_documents(output)
-            assert accepted == {"accepted": 1, "duplicates": 0, "rejected": []}
-            assert table_rows(output, "page_view", "visitor-7", "acme", "rs256 key-2026-11")
-            assert isinstance(keygen_output, dict) and keygen_output["kid"] == "key-2027-01"
-            assert isinstance(rotated, dict) and rotated["signed"] == "rs256"
-            assert re.search(r"^Use RS256-signed metadata\s+off\nJWKS URI\s+-$", output, re.MULTILINE)
-            settings = local.call("GET", f"/v1/apps/{app['appId']}/settings", token=app["adminToken"]).body
-            assert settings["useRs256SignedMetadata"] is False and settings["jwksUri"] is None
-    finally:
-        stop(serve)
+    with (
+        running_jwks_serve(Path(".countersign/rs256/jwks.json"), state, cwd=workdir) as serve,
+        running_local_stack(
+            tmp_path / "stack", "--allow-private-jwks-hosts", "--jwks-ca-bundle", str(serve.ca_bundle)
+        ) as local,
+    ):
+        output = run_walkthrough(local, workdir, "variables", "rs256")
+        app = local.demo_app
+        uri = serve.uri
+        assert re.search(r"^Use RS256-signed metadata\s+on$", output, re.MULTILINE)
+        assert "The JWKS URI passed its test" in output
+        assert table_rows(output, "key-2026-11", "RSA", "RS256", "2048")
+        assert re.search(rf"^JWKS URI\s+{re.escape(uri)}$", output, re.MULTILINE)
+        accepted, keygen_output, rotated = json_documents(output)
+        assert accepted == {"accepted": 1, "duplicates": 0, "rejected": []}
+        assert table_rows(output, "page_view", "visitor-7", "acme", "rs256 key-2026-11")
+        assert isinstance(keygen_output, dict) and keygen_output["kid"] == "key-2027-01"
+        assert isinstance(rotated, dict) and rotated["signed"] == "rs256"
+        assert re.search(r"^Use RS256-signed metadata\s+off\nJWKS URI\s+-$", output, re.MULTILINE)
+        settings = local.call("GET", f"/v1/apps/{app['appId']}/settings", token=app["adminToken"]).body
+        assert settings["useRs256SignedMetadata"] is False and settings["jwksUri"] is None

@@ -152,6 +152,32 @@ def running_local_stack(state_dir: Path, *extra_args: str, env: dict[str, str] |
         log.close()
 
 
+@dataclass
+class JwksServe:
+    """A running `countersign jwks-serve`: the URI it publishes and the CA bundle that trusts it."""
+
+    uri: str
+    ca_bundle: Path
+
+
+@contextmanager
+def running_jwks_serve(jwks_file: Path, state_dir: Path, *, cwd: Path | None = None) -> Iterator[JwksServe]:
+    """`countersign jwks-serve` on a free loopback port (its CA under `state_dir`), stopped afterwards."""
+    serve = subprocess.Popen(
+        [str(COUNTERSIGN), "jwks-serve", "--jwks", str(jwks_file), "--port", "0", "--state-dir", str(state_dir)],
+        cwd=cwd or REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not (state_dir / "jwks-serve.json").exists():
+            assert serve.poll() is None and time.monotonic() < deadline, "jwks-serve did not start"
+            time.sleep(0.05)
+        uri = json.loads((state_dir / "jwks-serve.json").read_text())["jwksUri"]
+        yield JwksServe(uri, state_dir / "jwks-tls" / "ca.pem")
+    finally:
+        stop(serve)
+
+
 def stop(process: subprocess.Popen[str]) -> int:
     """Ctrl-C, as a developer would; kill only if it does not stop in time."""
     if process.poll() is None:

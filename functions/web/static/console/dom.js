@@ -39,20 +39,30 @@ export function fillTable(table, rows, statusLine, empty) {
   if (statusLine) status(statusLine, rows.length ? "" : "empty", rows.length ? "" : empty);
 }
 
-/** A small two-column table (name, count), or a muted line when there is nothing. */
-export function countsTable(counts, label, emptyText) {
-  const entries = Object.entries(counts || {});
-  if (!entries.length) return h("p", { className: "status empty" }, emptyText);
+/** A cell: numbers are right-aligned figures; strings and nodes as they are. */
+function cell(value) {
+  return typeof value === "number" ? h("td", { className: "num" }, value) : h("td", {}, value);
+}
+
+/** A table in its own scrolling box. `name` is {"aria-label": …} or {"aria-labelledby": …}. */
+export function dataTable(name, headers, rows) {
   return h(
     "div",
     { className: "scroll" },
     h(
       "table",
-      { "aria-label": label },
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Reason"), h("th", { scope: "col" }, "Count"))),
-      h("tbody", {}, entries.map(([name, value]) => h("tr", {}, h("td", {}, h("code", {}, name)), h("td", { className: "num" }, value)))),
+      name,
+      h("thead", {}, h("tr", {}, headers.map((header) => h("th", { scope: "col" }, header)))),
+      h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map(cell)))),
     ),
   );
+}
+
+/** A reason -> count table, or a muted line when there is nothing. */
+export function countsTable(counts, label, emptyText) {
+  const entries = Object.entries(counts || {});
+  if (!entries.length) return h("p", { className: "status empty" }, emptyText);
+  return dataTable({ "aria-label": label }, ["Reason", "Count"], entries.map(([name, value]) => [h("code", {}, name), Number(value)]));
 }
 
 /** "2026-11-26T10:41:00Z" or epoch milliseconds -> "2026-11-26 10:41 UTC"; null -> fallback. */

@@ -1,6 +1,6 @@
 // Raw Events (with a visitor filter), Diagnostics and Coverage: read-only views of what arrived.
 
-import { $, countsTable, describe, fillTable, h, plural, stamp, status, when } from "./dom.js";
+import { $, countsTable, dataTable, describe, fillTable, h, plural, stamp, status, when } from "./dom.js";
 
 const MODES = { hs256: "HS256", rs256: "RS256", unsigned: "Unsigned" };
 
@@ -86,24 +86,15 @@ export function loadDiagnostics(context) {
     $("diagnostics-figures").replaceChildren(...figures.map(([name, value]) => h("div", {}, h("dt", {}, name), h("dd", {}, value))));
     $("dropped-reasons").replaceChildren(countsTable(counts.dropped, "Dropped, by reason", "Nothing was dropped."));
     $("rejected-reasons").replaceChildren(countsTable(counts.rejected, "Rejected events, by reason", "No event was rejected."));
-    const drops = (answer.recentDrops || []).map((drop) =>
-      h(
-        "tr",
-        {},
-        h("td", {}, stamp(drop.at)),
-        h("td", {}, h("code", {}, drop.reason)),
-        h("td", {}, drop.route || "—"),
-        h("td", {}, drop.keyName || drop.kid ? h("code", {}, drop.keyName || drop.kid) : "—"),
-        h("td", { className: "num" }, drop.events ?? "—"),
-      ),
-    );
-    const table = h(
-      "table",
-      { "aria-labelledby": "drops-title" },
-      h("thead", {}, h("tr", {}, ["When", "Reason", "Route", "Key or kid", "Events"].map((name) => h("th", { scope: "col" }, name)))),
-      h("tbody", {}, drops),
-    );
-    $("recent-drops").replaceChildren(drops.length ? h("div", { className: "scroll" }, table) : h("p", { className: "status empty" }, "No drops."));
+    const drops = (answer.recentDrops || []).map((drop) => [
+      stamp(drop.at),
+      h("code", {}, drop.reason),
+      drop.route || "—",
+      drop.keyName || drop.kid ? h("code", {}, drop.keyName || drop.kid) : "—",
+      typeof drop.events === "number" ? drop.events : "—",
+    ]);
+    const table = dataTable({ "aria-labelledby": "drops-title" }, ["When", "Reason", "Route", "Key or kid", "Events"], drops);
+    $("recent-drops").replaceChildren(drops.length ? table : h("p", { className: "status empty" }, "No drops."));
     $("diagnostics-body").hidden = false;
     status(line, "", "");
   });
@@ -111,29 +102,13 @@ export function loadDiagnostics(context) {
 
 function usageTable(entries, label, nameOf, emptyText) {
   if (!entries.length) return h("p", { className: "status empty" }, emptyText);
-  return h(
-    "div",
-    { className: "scroll" },
-    h(
-      "table",
-      { "aria-label": label },
-      h("thead", {}, h("tr", {}, [label, "Sessions", "Events", "Last used"].map((name) => h("th", { scope: "col" }, name)))),
-      h(
-        "tbody",
-        {},
-        entries.map((entry) =>
-          h(
-            "tr",
-            {},
-            h("td", {}, h("code", {}, nameOf(entry))),
-            h("td", { className: "num" }, entry.sessions ?? 0),
-            h("td", { className: "num" }, entry.events ?? 0),
-            h("td", {}, stamp(entry.lastUsedAt, "Never")),
-          ),
-        ),
-      ),
-    ),
-  );
+  const rows = entries.map((entry) => [
+    h("code", {}, nameOf(entry)),
+    Number(entry.sessions || 0),
+    Number(entry.events || 0),
+    stamp(entry.lastUsedAt, "Never"),
+  ]);
+  return dataTable({ "aria-label": label }, [label, "Sessions", "Events", "Last used"], rows);
 }
 
 export function loadCoverage(context) {

@@ -2,7 +2,7 @@
 // JWKS URI field (Test URI, then Save URI for exactly the text that passed).
 
 import { CONFIRMATION_PHRASE, confirmChange } from "./confirm.js";
-import { $, describe, h, plural, status, when } from "./dom.js";
+import { $, dataTable, describe, h, plural, status, when } from "./dom.js";
 
 const TOGGLES = ["useSignedMetadata", "useRs256SignedMetadata", "onlyAllowSignedMetadata"];
 
@@ -169,24 +169,13 @@ async function testUri(event) {
     const report = await ctx.call("POST", "/jwks-uri/test", { uri });
     if ($("jwks-uri").value !== uri) return; // edited while testing: that answer is for another text
     testedUri = uri;
-    const rows = (report.keys || []).map((key) =>
-      h("tr", {}, h("td", {}, h("code", {}, key.kid)), h("td", {}, key.kty), h("td", {}, key.alg), h("td", { className: "num" }, key.bits)),
-    );
+    const rows = (report.keys || []).map((key) => [h("code", {}, key.kid), key.kty, key.alg, Number(key.bits)]);
     showResult(
       h(
         "div",
         { className: "result ok" },
         h("p", { className: "message" }, `The URI passed its test: ${plural(rows.length, "usable key")}. Save it within 15 minutes.`),
-        h(
-          "div",
-          { className: "scroll" },
-          h(
-            "table",
-            { "aria-label": "Keys found at the JWKS URI" },
-            h("thead", {}, h("tr", {}, ["Key id (kid)", "Type", "Algorithm", "Bits"].map((name) => h("th", { scope: "col" }, name)))),
-            h("tbody", {}, rows),
-          ),
-        ),
+        dataTable({ "aria-label": "Keys found at the JWKS URI" }, ["Key id (kid)", "Type", "Algorithm", "Bits"], rows),
       ),
     );
   } catch (error) {
