@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from tests.support.local import LocalApi, Reply
@@ -109,18 +108,3 @@ def test_unknown_keys_bad_bodies_and_wrong_methods(local: LocalApi, app: dict[st
     assert admin(local, app, "DELETE").status == 405
     assert admin(local, app, "GET", "key_000000000000", "reveal").status == 405
     assert admin(local, app, "GET", "key_000000000000").status == 404  # no such route
-
-
-def test_readme_keys_walkthrough(local: LocalApi, tmp_path: Path) -> None:
-    from tests.integration.test_readme_walkthroughs import json_documents, run_walkthrough
-
-    output = run_walkthrough(local, tmp_path, "keys")
-    key_name, rest = output.split("\n", 1)
-    assert re.fullmatch(r"key_[0-9a-f]{12}", key_name)
-    listed, revealed, revoked, refused = json_documents(rest)
-    assert isinstance(listed, dict) and key_name in {key["keyName"] for key in listed["activeKeys"]}
-    assert isinstance(revealed, dict) and revealed["keyName"] == key_name and revealed["secret"].startswith("css_")
-    assert isinstance(revoked, dict) and (revoked["keyName"], revoked["status"]) == (key_name, "revoked")
-    assert refused == {
-        "error": {"code": "key_revoked", "message": "This signing key is revoked; revocation is permanent."}
-    }

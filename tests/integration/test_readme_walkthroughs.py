@@ -32,10 +32,11 @@ def run_walkthrough(local: LocalApi, workdir: Path, *names: str) -> str:
         env["PATH"] = f"{REPO_ROOT / 'tests' / 'support' / 'bin'}{os.pathsep}{env['PATH']}"
     script = "set -euo pipefail\n" + "\n".join(walkthrough(name) for name in names)
     result = subprocess.run(
-        ["bash", "-c", script], cwd=workdir, capture_output=True, text=True, timeout=120, env=env, check=False
-    )
-    assert result.returncode == 0, f"walkthrough failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
+        ["bash", "-c", script], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, timeout=120, env=env, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, f"walkthrough failed:\n{result.stdout}"
+    return result.stdout  # what the reader sees in the terminal: stdout and stderr
 
 
 def json_documents(output: str) -> list[object]:
@@ -74,6 +75,8 @@ def test_keys_walkthrough(local: LocalApi, tmp_path: Path) -> None:
     assert table_rows(output, key, "web server")
     assert re.search(r"^Secret\s+css_[A-Za-z0-9_-]{43}$", output, re.MULTILINE)
     assert f"Revoked {key} at " in output
+    refused = "countersign: error: This signing key is revoked; revocation is permanent. (key_revoked, HTTP 409)"
+    assert f"{refused}\nexit status 1\n" in output
     demo = local.demo_app
     listing = local.call("GET", f"/v1/apps/{demo['appId']}/keys", token=demo["adminToken"]).body
     assert key in [k["keyName"] for k in listing["revokedKeys"]]

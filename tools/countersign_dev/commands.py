@@ -50,6 +50,7 @@ Countersign local stack is up (moto server: {state["awsEndpointUrl"]}, state: {s
 
   API        {api}
   OpenAPI    {api}/openapi.json
+  Console    {api}/console  (sign in with the demo app and its admin token below)
   SDK        {api}/sdk/countersign.js
   Demo app   {app["appId"]}
   Admin      {app["adminToken"]}
@@ -62,6 +63,10 @@ Try:
        -d '{{"description": "web server"}}' {base}/keys
   curl -s -X POST -H "Content-Type: application/json" \\
        -d '{{"metadata": {{"visitor": {{"id": "v-1"}}, "account": {{"id": "a-1"}}}}}}' {base}/sessions
+
+The same admin calls from the CLI (the demo app's token is read from local.json):
+  .venv/bin/countersign settings set --use-signed-metadata on --local
+  .venv/bin/countersign keys create --description "web server" --local
 
 Another application: .venv/bin/countersign apps create --name "My app" --local
 Ctrl-C stops everything (the emulated AWS state is in memory and goes with it).
