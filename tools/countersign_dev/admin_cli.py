@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote
 
-from countersign_dev.cli import DEFAULT_STATE_DIR, CliError
+from countersign_dev.cli import DEFAULT_STATE_DIR
+from countersign_dev.errors import CliError
 
 TOKEN_VARIABLE = "COUNTERSIGN_ADMIN_TOKEN"  # noqa: S105 - the name of the variable, not a token
 #: The phrase SPEC 3.1 asks for, typed by the admin before a change that drops data.
