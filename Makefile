@@ -4,10 +4,13 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# The scanners have their own environment: checkov's dependencies are not SAM CLI's.
+SCAN_VENV := .venv-scanners
+SCAN_STAMP := $(SCAN_VENV)/.installed-stamp
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install dev test lint format unit integration sdk browser validate build bench bench-load fuzz clean
+.PHONY: help install dev test lint format unit integration sdk browser validate scan build bench bench-load fuzz openapi clean
 .DEFAULT_GOAL := help
 
 help:  ## list the targets and what each does (this text)
@@ -23,10 +26,16 @@ $(STAMP): pyproject.toml layers/verification/pyproject.toml constraints.txt
 	tools/browser-deps.sh
 	touch $(STAMP)
 
+$(SCAN_STAMP): constraints-scanners.txt
+	test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints-scanners.txt \
+		checkov cfn-lint-serverless
+	touch $(SCAN_STAMP)
+
 dev: install  ## the API on http://127.0.0.1:3000 backed by moto server; Ctrl-C stops it
 	$(BIN)/countersign local
 
-test: install lint unit integration sdk browser validate build  ## every check (what CI runs)
+test: install lint unit integration sdk browser validate scan build  ## every check (what CI runs)
 
 lint: install  ## ruff, ruff format --check and mypy --strict (layer, tools, each function)
 	$(BIN)/ruff check .
@@ -56,6 +65,13 @@ fuzz: install  ## deeper property-based fuzzing of every route from the OpenAPI 
 validate: install  ## SAM and CloudFormation lint of template.yaml
 	$(BIN)/sam validate --lint --template-file template.yaml
 
+scan: $(SCAN_STAMP)  ## the scanners operators run: checkov and cfn-lint's serverless rules (suppressions: template Metadata)
+	$(SCAN_VENV)/bin/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
+	$(SCAN_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+
+openapi: install  ## write docs/openapi.json from the routes (a test fails when it drifts)
+	$(BIN)/python -m countersign_dev.openapi > docs/openapi.json
+
 build: install  ## sam build without Docker: arm64 / python3.13 wheels via the makefiles
 	$(BIN)/sam build --template-file template.yaml --parallel --cached \
 		--build-dir .aws-sam/build >/dev/null
@@ -68,5 +84,5 @@ bench: install  ## performance ratios and budgets (BENCHMARKS.md); exits non-zer
 bench-load: install  ## a bounded load run on the local stack (30 s, 4 clients, loopback; BENCHMARKS.md)
 	$(BIN)/python -m benchmarks.load
 
-clean:  ## remove .venv, build output, caches and local state
-	rm -rf $(VENV) .aws-sam .mypy_cache .ruff_cache .countersign
+clean:  ## remove .venv, .venv-scanners, build output, caches and local state
+	rm -rf $(VENV) $(SCAN_VENV) .aws-sam .mypy_cache .ruff_cache .countersign

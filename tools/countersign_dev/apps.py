@@ -6,6 +6,7 @@ from typing import Any
 
 from countersign import clock
 from countersign.admin_tokens import hash_admin_token, new_admin_token, new_app_id
+from countersign.errors import ApiError
 from countersign.store.control import ControlStore
 
 
@@ -24,3 +25,13 @@ def rotate_admin_token(dynamodb: Any, control_table: str, app_id: str) -> dict[s
         app_id, hash_admin_token(token), clock.now_iso(), revoke_others=True
     )
     return {"appId": app_id, "adminToken": token, "revokedTokens": revoked}
+
+
+def set_rate_limits(dynamodb: Any, control_table: str, app_id: str, changes: dict[str, int | None]) -> dict[str, int]:
+    """Override (a number) or restore to the stack default (None) an application's rate limits."""
+    store = ControlStore(control_table, dynamodb)
+    if not changes:
+        if store.get_app(app_id) is None:
+            raise ApiError("invalid_request", f"No application {app_id} exists.")
+        return store.get_limits(app_id)
+    return store.set_limits(app_id, changes)

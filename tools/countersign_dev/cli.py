@@ -52,12 +52,21 @@ def build_parser() -> argparse.ArgumentParser:
     for name, helptext in (
         ("create", "create an application; prints {appId, adminToken}"),
         ("rotate-token", "issue a new admin token and revoke the old ones"),
+        ("limits", "show or override an application's rate limits (requests per second)"),
     ):
         sub = apps.add_parser(name, help=helptext)
         if name == "create":
             sub.add_argument("--name", required=True, help="a name for the application")
         else:
-            sub.add_argument("--app-id", required=True)
+            sub.add_argument("--app-id", required=True, help="the application's id (app_...)")
+        if name == "limits":
+            for family, routes in (("sdk", "SDK routes (sessions, events)"), ("admin", "admin routes")):
+                sub.add_argument(
+                    f"--{family}",
+                    type=_limit,
+                    metavar="N|default",
+                    help=f"requests per second on the {routes}; `default` restores the stack's parameter",
+                )
         target = sub.add_mutually_exclusive_group(required=True)
         target.add_argument("--local", action="store_true", help="the running local stack")
         target.add_argument("--stack", metavar="STACK", help="a deployed CloudFormation stack")
@@ -100,6 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_admin_commands(commands, _Parser)
     return parser
+
+
+def _limit(text: str) -> int | str:
+    if text == "default":
+        return text
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 100_000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of requests per second (1-100000) or 'default'")
+    return int(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -81,7 +81,49 @@ def apps_command(args: argparse.Namespace) -> dict[str, Any]:
         if not args.name.strip() or len(args.name) > 200:
             raise CliError("--name must be 1-200 characters")
         return create_application(client, table, args.name.strip())
+    if args.apps_command == "limits":
+        return _limits(args, client, table)
     return rotate_admin_token(client, table, args.app_id)
+
+
+#: The template parameters that hold each family's stack-wide default.
+LIMIT_PARAMETERS = {"sdk": "AppSdkRequestsPerSecond", "admin": "AppAdminRequestsPerSecond"}
+
+
+def _limits(args: argparse.Namespace, client: Any, table: str) -> dict[str, Any]:
+    """Set what was asked, then show each family's limit and where it comes from."""
+    from countersign.errors import ApiError
+    from countersign_dev.apps import set_rate_limits
+
+    changes = {
+        family: None if value == "default" else value
+        for family in LIMIT_PARAMETERS
+        if (value := getattr(args, family)) is not None
+    }
+    try:
+        overrides = set_rate_limits(client, table, args.app_id, changes)
+    except ApiError as error:
+        raise CliError(error.message) from error
+    defaults = _stack_parameters(args)
+    limits = {}
+    for family, parameter in LIMIT_PARAMETERS.items():
+        if family in overrides:
+            limits[family] = {"requestsPerSecond": overrides[family], "from": "override"}
+        else:
+            limits[family] = {"requestsPerSecond": int(defaults[parameter]), "from": f"stack parameter {parameter}"}
+    # Functions cache overrides like settings: they apply everywhere within CacheTtlSeconds.
+    return {"appId": args.app_id, "limits": limits}
+
+
+def _stack_parameters(args: argparse.Namespace) -> dict[str, str]:
+    if args.local:  # the local stack runs with the template's defaults
+        from countersign_dev import template as tpl
+
+        return tpl.parameter_defaults(tpl.load_template())
+    import boto3
+
+    stack = boto3.client("cloudformation", region_name=args.region).describe_stacks(StackName=args.stack)["Stacks"][0]
+    return {p["ParameterKey"]: p.get("ResolvedValue", p["ParameterValue"]) for p in stack.get("Parameters", [])}
 
 
 def _control_table(args: argparse.Namespace) -> tuple[Any, str]:

@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from countersign_dev import template as tpl
 from countersign_dev.faults import SdkFaults
+from countersign_dev.gateway import GatewayResponses
 from countersign_dev.provision import ACCOUNT_ID, REGION, provision
 
 STAGE = "api"
@@ -84,7 +85,7 @@ class LocalStack:
         self.options = options
         self.template = tpl.load_template()
         self.routes = tpl.routes(self.template)
-        self.gateway_responses = tpl.gateway_responses(self.template)
+        self.gateway = GatewayResponses.from_template(self.template)
         # Per function, a pool of "containers": each a separate import of the handler module that
         # serves one request at a time, as a Lambda execution environment does (the Powertools
         # resolver keeps the current event on the app object, so sharing one across threads is wrong).
@@ -253,7 +254,7 @@ class LocalStack:
         if method == "GET" and path == OPENAPI_PATH:
             return 200, {"Content-Type": ["application/json"]}, json.dumps(self.openapi()).encode()
         if len(body) > GATEWAY_BODY_LIMIT:
-            return self._gateway_response("REQUEST_TOO_LARGE")
+            return self.gateway.answer("REQUEST_TOO_LARGE")
         for route in self.routes:
             params = route.match(path)
             if params is None or route.method not in (method, "ANY"):
@@ -266,9 +267,9 @@ class LocalStack:
                 result = self._call(route.function, event)
             except Exception:  # noqa: BLE001 - an unhandled error is a Lambda failure: API Gateway says 502
                 traceback.print_exc()
-                return 502, {"Content-Type": ["application/json"]}, b'{"message": "Internal server error"}'
+                return self.gateway.answer("DEFAULT_5XX", status=502)
             return fault.answer() if fault else _http_response(result)
-        return self._gateway_response("MISSING_AUTHENTICATION_TOKEN")
+        return self.gateway.answer("MISSING_AUTHENTICATION_TOKEN")
 
     def _call(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         pool = self.containers[function]
@@ -278,43 +279,11 @@ class LocalStack:
         finally:
             pool.put(handler)
 
-    def _gateway_response(self, kind: str) -> tuple[int, dict[str, list[str]], bytes]:
-        response = self.gateway_responses.get(kind)
-        if response is None:
-            return 403, {"Content-Type": ["application/json"]}, b'{"message": "Missing Authentication Token"}'
-        return response.status, {"Content-Type": ["application/json"]}, response.body.encode()
-
     def openapi(self) -> dict[str, Any]:
-        """One OpenAPI document for the whole API, generated from every function's routes.
+        """The API's OpenAPI document (countersign_dev.openapi) with this stack's URL."""
+        from countersign_dev.openapi import document
 
-        Each route documents its body, answers and security (`countersign.openapi_schemas`); the
-        admin token's security scheme is declared once, here, for the whole document.
-        """
-        from countersign.openapi_schemas import SECURITY_SCHEMES
-
-        document: dict[str, Any] = {}
-        for module in self.modules.values():
-            app = getattr(module, "app", None)
-            if app is None:
-                continue
-            schema = json.loads(
-                app.get_openapi_json_schema(
-                    title="Countersign API",
-                    version="1.0.0",
-                    description="Signed-metadata ingest for analytics sessions and events.",
-                    security_schemes=SECURITY_SCHEMES,
-                )
-            )
-            if not document:
-                document = schema
-                document.setdefault("paths", {})
-            else:
-                for path, operations in schema.get("paths", {}).items():
-                    document["paths"].setdefault(path, {}).update(operations)
-                for kind, components in schema.get("components", {}).items():
-                    document.setdefault("components", {}).setdefault(kind, {}).update(components)
-        document["servers"] = [{"url": self.state.api_url if self.state else ""}]
-        return document
+        return {**document(self.modules.values()), "servers": [{"url": self.state.api_url if self.state else ""}]}
 
 
 _MALFORMED_LENGTH = json.dumps(
@@ -346,7 +315,7 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
             status, headers, body = 400, {"Content-Type": ["application/json"]}, _MALFORMED_LENGTH
             self.close_connection = True
         elif length > GATEWAY_BODY_LIMIT:
-            status, headers, body = self.local_stack._gateway_response("REQUEST_TOO_LARGE")
+            status, headers, body = self.local_stack.gateway.answer("REQUEST_TOO_LARGE")
             self.close_connection = True
         else:
             payload = self.rfile.read(length) if length else b""

@@ -41,12 +41,6 @@ class FunctionSpec:
     environment: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class GatewayResponse:
-    status: int
-    body: str
-
-
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     """The template as plain data, intrinsic functions as {"Ref": ...} dicts (cfn-lint's loader)."""
     from cfnlint.decode import cfn_yaml
@@ -82,17 +76,6 @@ def routes(template: dict[str, Any]) -> list[Route]:
             resource = props["Path"]
             found.append(Route(props["Method"].upper(), resource, name, _path_pattern(resource)))
     return sorted(found, key=lambda r: (r.method == "ANY", r.resource))
-
-
-def gateway_responses(template: dict[str, Any]) -> dict[str, GatewayResponse]:
-    """The API's GatewayResponses (e.g. MISSING_AUTHENTICATION_TOKEN -> our 404 body)."""
-    out = {}
-    for res in resources_of_type(template, "AWS::Serverless::Api").values():
-        for kind, spec in res["Properties"].get("GatewayResponses", {}).items():
-            status = int(spec.get("StatusCode", 500 if "5XX" in kind else 400))
-            body = spec.get("ResponseTemplates", {}).get("application/json", "")
-            out[kind] = GatewayResponse(status, body)
-    return out
 
 
 def parameter_defaults(template: dict[str, Any]) -> dict[str, str]:

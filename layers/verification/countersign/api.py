@@ -23,6 +23,7 @@ from countersign.errors import ApiError
 from countersign.observability import logger, metrics
 from countersign.store.control import control_store
 from countersign.strict_json import BodyRefused, request_body
+from countersign.tenancy import limited
 
 #: Body limits per function kind (API Gateway's own limit is 10 MB).
 ADMIN_BODY_LIMIT = 16 * 1024
@@ -88,8 +89,15 @@ def make_resolver(*, admin: bool, max_body_bytes: int) -> CountersignResolver:
             body=json.dumps({"error": {"code": "internal_error", "message": "Something went wrong on our side."}}),
         )
 
-    if admin:
-        app.use(middlewares=[_require_admin])
+    def _rate_limit(app: APIGatewayRestResolver, next_middleware: Callable[..., Response[Any]]) -> Response[Any]:
+        # Per-application limits (SPEC 4); admin requests are counted once authorized.
+        app_id = (app.context.get("_route_args") or {}).get("appId")
+        if app.current_event.http_method == "OPTIONS" or not app_id:
+            return next_middleware(app)
+        with limited(app_id, "admin" if admin else "sdk"):
+            return next_middleware(app)
+
+    app.use(middlewares=[_require_admin, _rate_limit] if admin else [_rate_limit])
     return app
 
 

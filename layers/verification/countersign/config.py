@@ -19,6 +19,9 @@ class Config:
     session_ttl_seconds: int
     allow_private_jwks_hosts: bool
     jwks_ca_bundle: str | None
+    #: Per-application requests per second (template parameters; an operator override per app wins).
+    sdk_requests_per_second: int = 500
+    admin_requests_per_second: int = 20
 
 
 def _flag(name: str) -> bool:
@@ -38,6 +41,8 @@ def get_config() -> Config:
         # Local development only (SPEC 3.2): template.yaml never sets these two.
         allow_private_jwks_hosts=_flag("ALLOW_PRIVATE_JWKS_HOSTS"),
         jwks_ca_bundle=os.environ.get("JWKS_CA_BUNDLE") or None,
+        sdk_requests_per_second=int(os.environ.get("APP_SDK_REQUESTS_PER_SECOND", "500")),
+        admin_requests_per_second=int(os.environ.get("APP_ADMIN_REQUESTS_PER_SECOND", "20")),
     )
 
 

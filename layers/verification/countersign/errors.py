@@ -52,6 +52,9 @@ ErrorCode = Literal[
     "app_not_found",
     "too_many_events",
     "event_too_large",
+    "rate_limited",
+    "throttled",
+    "request_refused",
     "service_unavailable",
 ]
 
@@ -138,6 +141,14 @@ ERRORS: dict[ErrorCode, Answer] = {
     # events
     "too_many_events": Answer(413, "A batch holds at most 500 events."),
     "event_too_large": Answer(413, "An event is at most 32 KiB as JSON."),
+    # tenancy (SPEC 4): the application's own request budget, never another's
+    "rate_limited": Answer(
+        429,
+        "This application sent more requests this second than its limit allows; retry after Retry-After seconds.",
+    ),
+    # answered by API Gateway itself (template.yaml GatewayResponses), listed so every code has one home
+    "throttled": Answer(429, "The service is receiving too many requests; retry after Retry-After seconds."),
+    "request_refused": Answer(400, "The API refused the request before it reached the service."),
     # dependencies
     "service_unavailable": Answer(503, "A dependency is unavailable; retry the same request later."),
 }
@@ -176,7 +187,7 @@ class ApiError(Exception):
         return {"error": {"code": self.code, "message": self.message, **self.extra}}
 
     def headers(self) -> dict[str, str]:
-        if self.status == 503:
+        if self.status in (429, 503):
             return {"Retry-After": str(RETRY_AFTER_SECONDS)}
         return {}
 

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 
-from countersign import clock, container
+from countersign import clock, container, tenancy
 from countersign.app_view import AppView, KeyDirectory, current_view, jwks_keys, possible_app_id
 from countersign.claims import merged_metadata, metadata_update, session_identity
 from countersign.config import get_config
@@ -139,7 +139,7 @@ def accept_events(app_id: str, request: EventsRequest) -> dict[str, Any]:
     counts = {"accepted": len(outcome.stored), "duplicates": duplicates}
     for rejection in batch.rejected:
         counts[f"rejected_{rejection.code}"] = counts.get(f"rejected_{rejection.code}", 0) + 1
-    store.add_counts(app_id, counts)
+    tenancy.add_counts(app_id, counts)
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=len(outcome.stored))
     metrics.add_metric(name="EventsDuplicate", unit=MetricUnit.Count, value=duplicates)
     metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=len(batch.rejected))
@@ -194,7 +194,7 @@ def _counting_drops(
             drop.update({key: value for key, value in (("keyName", session.key_name), ("kid", session.kid)) if value})
             drop["events"] = events
         counter = {f"dropped_{error.code}": max(events, 1)}
-        _best_effort(lambda: data_store().add_counts(app_id, counter))
+        _best_effort(lambda: tenancy.add_counts(app_id, counter))
         _best_effort(lambda: data_store().record_drop(app_id, drop, at_ms=int(time.time() * 1000)))
         metrics.add_metric(name="RequestsDropped", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="EventsDropped", unit=MetricUnit.Count, value=events)

@@ -280,12 +280,16 @@ _ERROR_DESCRIPTIONS = {
     409: "The request conflicts with the current state (see the code and message).",
     413: "The body (or a batch) is over a limit: any route, even one that takes no body.",
     422: "The JWKS URI failed its test (the detail says which requirement).",
+    429: (
+        "The application is over its requests-per-second limit on these routes (rate_limited), or the API"
+        " as a whole is (throttled): retry after Retry-After seconds. Other applications are unaffected."
+    ),
     500: "A stored signing secret cannot be decrypted (key_unreadable), or a bug.",
     503: "A dependency is unavailable: retry the same request after Retry-After seconds.",
 }
-# Any request can be malformed HTTP (400), carry too large a body (413), use a wrong method (405)
-# or meet a failing dependency (503).
-_ALWAYS = (400, 405, 413, 503)
+# Any request can be malformed HTTP (400), carry too large a body (413), use a wrong method (405),
+# be over a rate limit (429) or meet a failing dependency (503).
+_ALWAYS = (400, 405, 413, 429, 503)
 
 
 def admin_route(

@@ -6,6 +6,7 @@ small and read-mostly:
     APP#<appId>        META             application name, createdAt
     APP#<appId>        SETTINGS         the settings object, `version` for optimistic concurrency
     APP#<appId>        ADMIN#<hash>     which admin tokens the application has (for rotation)
+    APP#<appId>        LIMITS           operator overrides of the per-application rate limits
     ADMIN#<hash>       ADMIN            admin token hash -> appId (tokens are stored only as hashes)
 """
 
@@ -23,6 +24,9 @@ from countersign.config import get_config
 from countersign.errors import ApiError
 from countersign.settings import Settings
 from countersign.store._attributes import app_key, number, string
+
+#: The request families that have a per-application rate limit (SDK routes, admin routes).
+LIMIT_FAMILIES = ("sdk", "admin")
 
 #: Enough for every writer of a burst far larger than an admin team sends at once to win in turn.
 SETTINGS_WRITE_ATTEMPTS = 20
@@ -94,6 +98,28 @@ class ControlStore:
         if not item:
             return None
         return AppRecord(app_id=app_id, name=item["name"]["S"], created_at=item["createdAt"]["S"])
+
+    # rate-limit overrides (operator CLI: `countersign apps limits`) ---------------------------
+
+    def get_limits(self, app_id: str) -> dict[str, int]:
+        """The operator's per-application overrides, by family (`sdk`, `admin`); empty when none."""
+        with aws.calling("dynamodb"):
+            item = self.client.get_item(TableName=self.table, Key=app_key(app_id, "LIMITS")).get("Item")
+        return {name: int(value["N"]) for name, value in (item or {}).items() if name in LIMIT_FAMILIES}
+
+    def set_limits(self, app_id: str, limits: dict[str, int | None]) -> dict[str, int]:
+        """Set (a number) or clear (None) overrides; returns the overrides now stored."""
+        if self.get_app(app_id) is None:
+            raise ApiError("invalid_request", f"No application {app_id} exists.")
+        current = {**self.get_limits(app_id), **limits}
+        kept = {name: value for name, value in current.items() if value is not None}
+        with aws.calling("dynamodb"):
+            if kept:
+                item = {name: number(value) for name, value in kept.items()}
+                self.client.put_item(TableName=self.table, Item={**app_key(app_id, "LIMITS"), **item})
+            else:
+                self.client.delete_item(TableName=self.table, Key=app_key(app_id, "LIMITS"))
+        return kept
 
     # settings ----------------------------------------------------------------------------------
 

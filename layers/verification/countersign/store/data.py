@@ -5,7 +5,8 @@ Item layout (`pk` / `sk`; every key starts with the application id):
     SESSION#<appId>#<sessionId>   SESSION            a session: ids, metadata, how it was verified
     EVENT#<appId>#<dedupeKey>     EVENT              an accepted event; it IS the dedupe record
     RAW#<appId>#<shard>           <ms>#<batchId>     receipt of one batch: the keys it stored, newest first
-    STATS#<appId>#<shard>         TOTALS             counters by outcome and reason (ADD)
+    STATS#<appId>#<shard>         TOTALS             counters by outcome and reason (ADD); the shard of
+                                                     the current second, with its rate window
     DROPS#<appId>#<shard>         <ms>#<random>      one recent drop (reason, time, keyName/kid)
 
 Why this shape (docs/cost-and-scale.md has the arithmetic):
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +39,9 @@ from countersign.policy import TokenKind
 from countersign.store._attributes import number, string
 
 COUNTER_SHARDS = 16
+#: Rate-window slots per counters item: a slot is reused after COUNTER_SHARDS * RATE_SLOTS seconds.
+RATE_SLOTS = 16
+RATE_PREFIX = "rate_"
 RAW_SHARDS = 16
 DROP_SHARDS = 16
 _WRITE_THREADS = 32
@@ -249,29 +254,64 @@ class DataStore:
 
     # counters and drops ------------------------------------------------------------------------
 
-    def add_counts(self, app_id: str, counts: dict[str, int]) -> None:
-        """ADD to the application's counters (one sharded UpdateItem)."""
+    def add_counts(self, app_id: str, counts: dict[str, int], *, family: str = "sdk", now: float | None = None) -> int:
+        """ADD to the application's counters and count this request in its rate window.
+
+        One UpdateItem, the one the request makes anyway. Returns how many requests of `family`
+        the application has made in the current one-second window, from every container (the
+        rate limit of `countersign.tenancy` compares it with the application's limit).
+
+        The counters item is the shard of the current second (`second % COUNTER_SHARDS`), so each
+        shard takes one second in sixteen of an application's writes, and the rate window is
+        that item's slot attributes: `rate_<family>_n<slot>` (requests) and `rate_<family>_w<slot>`
+        (which second they belong to). The write removes the item's other slots; a slot left from
+        RATE_SLOTS cycles ago (same slot, no write since) is seen in the returned old second and
+        taken back by one corrective ADD, the only case with a second call.
+        """
+        second = int(time.time() if now is None else now)
+        shard, slot = second % COUNTER_SHARDS, (second // COUNTER_SHARDS) % RATE_SLOTS
         counts = {name: value for name, value in counts.items() if value}
-        if not counts:
-            return
-        names = {f"#c{i}": name for i, name in enumerate(counts)}
-        values = {f":c{i}": number(value) for i, value in enumerate(counts.values())}
+        requests, window = _rate_attributes(family, slot)
+        names = {"#rn": requests, "#rw": window, **{f"#c{i}": name for i, name in enumerate(counts)}}
+        values = {":one": number(1), ":second": number(second), **{f":c{i}": number(v) for i, v in enumerate(counts.values())}}
+        additions = ["#rn :one", *(f"#c{i} :c{i}" for i in range(len(counts)))]
+        others = [name for other in range(RATE_SLOTS) if other != slot for name in _rate_attributes(family, other)]
+        key = {"pk": string(f"STATS#{app_id}#{shard}"), "sk": string("TOTALS")}
         with aws.calling("dynamodb"):
-            self.client.update_item(
+            old = self.client.update_item(
                 TableName=self.table,
-                Key={"pk": string(f"STATS#{app_id}#{secrets.randbelow(COUNTER_SHARDS)}"), "sk": string("TOTALS")},
-                UpdateExpression="ADD "
-                + ", ".join(f"{name} {value}" for name, value in zip(names, values, strict=True)),
+                Key=key,
+                UpdateExpression=f"ADD {', '.join(additions)} SET #rw = :second REMOVE {', '.join(others)}",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
-            )
+                # The whole old item (no read capacity): its slot says which second it counted.
+                ReturnValues="ALL_OLD",
+            ).get("Attributes", {})
+        old_second = int(old[window]["N"]) if window in old else None
+        old_requests = int(old[requests]["N"]) if requests in old else 0
+        if old_second == second:
+            return old_requests + 1
+        if old_requests:  # a slot left from RATE_SLOTS cycles ago: take its count back
+            try:
+                with aws.calling("dynamodb"):
+                    self.client.update_item(
+                        TableName=self.table,
+                        Key=key,
+                        UpdateExpression="ADD #rn :back",
+                        ConditionExpression="#rw = :second",
+                        ExpressionAttributeNames={"#rn": requests, "#rw": window},
+                        ExpressionAttributeValues={":back": number(-old_requests), ":second": number(second)},
+                    )
+            except self.client.exceptions.ConditionalCheckFailedException:
+                pass  # the slot already belongs to a later second: nothing of ours is left in it
+        return 1
 
     def counts(self, app_id: str) -> dict[str, int]:
         totals: dict[str, int] = {}
         keys = [{"pk": string(f"STATS#{app_id}#{shard}"), "sk": string("TOTALS")} for shard in range(COUNTER_SHARDS)]
         for item in self._batch_get(keys):
             for name, value in item.items():
-                if name not in {"pk", "sk"}:
+                if name not in {"pk", "sk"} and not name.startswith(RATE_PREFIX):
                     totals[name] = totals.get(name, 0) + int(value["N"])
         return totals
 
@@ -382,6 +422,11 @@ def _event_json(item: dict[str, Any]) -> dict[str, Any]:
         "receivedAt": int(item["receivedMs"]["N"]),
         "verification": verification,
     }
+
+
+def _rate_attributes(family: str, slot: int) -> tuple[str, str]:
+    """The counters item's attributes for one rate-window slot: (requests, second)."""
+    return f"{RATE_PREFIX}{family}_n{slot}", f"{RATE_PREFIX}{family}_w{slot}"
 
 
 def _shard(text: str, shards: int) -> int:

@@ -1,0 +1,66 @@
+"""The API's OpenAPI document, built from every function's routes (`make openapi` writes it to
+docs/openapi.json; the local stack serves it at /openapi.json with its own server URL).
+
+Each route documents its body, answers and security (`countersign.openapi_schemas`); the admin
+token's security scheme is declared once, here, for the whole document.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from types import ModuleType
+from typing import Any
+
+TITLE = "Countersign API"
+DESCRIPTION = "Signed-metadata ingest for analytics sessions and events."
+DOCUMENT_PATH = "docs/openapi.json"
+
+
+def document(modules: Iterable[ModuleType]) -> dict[str, Any]:
+    """One document for the whole API from the handler modules' resolvers (no `servers`)."""
+    from countersign.openapi_schemas import SECURITY_SCHEMES
+
+    merged: dict[str, Any] = {}
+    for module in modules:
+        app = getattr(module, "app", None)
+        if app is None:
+            continue
+        schema = json.loads(
+            app.get_openapi_json_schema(
+                title=TITLE, version="1.0.0", description=DESCRIPTION, security_schemes=SECURITY_SCHEMES
+            )
+        )
+        if not merged:
+            merged = schema
+            merged.setdefault("paths", {})
+            continue
+        for path, operations in schema.get("paths", {}).items():
+            merged["paths"].setdefault(path, {}).update(operations)
+        for kind, components in schema.get("components", {}).items():
+            merged.setdefault("components", {}).setdefault(kind, {}).update(components)
+    merged.pop("servers", None)
+    return merged
+
+
+def text(document: dict[str, Any]) -> str:
+    """The file's exact text (`make openapi`; the drift test compares with it)."""
+    return json.dumps(document, indent=2) + "\n"
+
+
+def main() -> int:
+    """Import every function of template.yaml as Lambda would and print the document."""
+    from countersign_dev import template as tpl
+    from countersign_dev.local_stack import import_handler_module
+
+    modules = []
+    for spec in tpl.functions(tpl.load_template()).values():
+        literal_env = {key: value for key, value in spec.environment.items() if isinstance(value, str)}
+        modules.append(import_handler_module(spec, literal_env))
+    sys.stdout.write(text(document(modules)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
