@@ -5,6 +5,7 @@ Read with cfn-lint's loader (intrinsics as {"Ref": ...} dicts), the same one the
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -190,3 +191,126 @@ def test_functions_build_without_docker(template: dict[str, Any]) -> None:
         "--only-binary=:all:",
     ):
         assert flag in recipe
+
+
+# production readiness (issue 15) ------------------------------------------------------------
+
+
+def test_one_explicit_stage_with_access_logs_that_name_the_request(template: dict[str, Any]) -> None:
+    # Without OpenApiVersion SAM adds a second stage named "Stage" with no throttling or logs.
+    assert template["Globals"]["Api"]["OpenApiVersion"].startswith("3.")
+    api = resources(template)["CountersignApi"]["Properties"]
+    assert api["StageName"] == "api"
+    log_format = api["AccessLogSetting"]["Format"]
+    for variable in (
+        "$context.requestId",
+        "$context.requestTime",
+        "$context.path",  # the path names the application
+        "$context.status",
+        "$context.responseLatency",
+        "$context.integrationLatency",
+        "$context.error.responseType",
+        "$context.xrayTraceId",
+    ):
+        assert variable in log_format
+    assert json.loads(log_format.replace("\n", ""))  # one JSON object per line
+
+
+def test_gateway_answers_are_the_spec_error_shape_with_cors(template: dict[str, Any]) -> None:
+    from countersign.errors import ERRORS
+
+    responses = resources(template)["CountersignApi"]["Properties"]["GatewayResponses"]
+    assert {"DEFAULT_4XX", "DEFAULT_5XX", "THROTTLED", "REQUEST_TOO_LARGE", "MISSING_AUTHENTICATION_TOKEN"} <= set(
+        responses
+    )
+    for kind, response in responses.items():
+        headers = response["ResponseParameters"]["Headers"]
+        assert headers["Access-Control-Allow-Origin"] == "'*'", kind
+        body = json.loads(response["ResponseTemplates"]["application/json"].replace("$context.error.messageString", '"m"'))
+        assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, kind
+        assert body["error"]["code"] in ERRORS, kind
+        if "StatusCode" in response:
+            assert ERRORS[body["error"]["code"]][0] == int(response["StatusCode"]), kind
+        if kind in {"THROTTLED", "DEFAULT_5XX"}:
+            assert headers["Retry-After"] == "'1'" and headers["Access-Control-Expose-Headers"] == "'Retry-After'"
+
+
+def test_versions_behind_the_live_alias_shift_by_a_canary_the_error_alarms_roll_back(template: dict[str, Any]) -> None:
+    function_globals = template["Globals"]["Function"]
+    assert function_globals["AutoPublishAlias"] == "live"
+    preference = function_globals["DeploymentPreference"]
+    assert preference["Type"] == {"Ref": "DeploymentType"}
+    assert template["Parameters"]["DeploymentType"]["Default"].startswith("Canary")
+    alarmed = {alarm["Ref"] for alarm in preference["Alarms"]}
+    functions = [name for name, res in resources(template).items() if res["Type"] == "AWS::Serverless::Function"]
+    assert alarmed == {"ApiServerErrorsAlarm", *(f"{name}ErrorsAlarm" for name in functions)}
+    assert "DeploymentType=AllAtOnce" in (tpl.REPO_ROOT / "samconfig.toml").read_text()
+
+
+def test_tables_are_protected_and_functions_log_json(template: dict[str, Any]) -> None:
+    for table in ("ControlTable", "DataTable"):
+        assert resources(template)[table]["Properties"]["DeletionProtectionEnabled"] is True
+        assert resources(template)[table]["DeletionPolicy"] == "Retain"
+    for name, res in resources(template).items():
+        if res["Type"] == "AWS::Serverless::Function":
+            assert res["Properties"]["LoggingConfig"]["LogFormat"] == "JSON", name
+
+
+def test_prod_refuses_to_deploy_without_an_alarm_email(template: dict[str, Any]) -> None:
+    rule = template["Rules"]["ProdNotifiesSomeone"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "Environment"}, "prod"]}
+    (assertion,) = rule["Assertions"]
+    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}
+    assert "AlarmEmail" in assertion["AssertDescription"]
+    prod = (tpl.REPO_ROOT / "samconfig.toml").read_text().split("[prod.deploy.parameters]")[1]
+    assert "Environment=prod" in prod and "AlarmEmail=" in prod
+
+
+def test_the_account_logging_role_is_opt_in(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["CreateApiGatewayLoggingRole"]["Default"] == "false"
+    for name in ("ApiGatewayLogsRole", "ApiGatewayAccount"):
+        assert resources(template)[name]["Condition"] == "CreatesLoggingRole"
+    assert "DependsOn" not in resources(template)["CountersignApi"]
+
+
+def test_what_one_application_can_make_the_service_spend_is_bounded(template: dict[str, Any]) -> None:
+    ingest = resources(template)["IngestFunction"]["Properties"]
+    assert ingest["ReservedConcurrentExecutions"] == {"Ref": "IngestReservedConcurrency"}
+    ceiling = resources(template)["DataTable"]["Properties"]["OnDemandThroughput"]
+    assert ceiling == {"MaxWriteRequestUnits": {"Ref": "DataTableMaxWriteUnits"}}
+    budget = resources(template)["MonthlyBudget"]
+    assert budget["Condition"] == "HasBudget"
+    assert budget["Properties"]["Budget"]["BudgetLimit"]["Amount"] == {"Ref": "MonthlyBudgetUsd"}
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["APP_SDK_REQUESTS_PER_SECOND"] == {"Ref": "AppSdkRequestsPerSecond"}
+    assert env["APP_ADMIN_REQUESTS_PER_SECOND"] == {"Ref": "AppAdminRequestsPerSecond"}
+
+
+def test_dashboard_and_dynamodb_throttle_alarms(template: dict[str, Any]) -> None:
+    body = resources(template)["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
+    for title in ("Ingest rate", "Drops by reason", "API latency", "Throttles", "Errors"):
+        assert f'"title": "{title}' in body
+    for table in ("ControlTable", "DataTable"):
+        alarm = resources(template)[f"{table}ThrottlesAlarm"]["Properties"]
+        names = {m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m}
+        assert names == {"ReadThrottleEvents", "WriteThrottleEvents"}
+
+
+def test_a_custom_domain_is_tls_1_2_and_turns_off_the_execute_api_endpoint(template: dict[str, Any]) -> None:
+    domain = resources(template)["ApiDomain"]
+    assert domain["Condition"] == "HasCustomDomain"
+    assert domain["Properties"]["SecurityPolicy"] == "TLS_1_2"
+    mapping = resources(template)["ApiDomainMapping"]
+    assert mapping["Properties"]["RestApiId"] == {"Ref": "CountersignApi"}
+    api = resources(template)["CountersignApi"]["Properties"]
+    assert api["DisableExecuteApiEndpoint"] == {"Fn::If": ["HasCustomDomain", True, False]}
+
+
+def test_every_scanner_suppression_says_why(template: dict[str, Any]) -> None:
+    text = tpl.TEMPLATE_PATH.read_text()
+    for name, res in resources(template).items():
+        for skip in res.get("Metadata", {}).get("checkov", {}).get("skip", []):
+            assert skip["id"].startswith("CKV_") and len(skip["comment"]) > 30, name
+        for check in res.get("Metadata", {}).get("cfn-lint", {}).get("config", {}).get("ignore_checks", []):
+            line = next(line for line in text.splitlines() if line.strip().startswith(f"- {check}"))
+            assert "#" in line and len(line.split("#", 1)[1].strip()) > 30, (name, check)

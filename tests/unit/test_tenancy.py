@@ -1,0 +1,121 @@
+"""Per-application rate limits in-process (SPEC 4): the one-second window counted in the counter
+write a request makes anyway, the door a container closes at the limit, overrides per application.
+
+The clock of the two modules that read it (tenancy, the data store) is pinned to one second, so a
+test never straddles two windows by accident; moving it is how a test starts the next second.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from countersign import aws, container, tenancy
+from countersign.store import data
+from countersign.store.control import ControlStore
+from countersign.store.data import COUNTER_SHARDS, RATE_SLOTS, DataStore
+from countersign_dev import template as tpl
+from tests.support.tenant import Tenant, aws_calls
+from tests.support.world import World
+
+START = 1_800_000_000.25
+
+
+class Clock:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.now = START
+        fake = SimpleNamespace(time=lambda: self.now)
+        monkeypatch.setattr(tenancy, "time", fake)
+        monkeypatch.setattr(data, "time", fake)
+
+    def next_second(self) -> None:
+        self.now = float(int(self.now) + 1) + 0.25
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    return Clock(monkeypatch)
+
+
+def store(world: World) -> DataStore:
+    return DataStore(world.data_table, aws.client("dynamodb"))  # the client aws_calls counts
+
+
+def one_event(session_id: str, tag: str) -> dict[str, Any]:
+    event = {"type": "click", "timestamp": int(time.time() * 1000), "insertId": tag}  # the real clock: not "in future"
+    return {"sessionId": session_id, "events": [event]}
+
+
+def test_the_counter_write_returns_the_applications_requests_this_second(world: World) -> None:
+    counters = store(world)
+    assert [counters.add_counts("app_a", {"accepted": 1}, now=START) for _ in range(3)] == [1, 2, 3]
+    assert counters.add_counts("app_b", {"accepted": 1}, now=START) == 1  # another application's own window
+    assert counters.add_counts("app_a", {}, family="admin", now=START) == 1  # another family's own window
+    assert counters.add_counts("app_a", {"accepted": 1}, now=START + 1) == 1  # the next second starts at 1
+    # The rate window's attributes are not counters: diagnostics never show them.
+    assert counters.counts("app_a") == {"accepted": 4}
+
+
+def test_a_slot_left_from_a_whole_cycle_ago_is_taken_back(world: World) -> None:
+    counters = store(world)
+    for _ in range(5):
+        counters.add_counts("app_a", {"accepted": 1}, now=START)
+    cycle = COUNTER_SHARDS * RATE_SLOTS  # same shard, same slot, and nothing written in between
+    with aws_calls("dynamodb") as calls:
+        assert counters.add_counts("app_a", {"accepted": 1}, now=START + cycle) == 1
+    assert calls["dynamodb.UpdateItem"] == 2  # the write and its one corrective ADD
+    assert counters.add_counts("app_a", {}, now=START + cycle) == 2
+    assert counters.counts("app_a") == {"accepted": 6}
+
+
+def test_a_flooding_application_gets_429_without_aws_calls_and_another_is_unaffected(
+    world: World, clock: Clock
+) -> None:
+    flooder, neighbour = Tenant(world), Tenant(world)
+    ControlStore(world.control_table, world.dynamodb).set_limits(flooder.app_id, {"sdk": 3})
+    flood_session = flooder.session({"metadata": {"visitor": {"id": "f"}}})[1]["sessionId"]
+    calm_session = neighbour.session({"metadata": {"visitor": {"id": "n"}}})[1]["sessionId"]
+    clock.next_second()
+
+    answers = [flooder.events(flood_session, one_event(flood_session, f"f{i}")["events"]) for i in range(3)]
+    assert [(status, body["accepted"]) for status, body in answers] == [(200, 1)] * 3
+    with aws_calls("dynamodb", "kms") as calls:
+        refused = world.invoke_raw("POST", f"/v1/apps/{flooder.app_id}/events", one_event(flood_session, "f3"))
+    assert refused["statusCode"] == 429
+    assert json.loads(refused["body"])["error"]["code"] == "rate_limited"
+    headers = refused.get("multiValueHeaders") or {k: [v] for k, v in refused.get("headers", {}).items()}
+    assert headers["Retry-After"] == ["1"]
+    assert sum(calls.values()) == 0  # a refused request costs no AWS call at all
+    for i in range(10):  # the same second: the other application is not affected
+        assert neighbour.events(calm_session, [one_event(calm_session, f"n{i}")["events"][0]])[0] == 200
+    clock.next_second()
+    assert flooder.events(flood_session, [one_event(flood_session, "f4")["events"][0]])[0] == 200
+
+
+def test_the_stack_default_applies_without_an_override_and_an_override_wins(world: World, clock: Clock) -> None:
+    tenant = Tenant(world)
+    assert tenant.admin("GET", "/settings")[0] == 200  # a function's environment is now the template's
+    controls = ControlStore(world.control_table, world.dynamodb)
+    defaults = tpl.parameter_defaults(tpl.load_template())  # the functions' environment comes from these
+    assert tenancy.limit(tenant.app_id, "sdk") == int(defaults["AppSdkRequestsPerSecond"])
+    assert tenancy.limit(tenant.app_id, "admin") == int(defaults["AppAdminRequestsPerSecond"])
+    assert controls.set_limits(tenant.app_id, {"admin": 2}) == {"admin": 2}
+    container.reset()  # overrides are cached like settings; a cold container reads the new one
+    assert tenancy.limit(tenant.app_id, "admin") == 2
+    assert controls.set_limits(tenant.app_id, {"admin": None}) == {}
+
+
+def test_admin_requests_count_once_authorized(world: World, clock: Clock) -> None:
+    tenant = Tenant(world)
+    ControlStore(world.control_table, world.dynamodb).set_limits(tenant.app_id, {"admin": 2})
+    clock.next_second()
+    for _ in range(5):  # refused before they count: a stranger cannot use up the app's budget
+        status, _ = world.request("GET", f"/v1/apps/{tenant.app_id}/settings", token="cs_admin_not-a-token")
+        assert status == 401
+    assert [tenant.admin("GET", "/settings")[0] for _ in range(3)] == [200, 200, 429]
+    clock.next_second()
+    assert tenant.admin("GET", "/settings")[0] == 200
