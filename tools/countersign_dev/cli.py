@@ -15,6 +15,8 @@ from typing import Any, NoReturn
 from countersign_dev.errors import CliError
 
 DEFAULT_STATE_DIR = Path(".countersign")
+#: Where `countersign sign` reads an HS256 secret from (keeps it out of shell history and `ps`).
+SECRET_ENV = "COUNTERSIGN_SIGNING_SECRET"  # noqa: S105 - the variable's name, not a secret
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,6 +26,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="countersign", description="Countersign operator and developer tools.")
+    parser.add_argument("--version", action="version", version=f"countersign {_version()}", help="print the version")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     local = commands.add_parser("local", help="run the whole API locally (what `make dev` runs)")
@@ -82,8 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     sign.add_argument("--expires-in", type=int, metavar="SECONDS", help="adds exp = now + SECONDS")
     sign.add_argument("--key-name", help="HS256: the signing key name")
     secret = sign.add_mutually_exclusive_group()
-    secret.add_argument("--secret", help="HS256: the revealed secret")
+    secret.add_argument(
+        "--secret", help=f"HS256: the revealed secret (visible in shell history: prefer {SECRET_ENV} or --secret-stdin)"
+    )
     secret.add_argument("--secret-file", type=Path, help="HS256: file holding the secret")
+    secret.add_argument("--secret-stdin", action="store_true", help="HS256: read the secret from standard input")
     sign.add_argument("--private-key", type=Path, help="RS256: PEM private key")
     sign.add_argument("--kid", help="RS256: key id of the key in your JWKS")
     sign.add_argument("--session-body", action="store_true", help="print the POST /sessions body, not just the JWT")
@@ -92,7 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     keygen.add_argument("--kid", required=True, help="key id to publish")
     keygen.add_argument("--private-key", type=Path, required=True, help="where to write the PEM private key")
     keygen.add_argument("--jwks", type=Path, required=True, help="JWKS file to write (an existing one gains the key)")
-    keygen.add_argument("--bits", type=int, default=2048, choices=[2048, 3072, 4096])
+    keygen.add_argument(
+        "--bits", type=int, default=2048, choices=[2048, 3072, 4096], help="RSA key size (default 2048)"
+    )
 
     serve = commands.add_parser(
         "jwks-serve", help="local development: publish a JWKS file over HTTPS on loopback (throw-away CA)"
@@ -117,6 +125,15 @@ def _limit(text: str) -> int | str:
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 100_000:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of requests per second (1-100000) or 'default'")
     return int(text)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("countersign-tools")
+    except PackageNotFoundError:  # run from a source tree without `make install`
+        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,17 +5,22 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import secrets
+import sys
 import time
+import warnings
 from typing import Any
 
+from countersign_dev.cli import SECRET_ENV
 from countersign_dev.errors import CliError
+
+#: HS256 keys shorter than the hash (256 bits) are weak; the service's secrets are longer.
+MIN_SECRET_BYTES = 32
 
 
 def sign_command(args: argparse.Namespace) -> str:
     """A signed JWT (or the whole POST /sessions body with --session-body)."""
-    import jwt
-
     claims = _claims(args)
     rs256 = args.private_key is not None
     if rs256 == (args.key_name is not None):
@@ -27,16 +32,32 @@ def sign_command(args: argparse.Namespace) -> str:
             key: Any = args.private_key.read_bytes()
         except OSError as error:
             raise CliError(f"--private-key {args.private_key}: {error.strerror}") from error
-        try:
-            token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": args.kid})
-        except (ValueError, TypeError, jwt.PyJWTError) as error:
-            raise CliError(f"--private-key {args.private_key} is not an RSA private key in PEM") from error
+        token = _encode(claims, key, "RS256", {"kid": args.kid}, f"--private-key {args.private_key}")
         body: dict[str, Any] = {"jwt": token}
     else:
-        secret = _secret(args)
-        token = jwt.encode(claims, secret.encode("utf-8"), algorithm="HS256")
+        secret = _secret(args).encode("utf-8")
+        if len(secret) < MIN_SECRET_BYTES:
+            raise CliError(
+                f"the HS256 secret is {len(secret)} bytes; at least {MIN_SECRET_BYTES} are needed"
+                " (use the secret `keys reveal` shows)"
+            )
+        token = _encode(claims, secret, "HS256", None, "the secret")
         body = {"jwt": token, "signingKeyName": args.key_name}
     return json.dumps(body) if args.session_body else token
+
+
+def _encode(claims: dict[str, Any], key: Any, algorithm: str, headers: dict[str, str] | None, what: str) -> str:
+    """jwt.encode where a library warning (a weak key) is a one-line refusal, never printed."""
+    import jwt
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            return str(jwt.encode(claims, key, algorithm=algorithm, headers=headers))
+        except Warning as warning:
+            raise CliError(f"{what} is refused: {warning}") from warning
+        except (ValueError, TypeError, jwt.PyJWTError) as error:
+            raise CliError(f"{what} is not an RSA private key in PEM") from error
 
 
 def keygen_command(args: argparse.Namespace) -> dict[str, Any]:
@@ -102,6 +123,7 @@ def _claims(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _secret(args: argparse.Namespace) -> str:
+    """The HS256 secret: a file, standard input or the environment (or, discouraged, an argument)."""
     if args.secret is not None:
         return str(args.secret)
     if args.secret_file is not None:
@@ -109,7 +131,11 @@ def _secret(args: argparse.Namespace) -> str:
             return str(args.secret_file.read_text().strip())
         except OSError as error:
             raise CliError(f"--secret-file {args.secret_file}: {error.strerror}") from error
-    raise CliError("HS256 needs --secret or --secret-file (reveal the key first)")
+    if args.secret_stdin:
+        return sys.stdin.readline().strip()
+    if os.environ.get(SECRET_ENV):
+        return os.environ[SECRET_ENV].strip()
+    raise CliError(f"HS256 needs the secret: set {SECRET_ENV}, or use --secret-stdin or --secret-file")
 
 
 def _b64url_uint(value: int) -> str:

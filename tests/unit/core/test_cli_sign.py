@@ -74,3 +74,55 @@ def test_rs256_token_has_the_kid_and_verifies(capsys: pytest.CaptureFixture[str]
 def test_mistakes_are_one_line(capsys: pytest.CaptureFixture[str], args: tuple[str, ...]) -> None:
     code, _, err = run(capsys, *args)
     assert code != 0 and err.startswith("countersign: error:") and "\n" not in err
+
+
+def test_a_short_secret_is_refused_in_one_line_without_a_library_warning(capsys: pytest.CaptureFixture[str]) -> None:
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, out, err = run(capsys, "sign", "--key-name", "key_1", "--secret", "too-short", "--visitor-id", "v")
+    assert code == 1 and out == ""
+    assert err.count("\n") == 0 and "at least 32" in err and "Warning" not in err
+    assert caught == []
+
+
+def test_the_secret_can_come_from_the_environment_or_standard_input(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    monkeypatch.setenv("COUNTERSIGN_SIGNING_SECRET", SECRET)
+    code, token, _ = run(capsys, "sign", "--key-name", "key_1", "--visitor-id", "v")
+    assert code == 0 and tokens.verify_hs256(token, SECRET.encode())["visitor"] == {"id": "v"}
+    monkeypatch.delenv("COUNTERSIGN_SIGNING_SECRET")
+    other = "css_" + "t" * 43
+    monkeypatch.setattr("sys.stdin", io.StringIO(other + "\n"))
+    code, token, _ = run(capsys, "sign", "--key-name", "key_1", "--secret-stdin", "--visitor-id", "v")
+    assert code == 0 and tokens.verify_hs256(token, other.encode())["visitor"] == {"id": "v"}
+    code, _, err = run(capsys, "sign", "--key-name", "key_1", "--visitor-id", "v")
+    assert code == 1 and "COUNTERSIGN_SIGNING_SECRET" in err
+
+
+def test_version_and_every_option_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+    from importlib.metadata import version
+
+    from countersign_dev.cli import build_parser
+
+    with pytest.raises(SystemExit) as exit_code:
+        main(["--version"])
+    assert exit_code.value.code == 0
+    assert capsys.readouterr().out.strip() == f"countersign {version('countersign-tools')}"
+
+    def missing_help(parser: argparse.ArgumentParser, path: str) -> list[str]:
+        missing = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    missing += missing_help(sub, f"{path} {name}")
+            elif not action.help:
+                missing.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+        return missing
+
+    assert missing_help(build_parser(), "countersign") == []

@@ -226,7 +226,9 @@ def test_gateway_answers_are_the_spec_error_shape_with_cors(template: dict[str, 
     for kind, response in responses.items():
         headers = response["ResponseParameters"]["Headers"]
         assert headers["Access-Control-Allow-Origin"] == "'*'", kind
-        body = json.loads(response["ResponseTemplates"]["application/json"].replace("$context.error.messageString", '"m"'))
+        body = json.loads(
+            response["ResponseTemplates"]["application/json"].replace("$context.error.messageString", '"m"')
+        )
         assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, kind
         assert body["error"]["code"] in ERRORS, kind
         if "StatusCode" in response:
