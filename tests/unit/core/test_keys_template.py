@@ -34,9 +34,14 @@ def test_every_keys_path_is_routed_to_the_keys_function_with_an_any_method(templ
     }
 
 
-def test_the_keys_function_reaches_only_the_control_table(template: dict[str, Any]) -> None:
+def test_the_keys_function_reaches_the_control_table_and_only_its_request_counters(template: dict[str, Any]) -> None:
     dynamodb = [s for s in statements(template, "KeysFunction") if any(a.startswith("dynamodb:") for a in actions(s))]
-    assert len(dynamodb) == 1
+    assert len(dynamodb) == 2
+    # DataTable: only counting its requests for the per-application rate limit (STATS items).
+    counting = dynamodb.pop()
+    assert actions(counting) == ["dynamodb:UpdateItem"]
+    assert counting["Resource"] == {"Fn::GetAtt": ["DataTable", "Arn"]}
+    assert counting["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["STATS#*"]}}
     assert sorted(actions(dynamodb[0])) == [
         "dynamodb:GetItem",
         "dynamodb:PutItem",

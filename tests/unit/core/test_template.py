@@ -316,3 +316,20 @@ def test_every_scanner_suppression_says_why(template: dict[str, Any]) -> None:
         for check in res.get("Metadata", {}).get("cfn-lint", {}).get("config", {}).get("ignore_checks", []):
             line = next(line for line in text.splitlines() if line.strip().startswith(f"- {check}"))
             assert "#" in line and len(line.split("#", 1)[1].strip()) > 30, (name, check)
+
+
+@pytest.mark.parametrize("function", ["SettingsFunction", "KeysFunction", "JwksFunction", "ReportingFunction"])
+def test_admin_functions_write_only_their_request_counters_in_the_data_table(
+    template: dict[str, Any], function: str
+) -> None:
+    writes = [
+        statement
+        for statement in role_statements(template, function)
+        if statement["Resource"] == {"Fn::GetAtt": ["DataTable", "Arn"]}
+        and any(
+            action != "dynamodb:Query" and action != "dynamodb:BatchGetItem" for action in as_list(statement["Action"])
+        )
+    ]
+    assert len(writes) == 1
+    assert as_list(writes[0]["Action"]) == ["dynamodb:UpdateItem"]
+    assert writes[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["STATS#*"]}}
