@@ -273,7 +273,11 @@ class DataStore:
         counts = {name: value for name, value in counts.items() if value}
         requests, window = _rate_attributes(family, slot)
         names = {"#rn": requests, "#rw": window, **{f"#c{i}": name for i, name in enumerate(counts)}}
-        values = {":one": number(1), ":second": number(second), **{f":c{i}": number(v) for i, v in enumerate(counts.values())}}
+        values = {
+            ":one": number(1),
+            ":second": number(second),
+            **{f":c{i}": number(v) for i, v in enumerate(counts.values())},
+        }
         additions = ["#rn :one", *(f"#c{i} :c{i}" for i in range(len(counts)))]
         others = [name for other in range(RATE_SLOTS) if other != slot for name in _rate_attributes(family, other)]
         key = {"pk": string(f"STATS#{app_id}#{shard}"), "sk": string("TOTALS")}
