@@ -99,8 +99,9 @@ def register(commands: Any, parser_class: type[argparse.ArgumentParser]) -> None
     settings = family("settings", "read or change the acceptance settings")
     settings.add_parser("get", parents=[target], help="show the settings")
     setter = settings.add_parser("set", parents=[target, confirm], help="change toggles (asks before dropping data)")
-    for option in TOGGLE_OPTIONS:
-        setter.add_argument(f"--{option.replace('_', '-')}", choices=["on", "off"])
+    for option, field in TOGGLE_OPTIONS.items():
+        flag = f"--{option.replace('_', '-')}"
+        setter.add_argument(flag, choices=["on", "off"], help=f"{SETTING_LABELS[field]}: on or off")
 
     keys = family("keys", "HS256 signing keys: list, create, reveal, revoke")
     keys.add_parser("list", parents=[target], help="active keys and the log of revoked keys")
@@ -108,15 +109,15 @@ def register(commands: Any, parser_class: type[argparse.ArgumentParser]) -> None
     create.add_argument("--description", required=True, help="helps you identify the key later (1-200 characters)")
     create.add_argument("--quiet", "-q", action="store_true", help="print only the new key's name")
     reveal = keys.add_parser("reveal", parents=[target], help="show an active key's secret")
-    reveal.add_argument("key_name", metavar="KEY_NAME")
+    reveal.add_argument("key_name", metavar="KEY_NAME", help="the key's name (keys list shows it)")
     reveal.add_argument("--quiet", "-q", action="store_true", help="print only the secret")
     revoke = keys.add_parser("revoke", parents=[target, confirm], help="revoke a key for good (asks first)")
-    revoke.add_argument("key_name", metavar="KEY_NAME")
+    revoke.add_argument("key_name", metavar="KEY_NAME", help="the key's name (keys list shows it)")
 
     jwks = family("jwks-uri", "RS256: test a JWKS URI, then save it")
     for action, helptext in (("test", "fetch the URI and list its usable keys"), ("save", "save a tested URI")):
         sub = jwks.add_parser(action, parents=[target], help=helptext)
-        sub.add_argument("uri", metavar="URI")
+        sub.add_argument("uri", metavar="URI", help="the https:// address of your JWK Set")
 
     raw = commands.add_parser("raw-events", parents=[target], help="the newest accepted events")
     raw.add_argument("--visitor", metavar="VISITOR_ID", help="only this visitor's events")
