@@ -7,14 +7,19 @@ STAMP := $(VENV)/.installed-stamp
 # The scanners have their own environment: checkov's dependencies are not SAM CLI's.
 SCAN_VENV := .venv-scanners
 SCAN_STAMP := $(SCAN_VENV)/.installed-stamp
+# Lambda's Python: the unit suite runs under it too, and sam build compiles the artifact with it.
+VENV313 := .venv313
+STAMP313 := $(VENV313)/.installed-stamp
+include tools/artifact/python313.mk
+export PYTHON313
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install dev test lint format unit integration sdk browser validate scan build bench bench-load fuzz openapi clean
+.PHONY: help install install313 dev test lint format unit integration sdk browser validate scan build bench bench-load fuzz openapi clean
 .DEFAULT_GOAL := help
 
 help:  ## list the targets and what each does (this text)
-	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)$$/\1\t\2/' | expand -t 14
+	@grep -hE '^[a-z][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## (.*)$$/\1\t\2/' | expand -t 14
 
 install: $(STAMP)  ## create .venv with the layer (editable), the CLI and the dev tools
 
@@ -32,6 +37,15 @@ $(SCAN_STAMP): constraints-scanners.txt
 		checkov cfn-lint-serverless
 	touch $(SCAN_STAMP)
 
+install313: $(STAMP313)  ## create .venv313 (CPython 3.13, as on Lambda) with the layer and the unit suite's tools
+
+$(STAMP313): pyproject.toml layers/verification/pyproject.toml constraints.txt
+	$(call require_python313)
+	test -x $(VENV313)/bin/python || "$(PYTHON313)" -m venv $(VENV313)
+	$(VENV313)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt \
+		-e layers/verification -e '.[test]'
+	touch $(STAMP313)
+
 dev: install  ## the API on http://127.0.0.1:3000 backed by moto server; Ctrl-C stops it
 	$(BIN)/countersign local
 
@@ -47,8 +61,9 @@ format: install  ## ruff --fix and ruff format, in place
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-unit: install  ## unit tests: tests/unit (core needs no AWS; handlers run on moto in-process)
+unit: install install313  ## the unit suite under the development Python, then under CPython 3.13
 	$(BIN)/pytest tests/unit
+	$(VENV313)/bin/pytest tests/unit
 
 integration: install  ## integration tests over HTTP against a local stack on moto server
 	$(BIN)/pytest tests/integration
@@ -72,17 +87,19 @@ scan: $(SCAN_STAMP)  ## the scanners operators run: checkov and cfn-lint's serve
 openapi: install  ## write docs/openapi.json from the routes (a test fails when it drifts)
 	$(BIN)/python -m countersign_dev.openapi > docs/openapi.json
 
-build: install  ## sam build without Docker: arm64 / python3.13 wheels via the makefiles
-	$(BIN)/sam build --template-file template.yaml --parallel --cached \
+build: install  ## sam build without Docker: arm64 / python3.13 wheels, 3.13 bytecode, via the makefiles
+	$(call require_python313)
+	$(BIN)/sam build --template-file template.yaml --parallel \
 		--build-dir .aws-sam/build >/dev/null
 	grep -q "manylinux.*_aarch64" .aws-sam/build/VerificationLayer/python/cryptography-*.dist-info/WHEEL
+	"$(PYTHON313)" tools/artifact/check_bytecode.py .aws-sam/build
 	@echo "sam build: ok (.aws-sam/build; the layer's cryptography is the aarch64 build)"
 
-bench: install  ## performance ratios and budgets (BENCHMARKS.md); exits non-zero if a budget is missed
+bench: build  ## performance ratios and budgets (BENCHMARKS.md), the built artifact's too; exits non-zero if a budget is missed
 	$(BIN)/python -m benchmarks.run
 
 bench-load: install  ## a bounded load run on the local stack (30 s, 4 clients, loopback; BENCHMARKS.md)
 	$(BIN)/python -m benchmarks.load
 
-clean:  ## remove .venv, .venv-scanners, build output, caches and local state
-	rm -rf $(VENV) $(SCAN_VENV) .aws-sam .mypy_cache .ruff_cache .countersign
+clean:  ## remove .venv, .venv313, .venv-scanners, build output, caches and local state
+	rm -rf $(VENV) $(VENV313) $(SCAN_VENV) .aws-sam .mypy_cache .ruff_cache .countersign
