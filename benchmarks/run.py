@@ -5,6 +5,8 @@
     (c) session-start verification against a bare `jwt.decode` of the same token (HS256, RS256)
     (d) events per second through the ingest handler against naive sequential PutItems (moto)
     (e) write units per accepted event: event writes only, and all writes of the request
+    (f) the built artifact (`make build`) as Lambda loads it: python3.13, read-only, dated 1980,
+        with and without its bytecode, against a bare `import boto3` + client
 
 Budgets are ratios or counts, never absolute seconds (BENCHMARKS.md says why and lists them).
 The exit code is the number of budgets missed: 0 when every budget holds.
@@ -19,13 +21,15 @@ from collections.abc import Callable
 
 from benchmarks.report import Figure, print_section, print_summary
 
-SECTIONS = ("calls", "cold", "verify", "throughput")
+SECTIONS = ("calls", "cold", "verify", "throughput", "artifact")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=SECTIONS, action="append", help="run only these sections")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds of the cold-import section")
+    parser.add_argument("--artifact-rounds", type=int, default=5, help="interleaved rounds of the artifact section")
+    parser.add_argument("--artifact", type=Path, help="a sam build output to measure (default: .aws-sam/build)")
     args = parser.parse_args(argv)
     wanted = set(args.only or SECTIONS)
 
@@ -44,6 +48,14 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.cold_start import cold_import_figures
 
         section("cold imports in fresh interpreters", lambda: cold_import_figures(rounds=args.rounds))
+    if "artifact" in wanted:
+        from benchmarks.artifact import DEFAULT_ARTIFACT, artifact_figures
+
+        artifact = args.artifact or DEFAULT_ARTIFACT
+        section(
+            f"the built artifact ({artifact}) as Lambda imports it",
+            lambda: artifact_figures(rounds=args.artifact_rounds, artifact=artifact),
+        )
     if "verify" in wanted:
         from benchmarks.verification import verification_figures
 
