@@ -18,12 +18,16 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from countersign import snapstart
 from countersign.admin_tokens import hash_admin_token, looks_like_admin_token
 from countersign.errors import ApiError
 from countersign.observability import logger, metrics
 from countersign.store.control import control_store
 from countersign.strict_json import BodyRefused, request_body
 from countersign.tenancy import limited
+
+# Every handler imports this module: its SnapStart hooks are registered with Lambda's runtime here.
+snapstart.register()
 
 #: Body limits per function kind (API Gateway's own limit is 10 MB).
 ADMIN_BODY_LIMIT = 16 * 1024
