@@ -21,7 +21,7 @@ from countersign import aws, snapstart
 from countersign_dev import template as tpl
 from tests.support.world import World
 
-FUNCTIONS = ("IngestFunction", "JwksFunction", "KeysFunction", "ReportingFunction", "SettingsFunction")
+FUNCTIONS = sorted(tpl.functions(tpl.load_template()).values(), key=lambda spec: spec.logical_id)
 
 
 def translated(parameters: dict[str, str]) -> dict[str, Any]:
@@ -50,7 +50,8 @@ def test_every_function_publishes_a_version_that_the_api_calls_through_the_alias
 ) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     resources = translated({})
-    for function in FUNCTIONS:
+    for spec in FUNCTIONS:
+        function = spec.logical_id
         props = resources[function]["Properties"]
         assert props["SnapStart"] == {"ApplyOn": {"Fn::If": ["SnapStartOn", "PublishedVersions", "None"]}}
         alias = resources[f"{function}Aliaslive"]
@@ -92,17 +93,17 @@ def run(hooks: list[tuple[Any, tuple[Any, ...], dict[str, Any]]]) -> None:
         hook(*args, **kwargs)
 
 
-@pytest.mark.parametrize("function", ["ingest", "jwks", "keys", "reporting", "settings"])
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.logical_id)
 def test_importing_a_handler_registers_the_hooks_once(
-    runtime_hooks: None, monkeypatch: pytest.MonkeyPatch, function: str
+    runtime_hooks: None, monkeypatch: pytest.MonkeyPatch, spec: tpl.FunctionSpec
 ) -> None:
-    monkeypatch.syspath_prepend(str(tpl.REPO_ROOT / "functions" / function))
-    monkeypatch.delitem(sys.modules, "app", raising=False)
-    importlib.import_module("app")
+    monkeypatch.syspath_prepend(str(spec.code_dir))
+    monkeypatch.delitem(sys.modules, spec.module, raising=False)
+    importlib.import_module(spec.module)
     snapstart.register()  # a second registration (another handler, a re-import) adds nothing
     assert [hook for hook, _, _ in snapshot_restore_py.get_before_snapshot()] == [snapstart.before_snapshot]
     assert [hook for hook, _, _ in snapshot_restore_py.get_after_restore()] == [snapstart.after_restore]
-    monkeypatch.delitem(sys.modules, "app")
+    monkeypatch.delitem(sys.modules, spec.module)
 
 
 def test_before_snapshot_loads_what_a_first_request_would_import(runtime_hooks: None) -> None:
