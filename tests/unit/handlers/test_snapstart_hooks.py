@@ -1,5 +1,5 @@
-"""SnapStart: off by default, published versions behind the alias API Gateway calls, and hooks that
-give each restored environment its own randomness, clients, caches and credentials.
+"""SnapStart's runtime hooks: each environment restored from one snapshot gets its own randomness,
+clients, caches and credentials; the modules a first request needs are loaded before the snapshot.
 
 The hooks are run the way Lambda's runtime runs them: through `snapshot_restore_py`'s registries
 (the library the python3.13 runtime ships; installed here from PyPI).
@@ -15,70 +15,12 @@ from typing import Any
 import boto3
 import pytest
 import snapshot_restore_py
-from samtranslator.translator.transform import transform
 
 from countersign import aws, snapstart
 from countersign_dev import template as tpl
 from tests.support.world import World
 
 FUNCTIONS = sorted(tpl.functions(tpl.load_template()).values(), key=lambda spec: spec.logical_id)
-
-
-def translated(parameters: dict[str, str]) -> dict[str, Any]:
-    """template.yaml through the SAM transform, as CloudFormation receives it."""
-    document = tpl.load_template()
-    for resource in document["Resources"].values():
-        for uri in ("CodeUri", "ContentUri"):
-            if uri in resource.get("Properties", {}):
-                resource["Properties"][uri] = "s3://bucket/key"  # what `sam deploy` uploads to
-
-    class NoManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    return transform(document, parameters, NoManagedPolicies())["Resources"]  # type: ignore[no-any-return]
-
-
-def test_snapstart_is_an_operator_choice_off_by_default() -> None:
-    parameter = tpl.load_template()["Parameters"]["SnapStart"]
-    assert parameter["Default"] == "Off"
-    assert sorted(parameter["AllowedValues"]) == ["Off", "On"]
-
-
-def test_every_function_publishes_a_version_that_the_api_calls_through_the_alias(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    resources = translated({})
-    for spec in FUNCTIONS:
-        function = spec.logical_id
-        props = resources[function]["Properties"]
-        assert props["SnapStart"] == {"ApplyOn": {"Fn::If": ["SnapStartOn", "PublishedVersions", "None"]}}
-        alias = resources[f"{function}Aliaslive"]
-        assert alias["Type"] == "AWS::Lambda::Alias"
-        assert alias["Properties"]["Name"] == "live"
-        permissions = [
-            r["Properties"]["FunctionName"]
-            for r in resources.values()
-            if r["Type"] == "AWS::Lambda::Permission"
-            and str(r["Properties"]["FunctionName"].get("Ref", "")).startswith(function)
-        ]
-        assert permissions
-        assert all(name == {"Ref": f"{function}Aliaslive"} for name in permissions)
-    api = next(r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi")
-    uris = [
-        operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
-        for path in api["Properties"]["Body"]["paths"].values()
-        for operation in path.values()
-        if "x-amazon-apigateway-integration" in operation
-    ]
-    assert uris
-    assert all("Aliaslive}/invocations" in uri for uri in uris)
-
-
-def test_snapstart_on_applies_to_published_versions() -> None:
-    conditions = tpl.load_template()["Conditions"]
-    assert conditions["SnapStartOn"] == {"Fn::Equals": [{"Ref": "SnapStart"}, "On"]}
 
 
 @pytest.fixture
