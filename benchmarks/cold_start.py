@@ -2,8 +2,8 @@
 
 Each figure is a fresh interpreter (`python -c`) started in the function's directory (so `import
 app` finds the handler, as Lambda's /var/task comes first on sys.path) with the environment Lambda
-gives a python3.13 function: the template's variables, the Lambda variables, and X-Ray tracing
-*enabled* (Powertools' Tracer turns itself off without LAMBDA_TASK_ROOT, which would hide its cost).
+gives a python3.13 function: the template's variables, the Lambda variables, and X-Ray's variables
+as active tracing sets them (so a library that traces only on Lambda would show its cost here).
 pyOpenSSL and awscrt, which Lambda's runtime does not ship, are made unimportable (NOT_ON_LAMBDA).
 
 Fairness: the commands of one round run in a shuffled order, rounds repeat, and each ratio is the
@@ -138,7 +138,7 @@ def cold_import_figures(rounds: int = 7) -> list[Figure]:
             Probe(spec.logical_id, f"import {spec.module}", spec.code_dir, lambda_environment(spec, template, pycache))
             for spec in specs
         ]
-        # What the first request adds: the container's first client (with its X-Ray patch).
+        # What the first request adds: the container's first client.
         probes += [
             Probe("boto3 + client", f"{BOTO3}; boto3.client('dynamodb')", ingest.code_dir, ingest_env),
             Probe(

@@ -1,6 +1,6 @@
 """The tracing options' cold-start cost, measured on the built artifact (BENCHMARKS.md, "Tracing").
 
-    .venv/bin/python benchmarks/tracing_options.py [--rounds N]
+    .venv/bin/python -m benchmarks.tracing_options [--rounds N]   (after `make build`)
 
 Each option's libraries are installed for this machine's CPython 3.13 into their own folder under
 .aws-sam/bench-cache (compiled, after the artifact's layer on sys.path), and each probe is the
@@ -25,9 +25,6 @@ import argparse
 import subprocess
 import sys
 from pathlib import Path
-
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.artifact import BARE, CACHE, DEFAULT_ARTIFACT, Probe, lambda_layout, measure, python313
 from benchmarks.cold_start import lambda_environment, paired_ratio

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from countersign import ingest
 from countersign import openapi_schemas as doc
 from countersign.api import INGEST_BODY_LIMIT, json_body, json_response, make_resolver
-from countersign.observability import logger, metrics, tracer
+from countersign.observability import logger, metrics
 from countersign.sdk_requests import Credentials, EventsRequest
 
 app = make_resolver(admin=False, max_body_bytes=INGEST_BODY_LIMIT)
@@ -50,6 +50,5 @@ def send_events(appId: str) -> dict[str, Any]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

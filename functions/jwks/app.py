@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from countersign import jwks_uri
 from countersign import openapi_schemas as doc
 from countersign.api import ADMIN_BODY_LIMIT, json_body, make_resolver
-from countersign.observability import logger, metrics, tracer
+from countersign.observability import logger, metrics
 
 app = make_resolver(admin=True, max_body_bytes=ADMIN_BODY_LIMIT)
 
@@ -38,6 +38,5 @@ def save_jwks_uri(appId: str) -> dict[str, Any]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from countersign import keys
 from countersign import openapi_schemas as doc
 from countersign.api import ADMIN_BODY_LIMIT, json_body, json_response, make_resolver
-from countersign.observability import logger, metrics, tracer
+from countersign.observability import logger, metrics
 
 app = make_resolver(admin=True, max_body_bytes=ADMIN_BODY_LIMIT)
 
@@ -65,6 +65,5 @@ def revoke_key(appId: str, keyName: str) -> dict[str, Any]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

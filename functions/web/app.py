@@ -15,7 +15,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from countersign.api import ADMIN_BODY_LIMIT, make_resolver
-from countersign.observability import logger, metrics, tracer
+from countersign.observability import logger, metrics
 from countersign.static_files import Site
 
 app = make_resolver(admin=False, max_body_bytes=ADMIN_BODY_LIMIT)
@@ -46,6 +46,5 @@ def console_asset() -> Response[Any]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -36,8 +36,9 @@ What a warm container knows and fetches
 The data layer and plumbing
     store             every DynamoDB read and write (control, keys, jwks_uri_passes, data)
     aws               AWS clients made once per container; AWS failures -> 503
-    observability     the function's logger, metrics and tracer (flushed by its handler)
+    observability     the function's logger and metrics (flushed by its handler)
     clock             the one UTC ISO 8601 format
     config            configuration from the environment template.yaml sets
     container, ttl_cache   warm-container state in one resettable registry; expiring caches
+    snapstart         SnapStart hooks: what a restored environment must not share with the others
 """

@@ -29,7 +29,6 @@ def client(service: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    _trace_aws_and_http_calls()
     return boto3.client(  # type: ignore[call-overload]
         service,
         config=Config(
@@ -39,19 +38,6 @@ def client(service: str) -> Any:
             max_pool_connections=64,
         ),
     )
-
-
-def _trace_aws_and_http_calls() -> None:
-    """X-Ray subsegments for every AWS call (botocore) and every JWKS fetch (http.client).
-
-    Done with the container's first client, not when the handler is imported (Powertools' default
-    patches every library it knows, which imports botocore and requests on every cold start, even
-    for a request answered without AWS). Every route builds a client before any JWKS fetch. Patching
-    twice is a no-op, and with tracing off (locally, in tests) nothing is patched.
-    """
-    from aws_lambda_powertools import Tracer
-
-    Tracer(auto_patch=False).patch(["botocore", "httplib"])
 
 
 @contextmanager

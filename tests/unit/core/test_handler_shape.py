@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 FUNCTIONS = sorted((Path(__file__).resolve().parents[3] / "functions").glob("*/app.py"))
-DECORATORS = {"inject_lambda_context", "log_metrics", "capture_lambda_handler"}
+DECORATORS = {"inject_lambda_context", "log_metrics"}
 
 
 def module_named(tree: ast.Module, name: str) -> ast.AST:
