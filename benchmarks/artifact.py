@@ -26,10 +26,8 @@ inflates wall time. Rounds are interleaved and shuffled; a ratio is the median o
 
 from __future__ import annotations
 
-import json
 import os
 import platform
-import random
 import shutil
 import subprocess
 import sys
@@ -38,9 +36,10 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from benchmarks.cold_start import lambda_environment, paired_ratio
+from benchmarks.cold_start import interleaved, lambda_environment, paired_ratio, run_script
 from benchmarks.report import Figure, median
 from countersign_dev import template as tpl
 
@@ -95,18 +94,8 @@ def run_probe(probe: Probe) -> tuple[float, int]:
     script = _PROBE.format(paths=list(probe.paths), statement=probe.statement)
     # -B: never write bytecode (Lambda's /opt and /var/task are read-only); -I -S: nothing from
     # this machine's environment or site-packages, only the artifact's paths and the stdlib.
-    result = subprocess.run(
-        [python313(), "-B", "-I", "-S", "-c", script],
-        cwd=probe.paths[0],
-        env=probe.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"{probe.label}: {probe.statement!r} failed:\n{result.stderr[-2000:]}")
-    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    argv = [python313(), "-B", "-I", "-S", "-c", script]
+    answer = run_script(argv, f"{probe.label}: {probe.statement!r}", Path(probe.paths[0]), probe.env)
     if answer["writes_bytecode"]:
         raise RuntimeError(f"{probe.label}: the probe interpreter would write bytecode")
     return float(answer["seconds"]), int(answer["compiled"])
@@ -187,7 +176,18 @@ def swap_native_modules(site: Path, host: str) -> list[str]:
     return swapped
 
 
-def runtime_site(python: str) -> Path:
+def installed_site(site: Path, requirements: list[str], *, deps: bool = True) -> Path:
+    """`requirements` installed for this machine's CPython 3.13 into `site` and compiled, once."""
+    if not site.is_dir():
+        python = python313()
+        install = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile"]
+        subprocess.run([*install, *([] if deps else ["--no-deps"]), "--target", str(site), *requirements], check=True)
+        compile_all = [python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash"]
+        subprocess.run([*compile_all, str(site)], check=True, stdout=subprocess.DEVNULL)
+    return site
+
+
+def runtime_site() -> Path:
     """boto3 as the runtime provides it: the pinned versions, compiled."""
     pins = dict(
         line.split("==", 1)
@@ -195,27 +195,7 @@ def runtime_site(python: str) -> Path:
         if "==" in line and not line.startswith("#")
     )
     wanted = [f"{name}=={pins[name]}" for name in RUNTIME_PACKAGES if name in pins]
-    site = CACHE / ("runtime-" + "-".join(sorted(wanted)).replace("==", "_"))
-    if not (site / "boto3").is_dir():
-        shutil.rmtree(site, ignore_errors=True)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-compile",
-                "--no-deps",
-                "--target",
-                str(site),
-                *wanted,
-            ],
-            check=True,
-        )
-        subprocess.run([python, "-m", "compileall", "-q", "-j", "0", str(site)], check=True, stdout=subprocess.DEVNULL)
-    return site
+    return installed_site(CACHE / ("runtime-" + "-".join(sorted(wanted)).replace("==", "_")), wanted, deps=False)
 
 
 def _freeze(root: Path) -> None:
@@ -258,7 +238,6 @@ class Layout:
 def lambda_layout(artifact: Path, functions: list[str], *, bytecode: bool) -> Iterator[Layout]:
     if not (artifact / LAYER_ID / "python").is_dir():
         raise ArtifactMissing(f"no sam build output in {artifact}: run `make build` first")
-    python = python313()
     with tempfile.TemporaryDirectory(prefix="countersign-bench-artifact-") as scratch:
         root = Path(scratch, "lambda")
         layer = root / "opt" / "python"
@@ -269,7 +248,7 @@ def lambda_layout(artifact: Path, functions: list[str], *, bytecode: bool) -> It
             shutil.copytree(artifact / function, tasks[function], symlinks=True)
         host = _host_platform()
         swapped = swap_native_modules(layer, host) if host else []
-        runtime = runtime_site(python)
+        runtime = runtime_site()
         if not bytecode:
             for cache in list(root.rglob("__pycache__")):
                 shutil.rmtree(cache)
@@ -286,14 +265,8 @@ def lambda_layout(artifact: Path, functions: list[str], *, bytecode: bool) -> It
 def measure(probes: list[Probe], rounds: int, seed: int = 14) -> tuple[dict[str, list[float]], dict[str, int]]:
     """Seconds per probe label over `rounds` shuffled rounds (after one untimed run each)."""
     compiled = {probe.label: run_probe(probe)[1] for probe in probes}  # also warms the file cache
-    order = random.Random(seed)
-    seconds: dict[str, list[float]] = {probe.label: [] for probe in probes}
-    for _ in range(rounds):
-        shuffled = list(probes)
-        order.shuffle(shuffled)
-        for probe in shuffled:
-            seconds[probe.label].append(run_probe(probe)[0])
-    return seconds, compiled
+    timers = {probe.label: partial(lambda p: run_probe(p)[0], probe) for probe in probes}
+    return interleaved(timers, rounds, seed), compiled
 
 
 def artifact_figures(rounds: int = 5, artifact: Path = DEFAULT_ARTIFACT) -> list[Figure]:

@@ -20,7 +20,9 @@ import random
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -92,35 +94,38 @@ def lambda_environment(spec: tpl.FunctionSpec, template: dict[str, Any], pycache
     return env
 
 
+def run_script(argv: list[str], label: str, cwd: Path, env: dict[str, str]) -> dict[str, Any]:
+    """Run one probe interpreter; its last line of output is the JSON answer."""
+    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{label} failed:\n{result.stderr[-2000:]}")
+    answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return answer
+
+
 def run_probe(probe: Probe) -> tuple[float, list[str]]:
     script = _PROBE.format(statement=probe.statement, watched=WATCHED, absent=NOT_ON_LAMBDA)
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=probe.cwd,
-        env=probe.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"{probe.label}: {probe.statement!r} failed:\n{result.stderr[-2000:]}")
-    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    answer = run_script([sys.executable, "-c", script], f"{probe.label}: {probe.statement!r}", probe.cwd, probe.env)
     return float(answer["seconds"]), list(answer["loaded"])
+
+
+def interleaved(timers: Mapping[str, Callable[[], float]], rounds: int, seed: int) -> dict[str, list[float]]:
+    """Seconds per label, `rounds` rounds in which every timer runs once, in a shuffled order."""
+    order = random.Random(seed)
+    seconds: dict[str, list[float]] = {label: [] for label in timers}
+    for _ in range(rounds):
+        labels = list(timers)
+        order.shuffle(labels)
+        for label in labels:
+            seconds[label].append(timers[label]())
+    return seconds
 
 
 def measure(probes: list[Probe], rounds: int, seed: int = 8) -> dict[str, list[float]]:
     """Seconds per probe label, `rounds` interleaved runs each (after one untimed run)."""
     for probe in probes:
         run_probe(probe)  # fills the bytecode cache
-    order = random.Random(seed)
-    seconds: dict[str, list[float]] = {probe.label: [] for probe in probes}
-    for _ in range(rounds):
-        shuffled = list(probes)
-        order.shuffle(shuffled)
-        for probe in shuffled:
-            seconds[probe.label].append(run_probe(probe)[0])
-    return seconds
+    return interleaved({probe.label: partial(lambda p: run_probe(p)[0], probe) for probe in probes}, rounds, seed)
 
 
 def paired_ratio(numerator: list[float], denominator: list[float]) -> float:

@@ -22,11 +22,11 @@ Not part of `make bench`: it informs a decision, it has no budget.
 from __future__ import annotations
 
 import argparse
-import subprocess
+import shutil
 import sys
 from pathlib import Path
 
-from benchmarks.artifact import BARE, CACHE, DEFAULT_ARTIFACT, Probe, lambda_layout, measure, python313
+from benchmarks.artifact import BARE, CACHE, DEFAULT_ARTIFACT, Probe, installed_site, lambda_layout, measure
 from benchmarks.cold_start import lambda_environment, paired_ratio
 from benchmarks.report import median
 from countersign_dev import template as tpl
@@ -56,33 +56,11 @@ OPTIONS: dict[str, tuple[list[str], str]] = {
 def option_site(name: str, packages: list[str]) -> Path | None:
     if not packages:
         return None
-    site = CACHE / "tracing" / name.split(" ")[0].lower()
-    if not site.is_dir():
-        python = python313()
-        # No botocore from these packages' requirements: the artifact's (or runtime's) is used.
-        subprocess.run(
-            [
-                python,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-compile",
-                "--target",
-                str(site),
-                *packages,
-            ],
-            check=True,
-        )
-        for shadowed in ("boto3", "botocore", "s3transfer"):
-            for path in site.glob(f"{shadowed}*"):
-                subprocess.run(["rm", "-rf", str(path)], check=True)
-        subprocess.run(
-            [python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(site)],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+    site = installed_site(CACHE / "tracing" / name.split(" ")[0].lower(), packages)
+    # The artifact's (or the runtime's) boto3 is the one measured, not one these packages pulled in.
+    for shadowed in ("boto3", "botocore", "s3transfer"):
+        for path in site.glob(f"{shadowed}*"):
+            shutil.rmtree(path)
     return site
 
 
