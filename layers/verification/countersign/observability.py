@@ -5,7 +5,7 @@ HTTP layer; the handler's decorators (`functions/*/app.py`) flush the set after 
 
 Traces come from Lambda's active tracing (`Tracing: Active` in template.yaml), with no tracing SDK
 in the function: the X-Ray SDK that Powertools' Tracer wraps reaches its end of support on
-2027-02-25 and cost a seventh of a cold start; BENCHMARKS.md ("Tracing") has the comparison.
+2027-02-25 and added about a sixth to a cold start; BENCHMARKS.md ("Tracing") has the comparison.
 """
 
 from __future__ import annotations
