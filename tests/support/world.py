@@ -69,6 +69,7 @@ class World:
             env = self.provisioned.function_environment(self.template, function)
             for key, value in env.items():
                 self.monkeypatch.setenv(key, value)
+            get_config.cache_clear()  # on Lambda each function reads its own environment
             spec = tpl.functions(self.template)[function]
             module = import_handler_module(spec, env)
             self.handlers[function] = getattr(module, spec.handler)
@@ -188,7 +189,9 @@ def mocked_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     with mock_aws():
         template = tpl.load_template()
-        provisioned = provision(template, boto3.client("dynamodb"), boto3.client("kms"))
+        provisioned = provision(
+            template, boto3.client("dynamodb"), boto3.client("kms"), s3=boto3.client("s3"), sqs=boto3.client("sqs")
+        )
         container.reset()
         try:
             yield World(template, provisioned, monkeypatch)

@@ -114,8 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--quiet", action="store_true", help="do not log each request")
 
     from countersign_dev.admin_cli import register as register_admin_commands
+    from countersign_dev.lake import add_lake_commands
 
     register_admin_commands(commands, _Parser)
+    add_lake_commands(commands, _Parser, DEFAULT_STATE_DIR)
     return parser
 
 
@@ -171,6 +173,10 @@ def _run(args: argparse.Namespace) -> int:
         from countersign_dev.jwks_serve import jwks_serve_command
 
         jwks_serve_command(args)
+    elif args.command == "lake":
+        from countersign_dev.lake import lake_command
+
+        print(lake_command(args))
     else:
         from countersign_dev.admin_cli import admin_command
 

@@ -1,8 +1,9 @@
-"""The local stack: moto server (DynamoDB, KMS) and an API Gateway emulation on loopback.
+"""The local stack: moto server (DynamoDB, KMS, S3, SQS) and an API Gateway emulation on loopback.
 
 Everything is read from template.yaml: tables and the KMS key are created from their resource
 definitions, each request is routed to the handler the template declares for its path and method,
 and each function gets the environment the template gives it (Refs resolved to the local names).
+DataTable's stream feeds the export function as its event source mapping says (stream_poller.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from countersign_dev import template as tpl
 from countersign_dev.faults import SdkFaults
 from countersign_dev.gateway import GatewayResponses
 from countersign_dev.provision import ACCOUNT_ID, REGION, provision
+from countersign_dev.stream_poller import start_stream_pollers
 
 STAGE = "api"
 # API Gateway's own payload limit; our functions apply the SPEC's smaller limits themselves.
@@ -65,6 +67,8 @@ class LocalState:
     data_table: str
     kms_key_id: str
     demo_app: dict[str, str] = field(default_factory=dict)
+    export_bucket: str = ""
+    export_dead_letter_queue: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +79,8 @@ class LocalState:
             "dataTable": self.data_table,
             "kmsKeyId": self.kms_key_id,
             "demoApp": self.demo_app,
+            "exportBucket": self.export_bucket,
+            "exportDeadLetterQueueUrl": self.export_dead_letter_queue,
         }
 
 
@@ -94,6 +100,7 @@ class LocalStack:
         self._moto: Any = None
         self._http: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
+        self._stream_pollers: list[Any] = []
         self.state: LocalState | None = None
         self.faults = SdkFaults(options.sdk_fault_rate, options.fault_seed) if options.sdk_fault_rate else None
 
@@ -104,6 +111,9 @@ class LocalStack:
         self._set_process_environment(endpoint)
         refs, attrs, names = self._provision(endpoint)
         self._load_functions(refs, attrs)
+        self._stream_pollers = start_stream_pollers(
+            self.template, refs, attrs, _emulation_clients(endpoint), self._call
+        )
         api_url = self._start_http()
         self.state = LocalState(
             api_url=api_url,
@@ -112,12 +122,16 @@ class LocalStack:
             control_table=names["control"],
             data_table=names["data"],
             kms_key_id=names["kms"],
+            export_bucket=refs["ExportBucket"],
+            export_dead_letter_queue=refs["ExportDeadLetterQueue"],
         )
         self.state.demo_app = create_app(self.state, "Demo application")
         self._write_state_file()
         return self.state
 
     def stop(self) -> None:
+        for poller in self._stream_pollers:
+            poller.stop()
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
@@ -192,13 +206,9 @@ class LocalStack:
             os.environ["JWKS_CA_BUNDLE"] = str(Path(self.options.jwks_ca_bundle).resolve())
 
     def _provision(self, endpoint: str) -> tuple[dict[str, str], dict[tuple[str, str], str], dict[str, str]]:
-        import boto3
 
-        resolved = provision(
-            self.template,
-            boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION),
-            boto3.client("kms", endpoint_url=endpoint, region_name=REGION),
-        )
+        clients = _emulation_clients(endpoint)
+        resolved = provision(self.template, clients("dynamodb"), clients("kms"), s3=clients("s3"), sqs=clients("sqs"))
         names = {
             "control": resolved.refs["ControlTable"],
             "data": resolved.refs["DataTable"],
@@ -424,6 +434,12 @@ def _http_response(result: dict[str, Any]) -> tuple[int, dict[str, list[str]], b
 _import_lock = threading.Lock()
 
 
+def _emulation_clients(endpoint: str) -> Callable[[str], Any]:
+    import boto3
+
+    return lambda service: boto3.client(service, endpoint_url=endpoint, region_name=REGION)  # type: ignore[call-overload]
+
+
 def _service_logger(service: str | None) -> None:
     """Give a function's service the Powertools logger it has on Lambda.
 
@@ -495,4 +511,6 @@ def read_state(state_dir: Path) -> LocalState:
         data_table=data["dataTable"],
         kms_key_id=data["kmsKeyId"],
         demo_app=data.get("demoApp", {}),
+        export_bucket=data.get("exportBucket", ""),
+        export_dead_letter_queue=data.get("exportDeadLetterQueueUrl", ""),
     )

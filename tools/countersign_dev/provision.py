@@ -1,4 +1,4 @@
-"""Create the template's DynamoDB tables and KMS keys on an AWS emulation (moto server or mock_aws).
+"""Create the template's tables, KMS keys, buckets and queues on an AWS emulation (moto server or mock_aws).
 
 The table schemas exist only in template.yaml; this reads them from there.
 """
@@ -27,8 +27,17 @@ class Provisioned:
         return {key: tpl.resolve(value, self.refs, self.attrs) for key, value in spec.environment.items()}
 
 
-def provision(template: dict[str, Any], dynamodb: Any, kms: Any, stack_name: str = STACK_NAME) -> Provisioned:
-    """Create every AWS::DynamoDB::Table, AWS::KMS::Key and AWS::KMS::Alias of the template."""
+def provision(
+    template: dict[str, Any],
+    dynamodb: Any,
+    kms: Any,
+    stack_name: str = STACK_NAME,
+    *,
+    s3: Any = None,
+    sqs: Any = None,
+) -> Provisioned:
+    """Create every AWS::DynamoDB::Table (with its stream), AWS::KMS::Key and AWS::KMS::Alias of
+    the template, and with `s3` / `sqs` clients its AWS::S3::Bucket and AWS::SQS::Queue too."""
     refs = {
         **tpl.parameter_defaults(template),
         "AWS::StackName": stack_name,
@@ -49,7 +58,11 @@ def provision(template: dict[str, Any], dynamodb: Any, kms: Any, stack_name: str
         }
         if props.get("GlobalSecondaryIndexes"):
             spec["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        if props.get("StreamSpecification"):
+            spec["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
         description = dynamodb.create_table(**spec)["TableDescription"]
+        if "LatestStreamArn" in description:
+            attrs[(name, "StreamArn")] = description["LatestStreamArn"]
         if props.get("TimeToLiveSpecification"):
             dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=props["TimeToLiveSpecification"])
         refs[name] = table
@@ -65,4 +78,18 @@ def provision(template: dict[str, Any], dynamodb: Any, kms: Any, stack_name: str
             AliasName=tpl.resolve(props["AliasName"], refs, attrs),
             TargetKeyId=tpl.resolve(props["TargetKeyId"], refs, attrs),
         )
+    if s3 is not None:
+        for name in tpl.resources_of_type(template, "AWS::S3::Bucket"):
+            bucket = f"{stack_name}-{name}".lower()
+            s3.create_bucket(Bucket=bucket)
+            refs[name] = bucket
+            attrs[(name, "Arn")] = f"arn:aws:s3:::{bucket}"
+    if sqs is not None:
+        for name in tpl.resources_of_type(template, "AWS::SQS::Queue"):
+            url = sqs.create_queue(QueueName=f"{stack_name}-{name}")["QueueUrl"]
+            refs[name] = url
+            attrs[(name, "Arn")] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            attrs[(name, "QueueName")] = f"{stack_name}-{name}"
     return Provisioned(refs, attrs)

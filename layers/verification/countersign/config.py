@@ -22,6 +22,7 @@ class Config:
     #: Per-application requests per second (template parameters; an operator override per app wins).
     sdk_requests_per_second: int = 500
     admin_requests_per_second: int = 20
+    export_bucket: str = ""
 
 
 def _flag(name: str) -> bool:
@@ -43,6 +44,7 @@ def get_config() -> Config:
         jwks_ca_bundle=os.environ.get("JWKS_CA_BUNDLE") or None,
         sdk_requests_per_second=int(os.environ.get("APP_SDK_REQUESTS_PER_SECOND", "500")),
         admin_requests_per_second=int(os.environ.get("APP_ADMIN_REQUESTS_PER_SECOND", "20")),
+        export_bucket=os.environ.get("EXPORT_BUCKET", ""),
     )
 
 

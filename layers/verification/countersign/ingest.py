@@ -101,7 +101,7 @@ def update_session(app_id: str, session_id: str, credentials: Credentials) -> di
         else:
             account = merged_metadata(account, update)
         try:
-            data_store().replace_metadata(session, visitor, account)
+            data_store().replace_metadata(session, visitor, account, changed_ms=int(time.time() * 1000))
         except SessionChanged:
             continue
         updated = replace(session, visitor=visitor, account=account, metadata_version=session.metadata_version + 1)

@@ -4,6 +4,7 @@ Item layout (`pk` / `sk`; every key starts with the application id):
 
     SESSION#<appId>#<sessionId>   SESSION            a session: ids, metadata, how it was verified
     EVENT#<appId>#<dedupeKey>     EVENT              an accepted event; it IS the dedupe record
+                                                     (both carry all their lake record needs: SPEC 6)
     RAW#<appId>#<shard>           <ms>#<batchId>     receipt of one batch: the keys it stored, newest first
     STATS#<appId>#<shard>         TOTALS             counters by outcome and reason (ADD); the shard of
                                                      the current second, with its rate window
@@ -102,6 +103,8 @@ class DataStore:
             "anonymous": {"BOOL": session.anonymous},
             "signed": string(session.signed or "unsigned"),
             "createdMs": number(session.created_ms),
+            # When the metadata last changed: the lake files each version under that UTC day.
+            "changedMs": number(session.created_ms),
             "expiresAt": number(session.expires_at),
             "metadataVersion": number(session.metadata_version),
             "ttl": number(int(session.expires_at) + ttl_grace_seconds),
@@ -136,19 +139,24 @@ class DataStore:
             metadata_version=int(item["metadataVersion"]["N"]),
         )
 
-    def replace_metadata(self, session: SessionRecord, visitor: dict[str, Any], account: dict[str, Any]) -> None:
+    def replace_metadata(
+        self, session: SessionRecord, visitor: dict[str, Any], account: dict[str, Any], *, changed_ms: int
+    ) -> None:
         """Write merged metadata only if nobody else did since `session` was read."""
         try:
             with aws.calling("dynamodb"):
                 self.client.update_item(
                     TableName=self.table,
                     Key=_session_key(session.app_id, session.session_id),
-                    UpdateExpression="SET visitor = :visitor, account = :account, metadataVersion = :next",
+                    UpdateExpression=(
+                        "SET visitor = :visitor, account = :account, metadataVersion = :next, changedMs = :changed"
+                    ),
                     ConditionExpression="metadataVersion = :expected",
                     ExpressionAttributeValues={
                         ":visitor": string(_json(visitor)),
                         ":account": string(_json(account)),
                         ":next": number(session.metadata_version + 1),
+                        ":changed": number(changed_ms),
                         ":expected": number(session.metadata_version),
                     },
                 )
