@@ -162,13 +162,15 @@ def cold_import_figures(rounds: int = 7) -> list[Figure]:
     for spec in specs:
         own = seconds[spec.logical_id]
         is_ingest = spec is ingest
+        # The SDK routes' cold start, and the export's (its first batch waits on it).
+        budgeted = is_ingest or spec.logical_id == "ExportFunction"
         figures.append(
             Figure(
                 section,
                 f"functions/{spec.code_dir.name}/{spec.module}.py",
                 paired_ratio(own, base),
                 "x",
-                1.3 if is_ingest else None,
+                1.3 if budgeted else None,
                 f"{median(own) * 1000:.0f} ms vs {median(base) * 1000:.0f} ms"
                 + (f"; loads {', '.join(loaded[spec.logical_id]) or 'none of the watched'}" if is_ingest else ""),
             )

@@ -7,6 +7,7 @@
     (e) write units per accepted event: event writes only, and all writes of the request
     (f) the built artifact (`make build`) as Lambda loads it: python3.13, read-only, dated 1980,
         with and without its bytecode, against a bare `import boto3` + client
+    (g) the export function's AWS calls per batch of stream records, and on a retry of it
 
 Budgets are ratios or counts, never absolute seconds (BENCHMARKS.md says why and lists them).
 The exit code is the number of budgets missed: 0 when every budget holds.
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from benchmarks.report import Figure, print_section, print_summary
 
-SECTIONS = ("calls", "cold", "verify", "throughput", "artifact")
+SECTIONS = ("calls", "cold", "verify", "throughput", "artifact", "export")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.verification import verification_figures
 
         section("verification cost", verification_figures)
-    if wanted & {"calls", "throughput"}:
+    if wanted & {"calls", "throughput", "export"}:
         from benchmarks.inprocess import cold_request_figures, ingest_bench, throughput_figures, warm_request_figures
 
         with ingest_bench() as bench:
@@ -81,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
                 section("events per second", lambda: throughput_figures(bench))
             if "calls" in wanted:
                 section("a cold container's first events request", lambda: cold_request_figures(bench, 10))
+            if "export" in wanted:
+                from benchmarks.export import export_figures
+
+                section("the export function's calls per batch", lambda: export_figures(bench))
 
     missed = print_summary(figures)
     print(f"({time.monotonic() - started:.0f} s)")
