@@ -25,8 +25,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from countersign.errors import DependencyUnavailable
 from countersign.lake import LakeLine, ObjectName, Partition, encode_object, lake_line, object_name
+from countersign.observability import logger, metrics
 from countersign.store.lake_objects import LakeObjects
 
 _GROUP_THREADS = 8
@@ -58,6 +61,24 @@ class _GroupResult:
     failed: bool = False
 
 
+def deliver(records: list[dict[str, Any]], lake: LakeObjects) -> dict[str, Any]:
+    """The export function's answer to one batch (Lambda's partial batch response), counted and logged."""
+    outcome = export_batch(records, lake)
+    metrics.add_metric(name="LakeLinesWritten", unit=MetricUnit.Count, value=outcome.lines_written)
+    metrics.add_metric(name="LakeLinesAlreadyExported", unit=MetricUnit.Count, value=outcome.already_exported)
+    metrics.add_metric(name="LakeObjectsWritten", unit=MetricUnit.Count, value=len(outcome.written))
+    logger.info(
+        "batch exported" if outcome.retry_from is None else "batch partly exported: retry",
+        extra={
+            "records": len(records),
+            "objects": outcome.written,
+            "already_exported": outcome.already_exported,
+            "retry_from": outcome.retry_from,
+        },
+    )
+    return outcome.batch_item_failures()
+
+
 def export_batch(records: Iterable[dict[str, Any]], lake: LakeObjects) -> BatchOutcome:
     """Write every lake line of `records` that no earlier delivery wrote; report what failed."""
     groups: dict[Partition, list[LakeLine]] = defaultdict(list)
@@ -67,7 +88,20 @@ def export_batch(records: Iterable[dict[str, Any]], lake: LakeObjects) -> BatchO
         if line is not None:
             groups[line.partition].append(line)
             outcome.lines += 1
-    results = list(_group_pool().map(lambda item: _export_group(item[0], item[1], lake), sorted(groups.items())))
+    # Every group is awaited before answering, even when one raised: Lambda freezes the container
+    # once the handler returns, and a write still in flight would land during a later delivery.
+    futures = [
+        _group_pool().submit(_export_group, partition, lines, lake) for partition, lines in sorted(groups.items())
+    ]
+    results: list[_GroupResult] = []
+    crash: BaseException | None = None
+    for future in futures:
+        try:
+            results.append(future.result())
+        except Exception as error:  # noqa: BLE001 - re-raised once all groups are done
+            crash = crash or error
+    if crash is not None:
+        raise crash
     failed = [result.first_sequence for result in results if result.failed]
     for result in results:
         outcome.already_exported += result.already_exported

@@ -16,6 +16,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -224,11 +225,9 @@ def test_a_batch_half_written_then_replayed_in_other_boundaries_completes_exactl
 
 
 def test_eight_concurrent_deliveries_of_one_batch_write_it_once(lake: Lake) -> None:
-    threads = [threading.Thread(target=lake.invoke, args=({"Records": lake.records},)) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: lake.invoke({"Records": lake.records}), range(8)))
+    assert answers == [{"batchItemFailures": []}] * 8
     lake.assert_exactly_once()
 
 
