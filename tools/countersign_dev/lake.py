@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from countersign.lake import EVENT_FIELDS, KINDS, SESSION_FIELDS, VERIFICATION_FIELDS, Kind, parse_object_key
-from countersign_dev.cli import CliError
+from countersign_dev.errors import CliError
 
 #: Athena (Trino) functions the documented queries use, spelled in DuckDB.
 ATHENA_MACROS = (

@@ -15,8 +15,10 @@ from __future__ import annotations
 import functools
 import json
 import operator
+import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -310,7 +312,11 @@ class StreamPoller:
                     batch.append(lambda_record)
             full = len(batch) >= self.mapping.batch_size
             if batch and (full or time.monotonic() - opened >= self.mapping.window_seconds):
-                delivery.deliver(batch)
+                try:
+                    delivery.deliver(batch)
+                except Exception:  # noqa: BLE001 - e.g. the queue unreachable: say so, keep polling
+                    print(f"[{self.mapping.function}] a batch could not be delivered:", file=sys.stderr)
+                    traceback.print_exc()
                 batch = []
             elif not answer.get("Records"):
                 self._stop.wait(POLL_SECONDS)

@@ -1,5 +1,6 @@
 """The service's one clock format: UTC ISO 8601 with a `Z`, to the second (API answers, stored
-timestamps) or to the microsecond (drop records, which are ordered by it)."""
+timestamps), to the millisecond (the data lake's records, as precise as what is stored) or to the
+microsecond (drop records, which are ordered by it)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,18 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def iso(moment: datetime | float, *, microseconds: bool = False) -> str:
+def iso(moment: datetime | float, *, microseconds: bool = False, milliseconds: bool = False) -> str:
     """`moment` (a datetime, or epoch seconds) as `2026-01-31T12:00:00Z` in UTC."""
     when = datetime.fromtimestamp(moment, UTC) if isinstance(moment, (int, float)) else moment.astimezone(UTC)
+    if milliseconds:
+        return when.strftime(_MICROSECONDS)[:-4] + "Z"
     return when.strftime(_MICROSECONDS if microseconds else _SECONDS)
+
+
+def utc_day(moment: datetime | float) -> str:
+    """The UTC date of `moment` (a datetime, or epoch seconds): `2026-01-31`."""
+    when = datetime.fromtimestamp(moment, UTC) if isinstance(moment, (int, float)) else moment.astimezone(UTC)
+    return when.strftime("%Y-%m-%d")
 
 
 def now_iso(*, microseconds: bool = False) -> str:

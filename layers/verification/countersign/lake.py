@@ -20,8 +20,9 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
+
+from countersign import clock
 
 Kind = Literal["events", "sessions"]
 KINDS: tuple[Kind, ...] = ("events", "sessions")
@@ -147,15 +148,6 @@ def decode_object(data: bytes) -> list[dict[str, Any]]:
     return [json.loads(text) for text in gzip.decompress(data).decode("utf-8", "surrogatepass").splitlines() if text]
 
 
-def iso_utc(epoch_ms: int) -> str:
-    """2026-11-26T14:04:01.123Z: ISO 8601 in UTC with milliseconds, as every lake timestamp."""
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def utc_date(epoch_ms: int) -> str:
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%Y-%m-%d")
-
-
 # records ---------------------------------------------------------------------------------------
 
 
@@ -174,10 +166,10 @@ def _event_line(pk: str, image: dict[str, Any], sequence: int) -> LakeLine:
         "timestamp": payload["timestamp"],
         "insertId": payload.get("insertId"),
         "properties": payload.get("properties"),
-        "receivedAt": iso_utc(received_ms),
+        "receivedAt": clock.iso(received_ms / 1000, milliseconds=True),
         "verification": _verification(image, "verifiedBy"),
     }
-    return LakeLine("events", app_id, utc_date(received_ms), sequence, event_id, record)
+    return LakeLine("events", app_id, clock.utc_day(received_ms / 1000), sequence, event_id, record)
 
 
 def _session_line(pk: str, image: dict[str, Any], sequence: int, change: str) -> LakeLine:
@@ -195,12 +187,12 @@ def _session_line(pk: str, image: dict[str, Any], sequence: int, change: str) ->
         "visitor": json.loads(_s(image, "visitor")),
         "account": json.loads(_s(image, "account")),
         "verification": _verification(image, "signed"),
-        "startedAt": iso_utc(created_ms),
-        "expiresAt": iso_utc(int(float(image["expiresAt"]["N"]) * 1000)),
+        "startedAt": clock.iso(created_ms / 1000, milliseconds=True),
+        "expiresAt": clock.iso(int(float(image["expiresAt"]["N"]) * 1000) / 1000, milliseconds=True),
         "metadataVersion": version,
         "change": change,
     }
-    return LakeLine("sessions", app_id, utc_date(changed_ms), sequence, f"{session_id}@{version}", record)
+    return LakeLine("sessions", app_id, clock.utc_day(changed_ms / 1000), sequence, f"{session_id}@{version}", record)
 
 
 def _verification(image: dict[str, Any], mode_attribute: str) -> dict[str, str]:

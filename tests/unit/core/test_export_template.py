@@ -8,13 +8,7 @@ from typing import Any
 import pytest
 
 from countersign.lake import EVENT_FIELDS, SESSION_FIELDS
-from countersign_dev import template as tpl
 from countersign_dev.stream_poller import stream_mappings
-
-
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    return tpl.load_template()
 
 
 def resource(template: dict[str, Any], name: str) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Every functions/*/app.py is the Powertools idiom: a resolver with its body limit, routes, and a
-lambda_handler that is only the decorators and `return app.resolve(event, context)`."""
+lambda_handler that is only the decorators and `return app.resolve(event, context)`. A function
+fed by a stream (export) has no resolver: its handler is the decorators and one call of its module."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-FUNCTIONS = sorted((Path(__file__).resolve().parents[3] / "functions").glob("*/app.py"))
+ALL_FUNCTIONS = sorted((Path(__file__).resolve().parents[3] / "functions").glob("*/app.py"))
+STREAM_FUNCTIONS = {"export": "return export.deliver(event.get('Records') or [], lake_objects())"}
+FUNCTIONS = [path for path in ALL_FUNCTIONS if path.parent.name not in STREAM_FUNCTIONS]
 DECORATORS = {"inject_lambda_context", "log_metrics"}
 
 
@@ -35,5 +38,16 @@ def test_handler_is_the_decorators_and_app_resolve(path: Path) -> None:
     assert [ast.unparse(statement) for statement in handler.body] == ["return app.resolve(event, context)"]
 
 
+@pytest.mark.parametrize("name", sorted(STREAM_FUNCTIONS))
+def test_a_stream_handler_is_the_decorators_and_one_call(name: str) -> None:
+    (path,) = [path for path in ALL_FUNCTIONS if path.parent.name == name]
+    handler = module_named(ast.parse(path.read_text()), "lambda_handler")
+    assert isinstance(handler, ast.FunctionDef)
+    decorators = {ast.unparse(d.func if isinstance(d, ast.Call) else d).split(".")[-1] for d in handler.decorator_list}
+    assert decorators == DECORATORS
+    assert [ast.unparse(statement) for statement in handler.body] == [STREAM_FUNCTIONS[name]]
+
+
 def test_every_function_is_checked() -> None:
     assert [path.parent.name for path in FUNCTIONS] == ["ingest", "jwks", "keys", "reporting", "settings", "web"]
+    assert [path.parent.name for path in ALL_FUNCTIONS if path not in FUNCTIONS] == ["export"]

@@ -1,12 +1,14 @@
-"""The data layer: every DynamoDB read and write of Countersign lives in this package, nowhere else.
+"""The data layer: every DynamoDB read and write of Countersign lives in this package, nowhere else,
+and so do the data lake's S3 objects.
 
     control          applications, admin tokens, settings                  (ControlTable)
     keys             HS256 signing keys (ciphertext only)                  (ControlTable)
     jwks_uri_passes  which JWKS URIs passed their test, for 15 minutes     (ControlTable)
     data             sessions, events (the dedupe records), receipts,
                      counters and recent drops                             (DataTable)
+    lake_objects     the data lake's objects: list, read, put            (ExportBucket)
     _attributes      DynamoDB attribute values and keys, for these modules only
 
-Each module documents its item layout. Keys always start with the application, so one tenant's
-reads and writes can never reach another's items.
+Each module documents its item layout. Keys always start with the application (lake objects:
+`<kind>/app=<appId>/`), so one tenant's reads and writes can never reach another's items.
 """
