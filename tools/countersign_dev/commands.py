@@ -69,7 +69,7 @@ The same admin calls from the CLI (the demo app's token is read from local.json)
   .venv/bin/countersign keys create --description "web server" --local
 
 Another application: .venv/bin/countersign apps create --name "My app" --local
-Accepted data in the local lake (within 10 s): .venv/bin/countersign lake events   (README: "Where accepted data goes")
+The data lake (accepted events within 10 s): .venv/bin/countersign lake events
 Ctrl-C stops everything (the emulated AWS state is in memory and goes with it).
 """
 
