@@ -1,0 +1,271 @@
+"""Rollout insight (SPEC 3.5), on plain values: hour buckets, counter names, windows, what would drop.
+
+Accepted sessions and events are counted per hour, by how they were verified, in the counter item
+the request writes anyway (`countersign.store.counters`): a session start adds one to its bucket,
+an events batch adds its accepted events to the same item as its outcome counts. No write is
+added to `POST /events`.
+
+Counter names (attributes of an hour item; the outcome counters `accepted`, `duplicates`,
+`rejected_<code>` and `dropped_<code>` live next to them):
+
+    s:unsigned             e:unsigned               sessions / events with unsigned metadata
+    s:hs256:<keyName>      e:hs256:<keyName>        verified with this HS256 key
+    s:rs256:<kid>          e:rs256:<kid>            verified with this RS256 kid
+
+A name holds a key name or kid only after it verified a signature, so it is the customer's own
+string, not a stranger's; still, a kid is any JSON string of up to `tokens.MAX_KID_CHARS`
+characters, so it is written as its ASCII JSON escape (`label`), which every DynamoDB attribute
+name can hold and which reads back exactly (`unlabel`).
+
+Windows: `hours=N` counts the current hour so far and the N full hours before it, so the answer
+always covers at least the last N hours (`from` is the start of the oldest bucket, `to` is now).
+Buckets are kept `RETENTION_HOURS` after they start, enough for the longest window.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from countersign import policy
+from countersign.errors import ApiError
+from countersign.settings import Settings, apply_patch
+from countersign.verify import SettingsView
+
+MAX_HOURS = 720
+DEFAULT_HOURS = 24
+#: The window of a settings dry-run's `impact` (SPEC 3.5).
+IMPACT_HOURS = 24
+#: How long a bucket is kept: the longest window (N full hours and the current one), plus one spare.
+RETENTION_HOURS = MAX_HOURS + 2
+
+Mode = Literal["hs256", "rs256", "unsigned"]
+Counted = Literal["s", "e"]  # sessions, events
+
+_BUCKET_FORMAT = "%Y-%m-%dT%H"
+
+
+def hour_bucket(moment: datetime) -> str:
+    """The bucket a moment is counted in: its UTC hour, `2026-11-26T14` (sorts as time does)."""
+    return moment.astimezone(UTC).strftime(_BUCKET_FORMAT)
+
+
+def bucket_start(bucket: str) -> datetime:
+    return datetime.strptime(bucket, _BUCKET_FORMAT).replace(tzinfo=UTC)
+
+
+def bucket_expiry(bucket: str) -> int:
+    """Epoch seconds when DynamoDB may delete the bucket (its `ttl`)."""
+    return int((bucket_start(bucket) + timedelta(hours=RETENTION_HOURS)).timestamp())
+
+
+@dataclass(frozen=True)
+class Window:
+    """`hours` asked for; counted are the buckets `first` to `last` (inclusive) up to `end`."""
+
+    hours: int
+    first: str
+    last: str
+    end: datetime
+
+    @property
+    def start(self) -> datetime:
+        return bucket_start(self.first)
+
+
+def window(hours: int, now: datetime) -> Window:
+    """The buckets of the last `hours` hours: the current one and the `hours` before it."""
+    if not 1 <= hours <= MAX_HOURS:
+        raise ValueError(f"hours must be 1 to {MAX_HOURS}")
+    current = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return Window(hours, hour_bucket(current - timedelta(hours=hours)), hour_bucket(current), now.astimezone(UTC))
+
+
+def parse_hours(raw: str | None) -> int:
+    """The `hours` query parameter of GET /coverage: an integer from 1 to 720, 24 when absent."""
+    if raw is None:
+        return DEFAULT_HOURS
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_HOURS:
+        raise ApiError("invalid_request", f"hours must be an integer from 1 to {MAX_HOURS} (default {DEFAULT_HOURS}).")
+    return int(raw)
+
+
+# counter names -------------------------------------------------------------------------------
+
+
+def label(text: str) -> str:
+    """`text` as its ASCII JSON escape without the quotes: storable anywhere, reversible."""
+    return json.dumps(text)[1:-1]
+
+
+def unlabel(labelled: str) -> str:
+    return str(json.loads(f'"{labelled}"'))
+
+
+def counter_name(counted: Counted, mode: Mode, key_name: str | None = None, kid: str | None = None) -> str:
+    """The attribute that counts a session (`s`) or events (`e`) verified this way."""
+    if mode == "unsigned":
+        return f"{counted}:unsigned"
+    if mode == "hs256":
+        if not key_name:
+            raise ValueError("an HS256 count names its key")
+        return f"{counted}:hs256:{label(key_name)}"
+    if not kid:
+        raise ValueError("an RS256 count names its kid")
+    return f"{counted}:rs256:{label(kid)}"
+
+
+def is_counter_name(name: str) -> bool:
+    return name.startswith(("s:", "e:"))
+
+
+# what the buckets say ------------------------------------------------------------------------
+
+
+@dataclass
+class Counts:
+    sessions: int = 0
+    events: int = 0
+
+    def add(self, counted: Counted, value: int) -> None:
+        if counted == "s":
+            self.sessions += value
+        else:
+            self.events += value
+
+    def to_json(self) -> dict[str, int]:
+        return {"sessions": self.sessions, "events": self.events}
+
+
+@dataclass
+class Tally:
+    """Accepted sessions and events of a window, by how they were verified."""
+
+    unsigned: Counts = field(default_factory=Counts)
+    keys: dict[str, Counts] = field(default_factory=dict)
+    kids: dict[str, Counts] = field(default_factory=dict)
+
+    @property
+    def hs256(self) -> Counts:
+        return _sum(self.keys.values())
+
+    @property
+    def rs256(self) -> Counts:
+        return _sum(self.kids.values())
+
+    def by_mode(self) -> dict[Mode, Counts]:
+        return {"hs256": self.hs256, "rs256": self.rs256, "unsigned": self.unsigned}
+
+
+def tally(totals: Mapping[str, int]) -> Tally:
+    """Read the coverage counters out of summed bucket attributes (other counters are ignored)."""
+    result = Tally()
+    for name, value in totals.items():
+        if not is_counter_name(name):
+            continue
+        counted, _, rest = name.partition(":")
+        mode, _, labelled = rest.partition(":")
+        if mode == "unsigned":
+            result.unsigned.add("s" if counted == "s" else "e", value)
+        elif mode in {"hs256", "rs256"} and labelled:
+            table = result.keys if mode == "hs256" else result.kids
+            table.setdefault(unlabel(labelled), Counts()).add("s" if counted == "s" else "e", value)
+    return result
+
+
+def would_drop(traffic: Tally, settings: SettingsView) -> Counts:
+    """What the acceptance table (SPEC 3.4) would drop of `traffic` under `settings`.
+
+    Only what the settings decide: each mode is taken as verified with a valid signature and an
+    active key or kid, so a key revoked since is not counted here (its own numbers show it).
+    """
+    dropped = Counts()
+    for mode, counts in traffic.by_mode().items():
+        facts = policy.Facts(
+            kind=mode,
+            use_signed_metadata=settings.use_signed_metadata,
+            use_rs256_signed_metadata=settings.use_rs256_signed_metadata,
+            jwks_uri_saved=bool(settings.jwks_uri),
+            only_allow_signed_metadata=settings.only_allow_signed_metadata,
+            key_status="active",
+            signature_valid=True,
+        )
+        if isinstance(policy.decide(facts), str):
+            dropped.sessions += counts.sessions
+            dropped.events += counts.events
+    return dropped
+
+
+def coverage_json(
+    counts: Tally,
+    span: Window,
+    *,
+    keys: list[tuple[str, bool, str | None]],
+    kid_last_used: Mapping[str, str],
+) -> dict[str, Any]:
+    """The answer of GET /coverage (SPEC 3.5).
+
+    `keys` is every HS256 key of the application in display order as (keyName, active,
+    lastUsedAt); `kid_last_used` the lastUsedAt of every kid ever used. A key is listed if it is
+    active or was used in the window; a kid if it was used in the window.
+    """
+    since = _iso(span.start)
+    listed_keys = [
+        _usage_row("keyName", name, counts.keys.get(name, Counts()), last_used)
+        for name, active, last_used in keys
+        if active or name in counts.keys or (last_used is not None and last_used >= since)
+    ]
+    kids = set(counts.kids) | {kid for kid, last_used in kid_last_used.items() if last_used >= since}
+    listed_kids = [
+        _usage_row("kid", kid, counts.kids.get(kid, Counts()), kid_last_used.get(kid))
+        for kid in sorted(kids, key=lambda kid: (-counts.kids.get(kid, Counts()).sessions, kid))
+    ]
+    return {
+        "hours": span.hours,
+        "from": since,
+        "to": _iso(span.end),
+        "sessions": {mode: mode_counts.sessions for mode, mode_counts in counts.by_mode().items()},
+        "events": {mode: mode_counts.events for mode, mode_counts in counts.by_mode().items()},
+        "keys": listed_keys,
+        "kids": listed_kids,
+        # Enforcing onlyAllowSignedMetadata refuses unsigned metadata and never a verified token
+        # (the acceptance table's rows; tests/unit hold this equal to `would_drop` when enforced).
+        "wouldDrop": counts.unsigned.to_json(),
+    }
+
+
+def preview(current: Settings, patch: dict[str, Any], counts: Tally, *, now: str) -> dict[str, Any]:
+    """The answer of a PATCH /settings dry-run: the same rules and errors as the real change
+    (`settings.apply_patch`), what the settings would become, and what `counts` (the last
+    IMPACT_HOURS) would have lost under them. Writes nothing."""
+    changed = apply_patch(current, patch, now=now)
+    return {
+        "dryRun": True,
+        "settings": changed.to_json(),
+        "impact": {"hours": IMPACT_HOURS, "wouldDrop": would_drop(counts, changed).to_json()},
+    }
+
+
+def last_used_minute(moment: datetime) -> datetime:
+    """lastUsedAt's precision: the minute (SPEC 3.5)."""
+    return moment.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def _usage_row(field_name: str, name: str, counts: Counts, last_used: str | None) -> dict[str, Any]:
+    return {field_name: name, **counts.to_json(), "lastUsedAt": last_used}
+
+
+def _sum(all_counts: Any) -> Counts:
+    total = Counts()
+    for counts in all_counts:
+        total.sessions += counts.sessions
+        total.events += counts.events
+    return total
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,146 @@
+"""Hour-bucket counters and key/kid last use in DataTable (diagnostics and rollout insight).
+
+    STATS#<appId>#<shard>   HOUR#<yyyy-mm-ddThh>   one hour's counters (ADD): outcomes and drops by
+                                                  reason, accepted sessions and events by how they
+                                                  were verified (`countersign.coverage` names them)
+    USAGE#<appId>           KEY#<sha256 of name>   lastUsedMs of an HS256 key (a minute, in ms)
+    USAGE#<appId>           KID#<sha256 of kid>    lastUsedMs of an RS256 kid; `name` is its label
+
+Why this shape (docs/cost-and-scale.md has the arithmetic):
+- One request adds to one bucket item in one UpdateItem: an events batch adds its outcomes and its
+  accepted events by verification mode together, so coverage costs the ingest path no write.
+  Buckets are sharded COUNTER_SHARDS ways, as the counters always were, so no single item takes
+  every write of a busy application; a read sums the shards over a range of hours (one Query per
+  shard). Buckets expire `coverage.RETENTION_HOURS` after their hour starts.
+- Last use is written at most once a minute per key per container (`countersign.key_usage`), as
+  a conditional SET that only moves it forward. It never expires: "never used" must stay true
+  only while it is true. Its sort key is a digest, so any kid fits DynamoDB's key size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, Literal
+
+from countersign import aws, container
+from countersign.config import get_config
+from countersign.coverage import bucket_expiry, hour_bucket, label, unlabel
+from countersign.store.control import n, s
+
+COUNTER_SHARDS = 16
+_BUCKET_PREFIX = "HOUR#"
+_NOT_COUNTERS = frozenset({"pk", "sk", "ttl"})
+
+UsageKind = Literal["key", "kid"]
+
+
+class CounterStore:
+    def __init__(self, table: str, client: Any) -> None:
+        self.table = table
+        self.client = client
+
+    # hour buckets ------------------------------------------------------------------------------
+
+    def add(self, app_id: str, counts: dict[str, int], *, at: datetime) -> None:
+        """ADD `counts` to the application's bucket of `at`'s hour (one sharded UpdateItem)."""
+        counts = {name: value for name, value in counts.items() if value}
+        if not counts:
+            return
+        bucket = hour_bucket(at)
+        names = {f"#c{i}": name for i, name in enumerate(counts)}
+        values = {f":c{i}": n(value) for i, value in enumerate(counts.values())}
+        with aws.calling("dynamodb"):
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": s(f"STATS#{app_id}#{secrets.randbelow(COUNTER_SHARDS)}"), "sk": s(_BUCKET_PREFIX + bucket)},
+                UpdateExpression="SET #ttl = :ttl ADD "
+                + ", ".join(f"{name} {value}" for name, value in zip(names, values, strict=True)),
+                ExpressionAttributeNames={**names, "#ttl": "ttl"},
+                ExpressionAttributeValues={**values, ":ttl": n(bucket_expiry(bucket))},
+            )
+
+    def totals(self, app_id: str, first: str, last: str) -> dict[str, int]:
+        """Every counter summed over the buckets `first` to `last` (inclusive) of every shard."""
+        totals: dict[str, int] = {}
+        for shard in range(COUNTER_SHARDS):
+            request: dict[str, Any] = {
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
+                "ExpressionAttributeValues": {
+                    ":pk": s(f"STATS#{app_id}#{shard}"),
+                    ":first": s(_BUCKET_PREFIX + first),
+                    ":last": s(_BUCKET_PREFIX + last),
+                },
+            }
+            while True:
+                with aws.calling("dynamodb"):
+                    page = self.client.query(**request)
+                for item in page.get("Items", []):
+                    for name, value in item.items():
+                        if name not in _NOT_COUNTERS:
+                            totals[name] = totals.get(name, 0) + int(value["N"])
+                if "LastEvaluatedKey" not in page:
+                    break
+                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return totals
+
+    # last use ----------------------------------------------------------------------------------
+
+    def touch(self, app_id: str, kind: UsageKind, name: str, *, minute_ms: int) -> None:
+        """Move the last use of a key or kid forward to `minute_ms` (never back)."""
+        try:
+            with aws.calling("dynamodb"):
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=_usage_key(app_id, kind, name),
+                    UpdateExpression="SET lastUsedMs = :at, #name = :name",
+                    ConditionExpression="attribute_not_exists(lastUsedMs) OR lastUsedMs < :at",
+                    ExpressionAttributeNames={"#name": "name"},
+                    ExpressionAttributeValues={":at": n(minute_ms), ":name": s(label(name))},
+                )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            pass  # another container already wrote this minute or a later one
+
+    def last_used(self, app_id: str, kind: UsageKind) -> dict[str, int]:
+        """name -> lastUsedMs of every key (or kid) of the application ever used (one Query)."""
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :kind)",
+            "ExpressionAttributeValues": {":pk": s(f"USAGE#{app_id}"), ":kind": s(_usage_prefix(kind))},
+        }
+        used: dict[str, int] = {}
+        while True:
+            with aws.calling("dynamodb"):
+                page = self.client.query(**request)
+            for item in page.get("Items", []):
+                used[unlabel(item["name"]["S"])] = int(item["lastUsedMs"]["N"])
+            if "LastEvaluatedKey" not in page:
+                return used
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def last_used_of(self, app_id: str, kind: UsageKind, name: str) -> int | None:
+        """lastUsedMs of one key or kid, or None if it was never used."""
+        with aws.calling("dynamodb"):
+            item = self.client.get_item(TableName=self.table, Key=_usage_key(app_id, kind, name)).get("Item")
+        return int(item["lastUsedMs"]["N"]) if item else None
+
+
+def _usage_prefix(kind: UsageKind) -> str:
+    return "KEY#" if kind == "key" else "KID#"
+
+
+def _usage_key(app_id: str, kind: UsageKind, name: str) -> dict[str, Any]:
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+    return {"pk": s(f"USAGE#{app_id}"), "sk": s(_usage_prefix(kind) + digest)}
+
+
+@lru_cache(maxsize=1)
+def counter_store() -> CounterStore:
+    """The container's CounterStore (one client per container; tests clear this cache)."""
+    return CounterStore(get_config().data_table, aws.client("dynamodb"))
+
+
+container.on_reset(counter_store.cache_clear)
