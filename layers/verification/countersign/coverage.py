@@ -14,17 +14,16 @@ Counter names (attributes of an hour item; the outcome counters `accepted`, `dup
 
 A name holds a key name or kid only after it verified a signature, so it is the customer's own
 string, not a stranger's; still, a kid is any JSON string of up to `tokens.MAX_KID_CHARS`
-characters, so it is written as its ASCII JSON escape (`label`), which every DynamoDB attribute
-name can hold and which reads back exactly (`unlabel`).
+characters, so it is written in the store's ASCII form (`store.counters.storable`), which every
+DynamoDB attribute name can hold and which reads back exactly.
 
 Windows: `hours=N` counts the current hour so far and the N full hours before it, so the answer
 always covers at least the last N hours (`from` is the start of the oldest bucket, `to` is now).
-Buckets are kept `RETENTION_HOURS` after they start, enough for the longest window.
+The store keeps a bucket long enough for the longest window (`store.counters.RETENTION_HOURS`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,47 +32,24 @@ from typing import Any, Literal
 from countersign import policy
 from countersign.errors import ApiError
 from countersign.settings import Settings, apply_patch
-from countersign.verify import SettingsView
+from countersign.store.counters import storable, unstorable
 
 MAX_HOURS = 720
 DEFAULT_HOURS = 24
 #: The window of a settings dry-run's `impact` (SPEC 3.5).
 IMPACT_HOURS = 24
-#: How long a bucket is kept: the longest window (N full hours and the current one), plus one spare.
-RETENTION_HOURS = MAX_HOURS + 2
 
 Mode = Literal["hs256", "rs256", "unsigned"]
 Counted = Literal["s", "e"]  # sessions, events
 
-_BUCKET_FORMAT = "%Y-%m-%dT%H"
-
-
-def hour_bucket(moment: datetime) -> str:
-    """The bucket a moment is counted in: its UTC hour, `2026-11-26T14` (sorts as time does)."""
-    return moment.astimezone(UTC).strftime(_BUCKET_FORMAT)
-
-
-def bucket_start(bucket: str) -> datetime:
-    return datetime.strptime(bucket, _BUCKET_FORMAT).replace(tzinfo=UTC)
-
-
-def bucket_expiry(bucket: str) -> int:
-    """Epoch seconds when DynamoDB may delete the bucket (its `ttl`)."""
-    return int((bucket_start(bucket) + timedelta(hours=RETENTION_HOURS)).timestamp())
-
 
 @dataclass(frozen=True)
 class Window:
-    """`hours` asked for; counted are the buckets `first` to `last` (inclusive) up to `end`."""
+    """`hours` asked for; counted are the hour buckets from `start` to `end`'s hour, up to `end`."""
 
     hours: int
-    first: str
-    last: str
+    start: datetime
     end: datetime
-
-    @property
-    def start(self) -> datetime:
-        return bucket_start(self.first)
 
 
 def window(hours: int, now: datetime) -> Window:
@@ -81,7 +57,7 @@ def window(hours: int, now: datetime) -> Window:
     if not 1 <= hours <= MAX_HOURS:
         raise ValueError(f"hours must be 1 to {MAX_HOURS}")
     current = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    return Window(hours, hour_bucket(current - timedelta(hours=hours)), hour_bucket(current), now.astimezone(UTC))
+    return Window(hours, current - timedelta(hours=hours), now.astimezone(UTC))
 
 
 def parse_hours(raw: str | None) -> int:
@@ -97,15 +73,6 @@ def parse_hours(raw: str | None) -> int:
 # counter names -------------------------------------------------------------------------------
 
 
-def label(text: str) -> str:
-    """`text` as its ASCII JSON escape without the quotes: storable anywhere, reversible."""
-    return json.dumps(text)[1:-1]
-
-
-def unlabel(labelled: str) -> str:
-    return str(json.loads(f'"{labelled}"'))
-
-
 def counter_name(counted: Counted, mode: Mode, key_name: str | None = None, kid: str | None = None) -> str:
     """The attribute that counts a session (`s`) or events (`e`) verified this way."""
     if mode == "unsigned":
@@ -113,10 +80,10 @@ def counter_name(counted: Counted, mode: Mode, key_name: str | None = None, kid:
     if mode == "hs256":
         if not key_name:
             raise ValueError("an HS256 count names its key")
-        return f"{counted}:hs256:{label(key_name)}"
+        return f"{counted}:hs256:{storable(key_name)}"
     if not kid:
         raise ValueError("an RS256 count names its kid")
-    return f"{counted}:rs256:{label(kid)}"
+    return f"{counted}:rs256:{storable(kid)}"
 
 
 def is_counter_name(name: str) -> bool:
@@ -173,11 +140,11 @@ def tally(totals: Mapping[str, int]) -> Tally:
             result.unsigned.add("s" if counted == "s" else "e", value)
         elif mode in {"hs256", "rs256"} and labelled:
             table = result.keys if mode == "hs256" else result.kids
-            table.setdefault(unlabel(labelled), Counts()).add("s" if counted == "s" else "e", value)
+            table.setdefault(unstorable(labelled), Counts()).add("s" if counted == "s" else "e", value)
     return result
 
 
-def would_drop(traffic: Tally, settings: SettingsView) -> Counts:
+def would_drop(traffic: Tally, settings: Settings) -> Counts:
     """What the acceptance table (SPEC 3.4) would drop of `traffic` under `settings`.
 
     Only what the settings decide: each mode is taken as verified with a valid signature and an

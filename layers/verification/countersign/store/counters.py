@@ -11,7 +11,7 @@ Why this shape (docs/cost-and-scale.md has the arithmetic):
   accepted events by verification mode together, so coverage costs the ingest path no write.
   Buckets are sharded COUNTER_SHARDS ways, as the counters always were, so no single item takes
   every write of a busy application; a read sums the shards over a range of hours (one Query per
-  shard). Buckets expire `coverage.RETENTION_HOURS` after their hour starts.
+  shard). Buckets expire RETENTION_HOURS after their hour starts.
 - Last use is written at most once a minute per key per container (`countersign.key_usage`), as
   a conditional SET that only moves it forward. It never expires: "never used" must stay true
   only while it is true. Its sort key is a digest, so any kid fits DynamoDB's key size.
@@ -20,21 +20,49 @@ Why this shape (docs/cost-and-scale.md has the arithmetic):
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal
 
 from countersign import aws, container
 from countersign.config import get_config
-from countersign.coverage import bucket_expiry, hour_bucket, label, unlabel
 from countersign.store.control import n, s
 
 COUNTER_SHARDS = 16
+#: How long a bucket is kept after its hour starts: the longest coverage window (720 full hours
+#: and the current one), plus a spare hour.
+RETENTION_HOURS = 722
 _BUCKET_PREFIX = "HOUR#"
+_BUCKET_FORMAT = "%Y-%m-%dT%H"
 _NOT_COUNTERS = frozenset({"pk", "sk", "ttl"})
 
 UsageKind = Literal["key", "kid"]
+
+
+def hour_bucket(moment: datetime) -> str:
+    """The bucket a moment is counted in: its UTC hour, `2026-11-26T14` (sorts as time does)."""
+    return moment.astimezone(UTC).strftime(_BUCKET_FORMAT)
+
+
+def bucket_start(bucket: str) -> datetime:
+    return datetime.strptime(bucket, _BUCKET_FORMAT).replace(tzinfo=UTC)
+
+
+def bucket_expiry(bucket: str) -> int:
+    """Epoch seconds when DynamoDB may delete the bucket (its `ttl`)."""
+    return int((bucket_start(bucket) + timedelta(hours=RETENTION_HOURS)).timestamp())
+
+
+def storable(text: str) -> str:
+    """`text` as its ASCII JSON escape without the quotes: valid in any attribute name or value
+    (a lone surrogate, which UTF-8 cannot carry, included) and read back exactly by `unstorable`."""
+    return json.dumps(text)[1:-1]
+
+
+def unstorable(stored: str) -> str:
+    return str(json.loads(f'"{stored}"'))
 
 
 class CounterStore:
@@ -62,8 +90,9 @@ class CounterStore:
                 ExpressionAttributeValues={**values, ":ttl": n(bucket_expiry(bucket))},
             )
 
-    def totals(self, app_id: str, first: str, last: str) -> dict[str, int]:
-        """Every counter summed over the buckets `first` to `last` (inclusive) of every shard."""
+    def totals(self, app_id: str, since: datetime, until: datetime) -> dict[str, int]:
+        """Every counter summed over the buckets of the hours from `since` to `until`, every shard."""
+        first, last = hour_bucket(since), hour_bucket(until)
         totals: dict[str, int] = {}
         for shard in range(COUNTER_SHARDS):
             request: dict[str, Any] = {
@@ -99,7 +128,7 @@ class CounterStore:
                     UpdateExpression="SET lastUsedMs = :at, #name = :name",
                     ConditionExpression="attribute_not_exists(lastUsedMs) OR lastUsedMs < :at",
                     ExpressionAttributeNames={"#name": "name"},
-                    ExpressionAttributeValues={":at": n(minute_ms), ":name": s(label(name))},
+                    ExpressionAttributeValues={":at": n(minute_ms), ":name": s(storable(name))},
                 )
         except self.client.exceptions.ConditionalCheckFailedException:
             pass  # another container already wrote this minute or a later one
@@ -116,7 +145,7 @@ class CounterStore:
             with aws.calling("dynamodb"):
                 page = self.client.query(**request)
             for item in page.get("Items", []):
-                used[unlabel(item["name"]["S"])] = int(item["lastUsedMs"]["N"])
+                used[unstorable(item["name"]["S"])] = int(item["lastUsedMs"]["N"])
             if "LastEvaluatedKey" not in page:
                 return used
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
