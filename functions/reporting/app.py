@@ -1,4 +1,5 @@
-"""Reporting function: what arrived and why anything was dropped (raw events, diagnostics)."""
+"""Reporting function: what arrived, why anything was dropped, and how much is signed (raw events,
+diagnostics, coverage)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,15 @@ def raw_events(appId: str) -> dict[str, Any]:
 )
 def diagnostics(appId: str) -> dict[str, Any]:
     return reporting.diagnostics(appId)
+
+
+@app.get(
+    "/v1/apps/<appId>/coverage",
+    summary="Signed and unsigned traffic by mode, key and kid, and what enforcing would drop",
+    **doc.admin_route(ok=(200, doc.COVERAGE), errors=(400,)),
+)
+def coverage(appId: str) -> dict[str, Any]:
+    return reporting.coverage_report(appId, hours=query_param(app, "hours"))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

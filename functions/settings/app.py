@@ -29,8 +29,8 @@ def get_settings(appId: str) -> dict[str, Any]:
 
 @app.patch(
     "/v1/apps/<appId>/settings",
-    summary="Change the acceptance toggles",
-    **doc.admin_route(ok=(200, doc.SETTINGS), errors=(400, 409, 413), body=doc.SETTINGS_PATCH),
+    summary="Change the acceptance toggles, or preview the change and what it would drop (dryRun)",
+    **doc.admin_route(ok=(200, doc.SETTINGS_CHANGE), errors=(400, 409, 413), body=doc.SETTINGS_PATCH),
 )
 def patch_settings(appId: str) -> dict[str, Any]:
     return settings_changes.change_settings(appId, json_body(app))

@@ -31,6 +31,7 @@ def test_generate_list_reveal_revoke(local: LocalApi, app: dict[str, str]) -> No
         "status": "active",
         "createdAt": key["createdAt"],
         "revokedAt": None,
+        "lastUsedAt": None,
     }
     assert re.fullmatch(r"key_[0-9a-f]{12}", key["keyName"])
 

@@ -24,12 +24,12 @@ The store keeps a bucket long enough for the longest window (`store.counters.RET
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from countersign import policy
+from countersign import clock, policy
 from countersign.errors import ApiError
 from countersign.settings import Settings, apply_patch
 from countersign.store.counters import storable, unstorable
@@ -180,7 +180,7 @@ def coverage_json(
     lastUsedAt); `kid_last_used` the lastUsedAt of every kid ever used. A key is listed if it is
     active or was used in the window; a kid if it was used in the window.
     """
-    since = _iso(span.start)
+    since = clock.iso(span.start)
     listed_keys = [
         _usage_row("keyName", name, counts.keys.get(name, Counts()), last_used)
         for name, active, last_used in keys
@@ -194,7 +194,7 @@ def coverage_json(
     return {
         "hours": span.hours,
         "from": since,
-        "to": _iso(span.end),
+        "to": clock.iso(span.end),
         "sessions": {mode: mode_counts.sessions for mode, mode_counts in counts.by_mode().items()},
         "events": {mode: mode_counts.events for mode, mode_counts in counts.by_mode().items()},
         "keys": listed_keys,
@@ -205,15 +205,15 @@ def coverage_json(
     }
 
 
-def preview(current: Settings, patch: dict[str, Any], counts: Tally, *, now: str) -> dict[str, Any]:
+def preview(current: Settings, patch: dict[str, Any], *, now: str, traffic: Callable[[], Tally]) -> dict[str, Any]:
     """The answer of a PATCH /settings dry-run: the same rules and errors as the real change
-    (`settings.apply_patch`), what the settings would become, and what `counts` (the last
-    IMPACT_HOURS) would have lost under them. Writes nothing."""
+    (`settings.apply_patch`), what the settings would become, and what `traffic` (the last
+    IMPACT_HOURS, read only once the patch passed) would have lost under them. Writes nothing."""
     changed = apply_patch(current, patch, now=now)
     return {
         "dryRun": True,
         "settings": changed.to_json(),
-        "impact": {"hours": IMPACT_HOURS, "wouldDrop": would_drop(counts, changed).to_json()},
+        "impact": {"hours": IMPACT_HOURS, "wouldDrop": would_drop(traffic(), changed).to_json()},
     }
 
 
@@ -232,7 +232,3 @@ def _sum(all_counts: Any) -> Counts:
         total.sessions += counts.sessions
         total.events += counts.events
     return total
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

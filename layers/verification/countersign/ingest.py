@@ -14,16 +14,18 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 
-from countersign import clock, container, tenancy
+from countersign import clock, container, key_usage, tenancy
 from countersign.app_view import AppView, KeyDirectory, current_view, jwks_keys, possible_app_id
 from countersign.claims import merged_metadata, metadata_update, session_identity
 from countersign.config import get_config
+from countersign.coverage import counter_name
 from countersign.errors import ApiError
 from countersign.events import check_batch
 from countersign.observability import metrics
@@ -68,6 +70,10 @@ def start_session(app_id: str, credentials: Credentials) -> dict[str, Any]:
         expires_at=min(identity.expires_at, MAX_SESSION_END) if identity.expires_at is not None else default_end,
     )
     data_store().put_session(session)
+    # Counted once stored, in the counter write that also counts the request for its rate limit (a
+    # failure of the count is a 503 like the session write's: the SDK retries).
+    tenancy.add_counts(app_id, {counter_name("s", verified.signed or "unsigned", verified.key_name, verified.kid): 1})
+    key_usage.note_use(app_id, key_name=verified.key_name, kid=verified.kid, at=datetime.fromtimestamp(now, UTC))
     _sessions().put((app_id, session.session_id), session)
     metrics.add_metric(name="SessionsStarted", unit=MetricUnit.Count, value=1)
     logger.info("session started", extra={"app_id": app_id, "signed": verified.signed or "unsigned"})
@@ -106,6 +112,7 @@ def update_session(app_id: str, session_id: str, credentials: Credentials) -> di
             continue
         updated = replace(session, visitor=visitor, account=account, metadata_version=session.metadata_version + 1)
         _sessions().put((app_id, session_id), updated)
+        key_usage.note_use(app_id, key_name=verified.key_name, kid=verified.kid, at=clock.now())
         return {**_session_json(updated), "visitor": visitor, "account": account}
     raise ApiError("service_unavailable", "The session is being updated concurrently; retry the request.")
 
@@ -136,7 +143,12 @@ def accept_events(app_id: str, request: EventsRequest) -> dict[str, Any]:
     if visible:
         store.put_receipt(session, batch_id=batch.batch_id, keys=visible, received_ms=now_ms)
     duplicates = len(batch.events) - len(outcome.stored)
-    counts = {"accepted": len(outcome.stored), "duplicates": duplicates}
+    counts = {
+        "accepted": len(outcome.stored),
+        "duplicates": duplicates,
+        # Coverage rides on the outcome counters' write: no write of its own on this path.
+        counter_name("e", session.signed or "unsigned", session.key_name, session.kid): len(outcome.stored),
+    }
     for rejection in batch.rejected:
         counts[f"rejected_{rejection.code}"] = counts.get(f"rejected_{rejection.code}", 0) + 1
     tenancy.add_counts(app_id, counts)

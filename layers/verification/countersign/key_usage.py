@@ -14,12 +14,12 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 
 from aws_lambda_powertools import Logger
 
-from countersign import container
+from countersign import clock, container
 from countersign.coverage import last_used_minute
 from countersign.errors import ApiError
 from countersign.store.counters import UsageKind, counter_store
@@ -71,9 +71,7 @@ def note_use(app_id: str, *, key_name: str | None, kid: str | None, at: datetime
 
 def last_used_at(minute_ms: int | None) -> str | None:
     """A stored last use as lastUsedAt (`2026-11-26T14:05:00Z`), or None if never used."""
-    if minute_ms is None:
-        return None
-    return datetime.fromtimestamp(minute_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if minute_ms is None else clock.iso(minute_ms / 1000)
 
 
 @lru_cache(maxsize=1)

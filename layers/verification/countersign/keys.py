@@ -12,6 +12,8 @@
 - At most `MAX_ACTIVE_KEYS` active keys per application, enforced by a conditional transaction in
   `countersign.store.keys`; a revoked key frees its slot.
 - Listing: `activeKeys` newest first (by creation), `revokedKeys` most recently revoked first.
+- Every key object carries `lastUsedAt` (SPEC 3.5): the minute of the latest session start or
+  metadata update verified with it, `null` if none; written by `countersign.key_usage`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from countersign import clock, envelope
 from countersign.errors import ApiError
+from countersign.key_usage import last_used_at
 from countersign.observability import logger, metrics
+from countersign.store.counters import counter_store
 from countersign.store.keys import KeyNameTaken, StoredKey, key_store
 
 MAX_ACTIVE_KEYS = 5
@@ -66,14 +70,15 @@ def read_description(body: dict[str, Any]) -> str:
     return description
 
 
-def key_json(key: StoredKey) -> dict[str, Any]:
-    """The key object of SPEC 3.1 (never a secret)."""
+def key_json(key: StoredKey, *, last_used_ms: int | None) -> dict[str, Any]:
+    """The key object of SPEC 3.1 and 3.5 (never a secret)."""
     return {
         "keyName": key.key_name,
         "description": key.description,
         "status": key.status,
         "createdAt": key.created_at,
         "revokedAt": key.revoked_at,
+        "lastUsedAt": last_used_at(last_used_ms),
     }
 
 
@@ -92,13 +97,23 @@ def generate_key(app_id: str, body: dict[str, Any], *, now: datetime | None = No
         except KeyNameTaken:
             continue
         _audit("KeyCreated", "generate", key_name)
-        return key_json(created)
+        return key_json(created, last_used_ms=None)
     raise RuntimeError("could not draw an unused key name")
 
 
 def list_keys(app_id: str) -> dict[str, list[dict[str, Any]]]:
     """`{"activeKeys": [...], "revokedKeys": [...]}`: key objects only, ordered as documented above."""
-    stored = key_store().list_keys(app_id)
+    ordered = in_display_order(key_store().list_keys(app_id))
+    used = counter_store().last_used(app_id, "key")
+    listed = [key_json(key, last_used_ms=used.get(key.key_name)) for key in ordered]
+    return {
+        "activeKeys": [key for key in listed if key["status"] == "active"],
+        "revokedKeys": [key for key in listed if key["status"] == "revoked"],
+    }
+
+
+def in_display_order(stored: list[StoredKey]) -> list[StoredKey]:
+    """Active keys newest first, then revoked keys most recently revoked first."""
     active = sorted(
         (key for key in stored if key.status == "active"), key=lambda k: (k.created_ms, k.key_name), reverse=True
     )
@@ -107,7 +122,7 @@ def list_keys(app_id: str) -> dict[str, list[dict[str, Any]]]:
         key=lambda k: (k.revoked_ms or 0, k.created_ms, k.key_name),
         reverse=True,
     )
-    return {"activeKeys": [key_json(k) for k in active], "revokedKeys": [key_json(k) for k in revoked]}
+    return active + revoked
 
 
 def reveal_secret(app_id: str, key_name: str) -> dict[str, str]:
@@ -126,7 +141,8 @@ def reveal_secret(app_id: str, key_name: str) -> dict[str, str]:
 def revoke_key(app_id: str, key_name: str, *, now: datetime | None = None) -> dict[str, Any]:
     """Revoke an active key for good (its slot is freed); 404 key_not_found, 409 key_revoked."""
     _check_name_shape(key_name)
-    revoked = key_json(key_store().revoke_key(app_id, key_name, now or clock.now()))
+    stored = key_store().revoke_key(app_id, key_name, now or clock.now())
+    revoked = key_json(stored, last_used_ms=counter_store().last_used_of(app_id, "key", key_name))
     _audit("KeyRevoked", "revoke", key_name)
     return revoked
 

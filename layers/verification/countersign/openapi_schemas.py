@@ -62,6 +62,10 @@ SETTINGS_PATCH: dict[str, Any] = {
         "onlyAllowSignedMetadata": _BOOLEAN,
         "confirmation": {"type": "string", "description": 'Exactly "I understand" where a rule asks for it.'},
         "version": {"type": "integer", "description": "Precondition: the settings' current version."},
+        "dryRun": {
+            "type": "boolean",
+            "description": "true: validate and answer what would change and what it would drop; write nothing.",
+        },
     },
 }
 
@@ -160,9 +164,39 @@ SETTINGS: dict[str, Any] = {
     },
 }
 
+_SESSIONS_AND_EVENTS = {
+    "type": "object",
+    "required": ["sessions", "events"],
+    "additionalProperties": False,
+    "properties": {"sessions": {"type": "integer", "minimum": 0}, "events": {"type": "integer", "minimum": 0}},
+}
+_LAST_USED = {
+    "anyOf": [{"type": "string"}, {"type": "null"}],
+    "description": "UTC to the minute (YYYY-MM-DDTHH:MM:00Z) of the latest session start or metadata update "
+    "verified with it; null if never.",
+}
+
+#: Changing the settings, or a dry-run of the change (`"dryRun": true`, SPEC 3.5).
+SETTINGS_DRY_RUN: dict[str, Any] = {
+    "type": "object",
+    "required": ["dryRun", "settings", "impact"],
+    "additionalProperties": False,
+    "properties": {
+        "dryRun": {"const": True},
+        "settings": SETTINGS,
+        "impact": {
+            "type": "object",
+            "required": ["hours", "wouldDrop"],
+            "additionalProperties": False,
+            "properties": {"hours": {"const": 24}, "wouldDrop": _SESSIONS_AND_EVENTS},
+        },
+    },
+}
+SETTINGS_CHANGE: dict[str, Any] = {"anyOf": [SETTINGS, SETTINGS_DRY_RUN]}
+
 KEY: dict[str, Any] = {
     "type": "object",
-    "required": ["keyName", "description", "status", "createdAt", "revokedAt"],
+    "required": ["keyName", "description", "status", "createdAt", "revokedAt", "lastUsedAt"],
     "additionalProperties": False,
     "properties": {
         "keyName": {"type": "string"},
@@ -170,6 +204,7 @@ KEY: dict[str, Any] = {
         "status": {"enum": ["active", "revoked"]},
         "createdAt": _TIMESTAMP,
         "revokedAt": _STRING_OR_NULL,
+        "lastUsedAt": _LAST_USED,
     },
 }
 
@@ -263,6 +298,44 @@ DIAGNOSTICS: dict[str, Any] = {
             },
         },
         "recentDrops": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+_BY_MODE = {
+    "type": "object",
+    "required": ["hs256", "rs256", "unsigned"],
+    "additionalProperties": False,
+    "properties": {mode: {"type": "integer", "minimum": 0} for mode in ("hs256", "rs256", "unsigned")},
+}
+
+
+def _usage_row(name: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": [name, "sessions", "events", "lastUsedAt"],
+        "additionalProperties": False,
+        "properties": {
+            name: {"type": "string"},
+            "sessions": {"type": "integer", "minimum": 0},
+            "events": {"type": "integer", "minimum": 0},
+            "lastUsedAt": _LAST_USED,
+        },
+    }
+
+
+COVERAGE: dict[str, Any] = {
+    "type": "object",
+    "required": ["hours", "from", "to", "sessions", "events", "keys", "kids", "wouldDrop"],
+    "additionalProperties": False,
+    "properties": {
+        "hours": {"type": "integer", "minimum": 1, "maximum": 720},
+        "from": {**_TIMESTAMP, "description": "Start of the oldest hour counted (UTC, on the hour)."},
+        "to": {**_TIMESTAMP, "description": "The time of the answer (UTC)."},
+        "sessions": _BY_MODE,
+        "events": _BY_MODE,
+        "keys": {"type": "array", "items": _usage_row("keyName")},
+        "kids": {"type": "array", "items": _usage_row("kid")},
+        "wouldDrop": _SESSIONS_AND_EVENTS,
     },
 }
 

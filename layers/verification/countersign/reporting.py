@@ -1,11 +1,16 @@
-"""Raw events and diagnostics for application admins (the answers of the reporting function)."""
+"""Raw events, diagnostics and coverage for application admins (the answers of the reporting function)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from countersign import clock, coverage
 from countersign.errors import ApiError
+from countersign.key_usage import last_used_at
+from countersign.keys import in_display_order
+from countersign.store.counters import counter_store
 from countersign.store.data import data_store
+from countersign.store.keys import key_store
 
 DEFAULT_RAW_EVENTS = 25
 MAX_RAW_EVENTS = 100
@@ -28,8 +33,10 @@ def raw_events(app_id: str, *, visitor_id: str | None, limit: str | None) -> dic
 
 
 def diagnostics(app_id: str) -> dict[str, Any]:
-    """Counts of accepted, duplicate, rejected and dropped events by reason; the latest drops."""
-    totals = data_store().counts(app_id)
+    """Counts of accepted, duplicate, rejected and dropped events by reason over the hours the
+    counters keep (the longest coverage window); the latest drops."""
+    span = coverage.window(coverage.MAX_HOURS, clock.now())
+    totals = counter_store().totals(app_id, span.start, span.end)
     return {
         "counts": {
             "accepted": totals.get("accepted", 0),
@@ -39,6 +46,21 @@ def diagnostics(app_id: str) -> dict[str, Any]:
         },
         "recentDrops": data_store().recent_drops(app_id, RECENT_DROPS),
     }
+
+
+def coverage_report(app_id: str, *, hours: str | None) -> dict[str, Any]:
+    """GET /coverage (SPEC 3.5): accepted sessions and events of the last `hours` by how they were
+    verified, per key and per kid, with each one's last use, and what enforcing would drop."""
+    span = coverage.window(coverage.parse_hours(hours), clock.now())
+    counts = coverage.tally(counter_store().totals(app_id, span.start, span.end))
+    used_keys = counter_store().last_used(app_id, "key")
+    used_kids = counter_store().last_used(app_id, "kid")
+    keys = [
+        (key.key_name, key.status == "active", last_used_at(used_keys.get(key.key_name)))
+        for key in in_display_order(key_store().list_keys(app_id))
+    ]
+    kids = {kid: str(last_used_at(minute)) for kid, minute in used_kids.items()}
+    return coverage.coverage_json(counts, span, keys=keys, kid_last_used=kids)
 
 
 def _by_prefix(totals: dict[str, int], prefix: str) -> dict[str, int]:

@@ -89,6 +89,11 @@ def apply_patch(current: Settings, patch: dict[str, Any], *, now: str) -> Settin
     return result
 
 
+def is_dry_run(patch: dict[str, Any]) -> bool:
+    """`"dryRun": true` asks what the patch would do (SPEC 3.5); `apply_patch` checks its type."""
+    return patch.get("dryRun") is True
+
+
 def with_jwks_uri(current: Settings, uri: str, *, now: str) -> Settings:
     """Save a tested JWKS URI (PUT /jwks-uri): RS256 must be on and only-allow off."""
     if not current.use_rs256_signed_metadata:
@@ -102,7 +107,7 @@ def _read_patch(patch: dict[str, Any]) -> dict[str, bool]:
     for field, why in _READ_ONLY.items():
         if field in patch:
             raise ApiError("invalid_request", f"{field} cannot be changed with PATCH: {why}")
-    unknown = sorted(set(patch) - set(TOGGLES) - {"confirmation", "version"})
+    unknown = sorted(set(patch) - set(TOGGLES) - {"confirmation", "version", "dryRun"})
     if unknown:
         raise ApiError(
             "invalid_request",
@@ -121,4 +126,6 @@ def _read_patch(patch: dict[str, Any]) -> dict[str, bool]:
     version = patch.get("version")
     if "version" in patch and (isinstance(version, bool) or not isinstance(version, int)):
         raise ApiError("invalid_request", "version must be an integer.")
+    if "dryRun" in patch and not isinstance(patch["dryRun"], bool):
+        raise ApiError("invalid_request", "dryRun must be true or false.")
     return changes

@@ -2,17 +2,19 @@
 
 The rules are pure and live in `countersign.settings` (the data layer stores its `Settings`); this
 module reads the current settings, applies a patch with a conditional write on `version`
-(`ControlStore.update_settings`, which retries a lost race) and writes the audit line.
+(`ControlStore.update_settings`, which retries a lost race) and writes the audit line. A dry-run
+(SPEC 3.5) runs the same rules on the current settings and writes nothing.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from countersign import clock
+from countersign import clock, coverage
 from countersign.observability import logger
-from countersign.settings import Settings, apply_patch
+from countersign.settings import Settings, apply_patch, is_dry_run
 from countersign.store.control import control_store
+from countersign.store.counters import counter_store
 
 
 def current_settings(app_id: str) -> dict[str, Any]:
@@ -21,7 +23,10 @@ def current_settings(app_id: str) -> dict[str, Any]:
 
 
 def change_settings(app_id: str, patch: dict[str, Any]) -> dict[str, Any]:
-    """Apply `patch` (see `settings.apply_patch`) and answer the new settings object."""
+    """Apply `patch` (see `settings.apply_patch`) and answer the new settings object; with
+    `"dryRun": true`, answer what it would do instead (`preview_change`)."""
+    if is_dry_run(patch):
+        return preview_change(app_id, patch)
 
     def change(current: Settings) -> Settings:
         return apply_patch(current, patch, now=clock.now_iso())
@@ -30,3 +35,16 @@ def change_settings(app_id: str, patch: dict[str, Any]) -> dict[str, Any]:
     # The toggles and version only: a saved JWKS URI's path is the customer's business.
     logger.info("settings changed", extra={"settings": {k: v for k, v in updated.items() if k != "jwksUri"}})
     return updated
+
+
+def preview_change(app_id: str, patch: dict[str, Any]) -> dict[str, Any]:
+    """A dry-run (SPEC 3.5): the same checks and errors as the change, the settings it would give
+    and what the last 24 hours would have lost under them. Nothing is written."""
+    now = clock.now()
+
+    def last_day() -> coverage.Tally:
+        span = coverage.window(coverage.IMPACT_HOURS, now)
+        return coverage.tally(counter_store().totals(app_id, span.start, span.end))
+
+    current = control_store().get_settings(app_id)
+    return coverage.preview(current, patch, now=clock.iso(now), traffic=last_day)

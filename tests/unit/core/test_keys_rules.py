@@ -64,10 +64,13 @@ def test_bad_descriptions_are_invalid_requests(body: dict[str, Any]) -> None:
 
 def test_the_key_object_has_exactly_the_spec_fields() -> None:
     key = StoredKey("key_0123456789ab", "Server", "active", "2026-11-21T00:00:00Z", None, 1, None)
-    assert key_json(key) == {
+    assert key_json(key, last_used_ms=None) == {
         "keyName": "key_0123456789ab",
         "description": "Server",
         "status": "active",
         "createdAt": "2026-11-21T00:00:00Z",
         "revokedAt": None,
+        "lastUsedAt": None,
     }
+    # SPEC 3.5: the minute of the last use, in the service's one timestamp format.
+    assert key_json(key, last_used_ms=1_795_219_260_000)["lastUsedAt"] == "2026-11-21T00:01:00Z"

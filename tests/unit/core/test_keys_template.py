@@ -34,21 +34,27 @@ def test_every_keys_path_is_routed_to_the_keys_function_with_an_any_method(templ
     }
 
 
-def test_the_keys_function_reaches_the_control_table_and_only_its_request_counters(template: dict[str, Any]) -> None:
+def test_the_keys_function_writes_the_control_table_and_only_its_request_counters_and_reads_last_use(
+    template: dict[str, Any],
+) -> None:
     dynamodb = [s for s in statements(template, "KeysFunction") if any(a.startswith("dynamodb:") for a in actions(s))]
-    assert len(dynamodb) == 2
-    # DataTable: only counting its requests for the per-application rate limit (STATS items).
-    counting = dynamodb.pop()
-    assert actions(counting) == ["dynamodb:UpdateItem"]
-    assert counting["Resource"] == {"Fn::GetAtt": ["DataTable", "Arn"]}
-    assert counting["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["STATS#*"]}}
-    assert sorted(actions(dynamodb[0])) == [
+    assert len(dynamodb) == 3
+    control, counting, last_use = dynamodb
+    assert sorted(actions(control)) == [
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:Query",
         "dynamodb:UpdateItem",
     ]
-    assert dynamodb[0]["Resource"] == {"Fn::GetAtt": ["ControlTable", "Arn"]}
+    assert control["Resource"] == {"Fn::GetAtt": ["ControlTable", "Arn"]}
+    # DataTable: only counting its requests for the per-application rate limit (STATS items).
+    assert actions(counting) == ["dynamodb:UpdateItem"]
+    assert counting["Resource"] == {"Fn::GetAtt": ["DataTable", "Arn"]}
+    assert counting["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["STATS#*"]}}
+    # Key objects carry lastUsedAt (SPEC 3.5): read from DataTable's USAGE items, nothing else.
+    assert sorted(actions(last_use)) == ["dynamodb:GetItem", "dynamodb:Query"]
+    assert last_use["Resource"] == {"Fn::GetAtt": ["DataTable", "Arn"]}
+    assert last_use["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["USAGE#*"]}}
 
 
 def test_kms_use_is_bound_to_the_secrets_key_and_the_app_and_key_name_context(template: dict[str, Any]) -> None:

@@ -24,6 +24,7 @@ SPEC_ROUTES = {
     ("PUT", "/v1/apps/{appId}/jwks-uri"): "JwksFunction",
     ("GET", "/v1/apps/{appId}/raw-events"): "ReportingFunction",
     ("GET", "/v1/apps/{appId}/diagnostics"): "ReportingFunction",
+    ("GET", "/v1/apps/{appId}/coverage"): "ReportingFunction",
     ("POST", "/v1/apps/{appId}/sessions"): "IngestFunction",
     ("PATCH", "/v1/apps/{appId}/sessions/{sessionId}"): "IngestFunction",
     ("POST", "/v1/apps/{appId}/events"): "IngestFunction",

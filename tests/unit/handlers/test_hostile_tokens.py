@@ -33,8 +33,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
+from countersign import clock
 from countersign.errors import DROP_CODES, ERRORS
-from countersign.store.data import data_store
+from countersign.store.counters import counter_store
 from tests.support.tenant import Tenant
 from tests.support.tls import HttpsServer, Reply, make_test_pki, serve_https
 from tests.support.world import World, mocked_world
@@ -251,7 +252,8 @@ class Stage:
 
     def dropped(self, tenant: Tenant) -> dict[str, int]:
         """The drop counters diagnostics reports as `counts.dropped`, read from the store it reads."""
-        totals = data_store().counts(tenant.app_id)
+        now = clock.now()
+        totals = counter_store().totals(tenant.app_id, now - datetime.timedelta(hours=1), now)
         return {name.removeprefix("dropped_"): n for name, n in totals.items() if name.startswith("dropped_")}
 
     def send(self, tenant: Tenant, body: Body) -> tuple[int, Any, dict[str, Any]]:

@@ -69,7 +69,7 @@ def raw_response(world: World, method: str, path: str, token: str, body: bytes =
 def test_generate_answers_201_with_the_key_object_and_no_secret(world: World, app: dict[str, str]) -> None:
     status, key = generate(world, app, "  Production web server \n")
     assert status == 201
-    assert set(key) == {"keyName", "description", "status", "createdAt", "revokedAt"}
+    assert set(key) == {"keyName", "description", "status", "createdAt", "revokedAt", "lastUsedAt"}
     assert re.fullmatch(r"key_[0-9a-f]{12}", key["keyName"])
     assert (key["description"], key["status"], key["revokedAt"]) == ("Production web server", "active", None)
     assert TIMESTAMP.fullmatch(key["createdAt"])
@@ -175,7 +175,8 @@ def test_list_never_shows_a_secret_and_never_calls_kms(
     for secret in secrets_shown:
         assert secret not in response["body"]
     for listed in json.loads(response["body"]).values():
-        assert all(set(key) == {"keyName", "description", "status", "createdAt", "revokedAt"} for key in listed)
+        fields = {"keyName", "description", "status", "createdAt", "revokedAt", "lastUsedAt"}
+        assert all(set(key) == fields for key in listed)
 
 
 # reveal ------------------------------------------------------------------------------------------

@@ -5,7 +5,9 @@ and so do the data lake's S3 objects.
     keys             HS256 signing keys (ciphertext only)                  (ControlTable)
     jwks_uri_passes  which JWKS URIs passed their test, for 15 minutes     (ControlTable)
     data             sessions, events (the dedupe records), receipts,
-                     counters and recent drops                             (DataTable)
+                     recent drops                                          (DataTable)
+    counters         hour-bucket counters (diagnostics, coverage) and
+                     the last use of keys and kids                         (DataTable)
     lake_objects     the data lake's objects: list, read, put            (ExportBucket)
     _attributes      DynamoDB attribute values and keys, for these modules only
 

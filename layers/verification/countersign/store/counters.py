@@ -7,8 +7,9 @@
     USAGE#<appId>           KID#<sha256 of kid>    lastUsedMs of an RS256 kid; `name` is its label
 
 Why this shape (docs/cost-and-scale.md has the arithmetic):
-- One request adds to one bucket item in one UpdateItem: an events batch adds its outcomes and its
-  accepted events by verification mode together, so coverage costs the ingest path no write.
+- One request adds to one bucket item in one UpdateItem (`DataStore.add_counts`, which also
+  counts the request in its rate window): an events batch adds its outcomes and its accepted
+  events by verification mode together, so coverage costs the ingest path no write.
   Buckets are sharded COUNTER_SHARDS ways, as the counters always were, so no single item takes
   every write of a busy application; a read sums the shards over a range of hours (one Query per
   shard). Buckets expire RETENTION_HOURS after their hour starts.
@@ -21,22 +22,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal
 
 from countersign import aws, container
 from countersign.config import get_config
-from countersign.store.control import n, s
+from countersign.store._attributes import number, string
 
 COUNTER_SHARDS = 16
 #: How long a bucket is kept after its hour starts: the longest coverage window (720 full hours
 #: and the current one), plus a spare hour.
 RETENTION_HOURS = 722
-_BUCKET_PREFIX = "HOUR#"
+BUCKET_PREFIX = "HOUR#"
 _BUCKET_FORMAT = "%Y-%m-%dT%H"
 _NOT_COUNTERS = frozenset({"pk", "sk", "ttl"})
+#: The rate-window attributes `DataStore.add_counts` keeps in the same items (not counters).
+RATE_PREFIX = "rate_"
 
 UsageKind = Literal["key", "kid"]
 
@@ -72,24 +74,6 @@ class CounterStore:
 
     # hour buckets ------------------------------------------------------------------------------
 
-    def add(self, app_id: str, counts: dict[str, int], *, at: datetime) -> None:
-        """ADD `counts` to the application's bucket of `at`'s hour (one sharded UpdateItem)."""
-        counts = {name: value for name, value in counts.items() if value}
-        if not counts:
-            return
-        bucket = hour_bucket(at)
-        names = {f"#c{i}": name for i, name in enumerate(counts)}
-        values = {f":c{i}": n(value) for i, value in enumerate(counts.values())}
-        with aws.calling("dynamodb"):
-            self.client.update_item(
-                TableName=self.table,
-                Key={"pk": s(f"STATS#{app_id}#{secrets.randbelow(COUNTER_SHARDS)}"), "sk": s(_BUCKET_PREFIX + bucket)},
-                UpdateExpression="SET #ttl = :ttl ADD "
-                + ", ".join(f"{name} {value}" for name, value in zip(names, values, strict=True)),
-                ExpressionAttributeNames={**names, "#ttl": "ttl"},
-                ExpressionAttributeValues={**values, ":ttl": n(bucket_expiry(bucket))},
-            )
-
     def totals(self, app_id: str, since: datetime, until: datetime) -> dict[str, int]:
         """Every counter summed over the buckets of the hours from `since` to `until`, every shard."""
         first, last = hour_bucket(since), hour_bucket(until)
@@ -99,9 +83,9 @@ class CounterStore:
                 "TableName": self.table,
                 "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
                 "ExpressionAttributeValues": {
-                    ":pk": s(f"STATS#{app_id}#{shard}"),
-                    ":first": s(_BUCKET_PREFIX + first),
-                    ":last": s(_BUCKET_PREFIX + last),
+                    ":pk": string(f"STATS#{app_id}#{shard}"),
+                    ":first": string(BUCKET_PREFIX + first),
+                    ":last": string(BUCKET_PREFIX + last),
                 },
             }
             while True:
@@ -109,7 +93,7 @@ class CounterStore:
                     page = self.client.query(**request)
                 for item in page.get("Items", []):
                     for name, value in item.items():
-                        if name not in _NOT_COUNTERS:
+                        if name not in _NOT_COUNTERS and not name.startswith(RATE_PREFIX):
                             totals[name] = totals.get(name, 0) + int(value["N"])
                 if "LastEvaluatedKey" not in page:
                     break
@@ -128,7 +112,7 @@ class CounterStore:
                     UpdateExpression="SET lastUsedMs = :at, #name = :name",
                     ConditionExpression="attribute_not_exists(lastUsedMs) OR lastUsedMs < :at",
                     ExpressionAttributeNames={"#name": "name"},
-                    ExpressionAttributeValues={":at": n(minute_ms), ":name": s(storable(name))},
+                    ExpressionAttributeValues={":at": number(minute_ms), ":name": string(storable(name))},
                 )
         except self.client.exceptions.ConditionalCheckFailedException:
             pass  # another container already wrote this minute or a later one
@@ -138,7 +122,7 @@ class CounterStore:
         request: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :kind)",
-            "ExpressionAttributeValues": {":pk": s(f"USAGE#{app_id}"), ":kind": s(_usage_prefix(kind))},
+            "ExpressionAttributeValues": {":pk": string(f"USAGE#{app_id}"), ":kind": string(_usage_prefix(kind))},
         }
         used: dict[str, int] = {}
         while True:
@@ -163,7 +147,7 @@ def _usage_prefix(kind: UsageKind) -> str:
 
 def _usage_key(app_id: str, kind: UsageKind, name: str) -> dict[str, Any]:
     digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
-    return {"pk": s(f"USAGE#{app_id}"), "sk": s(_usage_prefix(kind) + digest)}
+    return {"pk": string(f"USAGE#{app_id}"), "sk": string(_usage_prefix(kind) + digest)}
 
 
 @lru_cache(maxsize=1)

@@ -6,8 +6,9 @@ Item layout (`pk` / `sk`; every key starts with the application id):
     EVENT#<appId>#<dedupeKey>     EVENT              an accepted event; it IS the dedupe record
                                                      (both carry all their lake record needs: SPEC 6)
     RAW#<appId>#<shard>           <ms>#<batchId>     receipt of one batch: the keys it stored, newest first
-    STATS#<appId>#<shard>         TOTALS             counters by outcome and reason (ADD); the shard of
-                                                     the current second, with its rate window
+    STATS#<appId>#<shard>         HOUR#<utc hour>    one hour's counters (`store.counters` reads them):
+                                                     outcomes, drops, coverage; the shard of the
+                                                     current second, with its rate window
     DROPS#<appId>#<shard>         <ms>#<random>      one recent drop (reason, time, keyName/kid)
 
 Why this shape (docs/cost-and-scale.md has the arithmetic):
@@ -31,6 +32,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -38,11 +40,10 @@ from countersign import aws, container
 from countersign.config import get_config
 from countersign.policy import TokenKind
 from countersign.store._attributes import number, string
+from countersign.store.counters import BUCKET_PREFIX, COUNTER_SHARDS, RATE_PREFIX, bucket_expiry, hour_bucket
 
-COUNTER_SHARDS = 16
 #: Rate-window slots per counters item: a slot is reused after COUNTER_SHARDS * RATE_SLOTS seconds.
 RATE_SLOTS = 16
-RATE_PREFIX = "rate_"
 RAW_SHARDS = 16
 DROP_SHARDS = 16
 _WRITE_THREADS = 32
@@ -260,7 +261,7 @@ class DataStore:
                 break
         return listed
 
-    # counters and drops ------------------------------------------------------------------------
+    # counters (the hour buckets of store.counters) and drops ---------------------------------
 
     def add_counts(self, app_id: str, counts: dict[str, int], *, family: str = "sdk", now: float | None = None) -> int:
         """ADD to the application's counters and count this request in its rate window.
@@ -269,7 +270,9 @@ class DataStore:
         the application has made in the current one-second window, from every container (the
         rate limit of `countersign.tenancy` compares it with the application's limit).
 
-        The counters item is the shard of the current second (`second % COUNTER_SHARDS`), so each
+        The counters item is the current hour's bucket (`store.counters`: diagnostics and coverage
+        read the buckets of a window; it expires with its `ttl`) in the shard of the current
+        second (`second % COUNTER_SHARDS`), so each
         shard takes one second in sixteen of an application's writes, and the rate window is
         that item's slot attributes: `rate_<family>_n<slot>` (requests) and `rate_<family>_w<slot>`
         (which second they belong to). The write removes the item's other slots; a slot left from
@@ -288,14 +291,16 @@ class DataStore:
         }
         additions = ["#rn :one", *(f"#c{i} :c{i}" for i in range(len(counts)))]
         others = [name for other in range(RATE_SLOTS) if other != slot for name in _rate_attributes(family, other)]
-        key = {"pk": string(f"STATS#{app_id}#{shard}"), "sk": string("TOTALS")}
+        bucket = hour_bucket(datetime.fromtimestamp(second, UTC))
+        key = {"pk": string(f"STATS#{app_id}#{shard}"), "sk": string(BUCKET_PREFIX + bucket)}
         with aws.calling("dynamodb"):
             old = self.client.update_item(
                 TableName=self.table,
                 Key=key,
-                UpdateExpression=f"ADD {', '.join(additions)} SET #rw = :second REMOVE {', '.join(others)}",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
+                UpdateExpression=f"ADD {', '.join(additions)} SET #rw = :second, #ttl = :ttl "
+                f"REMOVE {', '.join(others)}",
+                ExpressionAttributeNames={**names, "#ttl": "ttl"},
+                ExpressionAttributeValues={**values, ":ttl": number(bucket_expiry(bucket))},
                 # The whole old item (no read capacity): its slot says which second it counted.
                 ReturnValues="ALL_OLD",
             ).get("Attributes", {})
@@ -317,15 +322,6 @@ class DataStore:
             except self.client.exceptions.ConditionalCheckFailedException:
                 pass  # the slot already belongs to a later second: nothing of ours is left in it
         return 1
-
-    def counts(self, app_id: str) -> dict[str, int]:
-        totals: dict[str, int] = {}
-        keys = [{"pk": string(f"STATS#{app_id}#{shard}"), "sk": string("TOTALS")} for shard in range(COUNTER_SHARDS)]
-        for item in self._batch_get(keys):
-            for name, value in item.items():
-                if name not in {"pk", "sk"} and not name.startswith(RATE_PREFIX):
-                    totals[name] = totals.get(name, 0) + int(value["N"])
-        return totals
 
     def record_drop(self, app_id: str, drop: dict[str, Any], *, at_ms: int) -> None:
         """Keep one drop (reason, route, keyName/kid, event count) for diagnostics: never a payload."""

@@ -12,7 +12,7 @@ import pytest
 from countersign import coverage
 from countersign.coverage import Counts, Tally, counter_name, tally, would_drop
 from countersign.errors import ApiError
-from countersign.settings import CONFIRMATION_PHRASE, Settings, apply_patch
+from countersign.settings import CONFIRMATION_PHRASE, Settings, apply_patch, is_dry_run
 from countersign.store import counters
 from countersign.tokens import MAX_KID_CHARS
 
@@ -234,7 +234,11 @@ def test_would_drop_of_enforcing_is_exactly_the_unsigned_traffic() -> None:
 
 
 def preview(current: Settings, patch: dict[str, Any]) -> dict[str, Any]:
-    return coverage.preview(current, patch, TRAFFIC, now=STAMP)
+    return coverage.preview(current, {**patch, "dryRun": True}, now=STAMP, traffic=lambda: TRAFFIC)
+
+
+def unread() -> Tally:
+    raise AssertionError("a refused dry-run must not read the counters")
 
 
 def real_code(current: Settings, patch: dict[str, Any]) -> str:
@@ -271,13 +275,14 @@ def real_code(current: Settings, patch: dict[str, Any]) -> str:
         (FRESH, {"jwksUri": JWKS, "useSignedMetadata": True}, "invalid_request", 400),
         (FRESH, {"useSignedMetadata": True, "confirmation": 7}, "invalid_request", 400),
         (FRESH, {"useSignedMetadata": True, "somethingElse": 1}, "invalid_request", 400),
+        (FRESH, {"dryRun": True}, "invalid_request", 400),
     ],
 )
 def test_a_dry_run_answers_every_broken_rule_as_the_real_change(
     current: Settings, patch: dict[str, Any], code: str, status: int
 ) -> None:
     with pytest.raises(ApiError) as raised:
-        preview(current, patch)
+        coverage.preview(current, {**patch, "dryRun": True}, now=STAMP, traffic=unread)
     assert (raised.value.code, raised.value.status) == (code, status)
     assert real_code(current, patch) == code
 
@@ -317,6 +322,20 @@ def test_turning_rs256_off_in_a_dry_run_shows_the_uri_removed() -> None:
     assert answer["settings"]["jwksUri"] is None and answer["settings"]["useRs256SignedMetadata"] is False
 
 
+@pytest.mark.parametrize("flag", ["yes", 1, None, [], {}])
+def test_dry_run_must_be_a_boolean(flag: object) -> None:
+    with pytest.raises(ApiError) as raised:
+        apply_patch(BOTH, {"useSignedMetadata": True, "dryRun": flag}, now=STAMP)
+    assert raised.value.code == "invalid_request" and "dryRun" in raised.value.message
+
+
+def test_dry_run_false_is_a_real_change() -> None:
+    assert not is_dry_run({"useSignedMetadata": True, "dryRun": False}) and not is_dry_run({})
+    assert is_dry_run({"dryRun": True})
+    changed = apply_patch(FRESH, {"useSignedMetadata": True, "dryRun": False}, now=STAMP)
+    assert changed.use_signed_metadata and changed.version == 2
+
+
 def test_with_no_traffic_nothing_would_drop() -> None:
-    answer = coverage.preview(BOTH, {"onlyAllowSignedMetadata": True, **CONFIRM}, Tally(), now=STAMP)
+    answer = coverage.preview(BOTH, {"onlyAllowSignedMetadata": True, **CONFIRM}, now=STAMP, traffic=Tally)
     assert answer["impact"] == {"hours": 24, "wouldDrop": {"sessions": 0, "events": 0}}
