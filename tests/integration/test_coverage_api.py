@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jwt
 import pytest
 
 from tests.support.local import COUNTERSIGN, REPO_ROOT, LocalApi, Reply, error_shape_problem, running_local_stack
 from tests.support.tls import HttpsServer, make_test_pki, serve_https
 from tests.support.tls import Reply as HttpsReply
+from tests.support.tokens import hs256_credentials, hs256_token, rs256_token, with_nonce
 
 CONFIRM = {"confirmation": "I understand"}
 KIDS = ("kid-2026-a", "kid-2026-b")
@@ -101,12 +100,11 @@ def send_traffic(api: LocalApi, jwks_server: HttpsServer, private: dict[str, str
         secrets[role] = run.admin("POST", f"/keys/{key['keyName']}/reveal").body["secret"]
 
     def hs256(role: str, visitor: str, **claims: Any) -> dict[str, Any]:
-        body = {"nonce": uuid.uuid4().hex, "visitor": {"id": visitor}, **claims}
-        return {"jwt": jwt.encode(body, secrets[role].encode(), algorithm="HS256"), "signingKeyName": run.keys[role]}
+        return hs256_credentials(with_nonce({"visitor": {"id": visitor}, **claims}), secrets[role], run.keys[role])
 
     def rs256(kid: str, visitor: str, **claims: Any) -> dict[str, Any]:
-        body = {"nonce": uuid.uuid4().hex, "visitor": {"id": visitor}, "account": {"id": "acme"}, **claims}
-        return {"jwt": jwt.encode(body, private[kid], algorithm="RS256", headers={"kid": kid})}
+        body = with_nonce({"visitor": {"id": visitor}, "account": {"id": "acme"}, **claims})
+        return {"jwt": rs256_token(body, private[kid].encode(), kid=kid)}
 
     def session(body: dict[str, Any], status: int = 201) -> str:
         reply = run.sdk("POST", "/sessions", body)
@@ -137,10 +135,10 @@ def send_traffic(api: LocalApi, jwks_server: HttpsServer, private: dict[str, str
     send(u2, events(4, "u2"), 4)
     # Drops are not traffic that arrived: a bad signature and an unknown kid count nowhere here.
     forged = hs256("a", "vx")
-    forged["jwt"] = jwt.encode({"nonce": "n", "visitor": {"id": "vx"}}, b"css_not-the-secret-" * 3, algorithm="HS256")
+    forged["jwt"] = hs256_token(with_nonce({"visitor": {"id": "vx"}}), "css_not-the-secret-" * 3)
     session(forged, status=401)
     unknown = {"nonce": "n", "visitor": {"id": "vx"}, "account": {"id": "acme"}}
-    session({"jwt": jwt.encode(unknown, private[KIDS[0]], algorithm="RS256", headers={"kid": "gone"})}, status=401)
+    session({"jwt": rs256_token(unknown, private[KIDS[0]].encode(), kid="gone")}, status=401)
     run.finished = datetime.now(UTC)
     return run
 
