@@ -82,6 +82,22 @@ def test_keys_walkthrough(local: LocalApi, tmp_path: Path) -> None:
     assert key in [k["keyName"] for k in listing["revokedKeys"]]
 
 
+def test_coverage_walkthrough(local: LocalApi, tmp_path: Path) -> None:
+    """After the HS256 walkthrough (on the shared demo application, so counts only grow)."""
+    output = run_walkthrough(local, tmp_path, "variables", "hs256", "coverage")
+    documents = json_documents(output)
+    settings, coverage, dry_run = documents[0], documents[-2], documents[-1]
+    assert isinstance(settings, dict) and isinstance(coverage, dict) and isinstance(dry_run, dict)
+    assert coverage["hours"] == 24 and coverage["sessions"]["hs256"] >= 1 and coverage["events"]["hs256"] >= 2
+    assert any(key["sessions"] >= 1 and key["lastUsedAt"] for key in coverage["keys"])
+    assert dry_run["dryRun"] is True and dry_run["settings"]["onlyAllowSignedMetadata"] is True
+    assert dry_run["impact"]["hours"] == 24
+    assert dry_run["impact"]["wouldDrop"]["sessions"] >= coverage["wouldDrop"]["sessions"]
+    # Nothing changed: the demo application still accepts unsigned metadata.
+    reply = local.call("GET", f"/v1/apps/{local.demo_app['appId']}/settings", token=local.demo_app["adminToken"])
+    assert reply.body["onlyAllowSignedMetadata"] is False and reply.body["version"] == settings["version"]
+
+
 def test_rs256_walkthrough(tmp_path: Path) -> None:
     """Keygen, jwks-serve (on a free port) and a stack with the override, then the README's curl lines."""
     workdir = tmp_path / "repo"

@@ -31,6 +31,7 @@ ADMIN_ROUTES = [
     ("PUT", "/jwks-uri"),
     ("GET", "/raw-events"),
     ("GET", "/diagnostics"),
+    ("GET", "/coverage"),
 ]
 STATE_CHANGING = {("POST", "/keys"), ("POST", "/keys/{keyName}/revoke"), ("PATCH", "/settings")}
 ADMIN_BODIES: dict[tuple[str, str], Any] = {
