@@ -82,3 +82,12 @@ def aws_calls(*services: str) -> Iterator[Counter[str]]:
     finally:
         for client in clients:
             client.meta.events.unregister("before-call.*.*", count)
+
+
+def partition_key(params: dict[str, Any]) -> str:
+    """The partition key a DynamoDB call's parameters address ("" for KMS and table-wide calls)."""
+    for holder in (params.get("Item"), params.get("Key")):
+        if holder and "pk" in holder:
+            return str(holder["pk"]["S"])
+    values = params.get("ExpressionAttributeValues") or {}
+    return str(values[":pk"]["S"]) if ":pk" in values else ""

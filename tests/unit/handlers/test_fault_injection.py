@@ -22,7 +22,7 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from countersign import aws, container
-from tests.support.tenant import Tenant
+from tests.support.tenant import Tenant, partition_key
 from tests.support.tokens import hs256_credentials, with_nonce
 from tests.support.world import World
 
@@ -40,7 +40,7 @@ class Fault:
     lost_answer: bool = False  # the call is carried out, then its answer is lost
 
     def matches(self, params: dict[str, Any]) -> bool:
-        return _key_of(params).startswith(self.key_prefix)
+        return partition_key(params).startswith(self.key_prefix)
 
 
 @dataclass
@@ -50,15 +50,6 @@ class Firing:
     seen: int = 0
     fired: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-
-def _key_of(params: dict[str, Any]) -> str:
-    """The partition key a DynamoDB call addresses ("" for KMS)."""
-    for holder in (params.get("Item"), params.get("Key")):
-        if holder and "pk" in holder:
-            return str(holder["pk"]["S"])
-    values = params.get("ExpressionAttributeValues") or {}
-    return str(values[":pk"]["S"]) if ":pk" in values else ""
 
 
 @contextmanager

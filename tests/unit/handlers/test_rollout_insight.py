@@ -20,7 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from countersign import aws, container
-from tests.support.tenant import CONFIRM, Tenant
+from tests.support.tenant import CONFIRM, Tenant, partition_key
 from tests.support.tokens import hs256_credentials, with_nonce
 from tests.support.world import World
 
@@ -32,14 +32,6 @@ def tenant(world: World) -> Tenant:
     return created
 
 
-def pk_of(params: dict[str, Any]) -> str:
-    for holder in (params.get("Item"), params.get("Key")):
-        if holder and "pk" in holder:
-            return str(holder["pk"]["S"])
-    values = params.get("ExpressionAttributeValues") or {}
-    return str(values[":pk"]["S"]) if ":pk" in values else ""
-
-
 @contextmanager
 def dynamodb_writes() -> Iterator[Counter[str]]:
     """Count DynamoDB calls by operation and item kind (`UpdateItem USAGE`, `PutItem EVENT`, ...)."""
@@ -47,7 +39,7 @@ def dynamodb_writes() -> Iterator[Counter[str]]:
     lock = threading.Lock()
 
     def count(params: dict[str, Any], event_name: str, **_: Any) -> None:
-        kind = pk_of(params).split("#", 1)[0]
+        kind = partition_key(params).split("#", 1)[0]
         with lock:
             counts[f"{event_name.rsplit('.', 1)[1]} {kind}"] += 1
 
@@ -113,8 +105,8 @@ def failing(operation: str, kind: str) -> Iterator[list[str]]:
     refused: list[str] = []
 
     def refuse(params: dict[str, Any], **_: Any) -> None:
-        if pk_of(params).startswith(kind + "#"):
-            refused.append(pk_of(params))
+        if partition_key(params).startswith(kind + "#"):
+            refused.append(partition_key(params))
             raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "x"}}, operation)
 
     client = aws.client("dynamodb")
