@@ -19,7 +19,15 @@ from typing import Any
 
 import pytest
 
-from tests.support.local import COUNTERSIGN, REPO_ROOT, LocalApi, Reply, error_shape_problem, running_local_stack
+from tests.support.local import (
+    CACHE_BOUND_SECONDS,
+    COUNTERSIGN,
+    REPO_ROOT,
+    LocalApi,
+    Reply,
+    error_shape_problem,
+    running_local_stack,
+)
 from tests.support.tls import HttpsServer, make_test_pki, serve_https
 from tests.support.tls import Reply as HttpsReply
 from tests.support.tokens import hs256_credentials, hs256_token, rs256_token, with_nonce
@@ -236,6 +244,9 @@ def test_enforcing_then_drops_what_the_dry_run_said(traffic: Traffic) -> None:
     """Last: it changes the application's settings."""
     reply = traffic.admin("PATCH", "/settings", {"onlyAllowSignedMetadata": True, **CONFIRM})
     assert reply.status == 200 and reply.body["onlyAllowSignedMetadata"] is True
+    # Every warm container sees the new settings within the cache bound; an unsigned session sent
+    # earlier could still be accepted (and counted), so this waits the bound out first.
+    time.sleep(CACHE_BOUND_SECONDS)
     unsigned = {"metadata": {"visitor": {"id": "late"}}}
     reply = traffic.api.call("POST", f"/v1/apps/{traffic.app['appId']}/sessions", json_body=unsigned)
     assert reply.error_code == "unsigned_metadata_rejected"
