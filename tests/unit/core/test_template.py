@@ -319,6 +319,9 @@ def test_every_scanner_suppression_says_why(template: dict[str, Any]) -> None:
             assert "#" in line and len(line.split("#", 1)[1].strip()) > 30, (name, check)
 
 
+READ_ACTIONS = {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"}
+
+
 @pytest.mark.parametrize("function", ["SettingsFunction", "KeysFunction", "JwksFunction", "ReportingFunction"])
 def test_admin_functions_write_only_their_request_counters_in_the_data_table(
     template: dict[str, Any], function: str
@@ -327,9 +330,7 @@ def test_admin_functions_write_only_their_request_counters_in_the_data_table(
         statement
         for statement in role_statements(template, function)
         if statement["Resource"] == {"Fn::GetAtt": ["DataTable", "Arn"]}
-        and any(
-            action != "dynamodb:Query" and action != "dynamodb:BatchGetItem" for action in as_list(statement["Action"])
-        )
+        and any(action not in READ_ACTIONS for action in as_list(statement["Action"]))
     ]
     assert len(writes) == 1
     assert as_list(writes[0]["Action"]) == ["dynamodb:UpdateItem"]

@@ -84,7 +84,9 @@ def test_last_use_is_written_at_most_once_per_key_per_minute_per_container(tenan
             assert status == 200
         # 35 requests verified with one key in one minute: one last-use write.
         assert calls["UpdateItem USAGE"] == 1
-        assert calls["PutItem SESSION"] == 25 and calls["UpdateItem STATS"] == 25
+        assert calls["PutItem SESSION"] == 25
+        # One counter write per request: a session start's count, an update's rate-limit count.
+        assert calls["UpdateItem STATS"] == 35
 
         tenant.session(signed(second_secret, second))
         tenant.session(signed(second_secret, second))
@@ -176,6 +178,8 @@ def test_a_dry_run_reads_the_settings_and_counters_and_writes_nothing(tenant: Te
         "version": before["version"] + 1,
         "updatedAt": answer["settings"]["updatedAt"],
     }
-    # The admin token and the settings read, the counter shards queried, and no write at all.
-    assert set(calls) == {"GetItem ADMIN", "GetItem APP", "Query STATS"}
+    # The admin token and the settings read, the counter shards queried; the one write is the
+    # request's own count for its application's rate limit (countersign.tenancy), never settings.
+    assert set(calls) == {"GetItem ADMIN", "GetItem APP", "Query STATS", "UpdateItem STATS"}
+    assert calls["UpdateItem STATS"] == 1
     assert tenant.admin("GET", "/settings")[1] == before
