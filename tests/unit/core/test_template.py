@@ -291,8 +291,9 @@ def test_what_one_application_can_make_the_service_spend_is_bounded(template: di
 
 def test_dashboard_and_dynamodb_throttle_alarms(template: dict[str, Any]) -> None:
     body = resources(template)["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
-    for title in ("Ingest rate", "Drops by reason", "API latency", "Throttles", "Errors"):
+    for title in ("Ingest rate", "Drops by reason", "API latency", "Throttles", "Errors", "Data lake export lag"):
         assert f'"title": "{title}' in body
+    assert '"IteratorAge", "FunctionName", "${ExportFunction}"' in body
     for table in ("ControlTable", "DataTable"):
         alarm = resources(template)[f"{table}ThrottlesAlarm"]["Properties"]
         names = {m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m}
