@@ -93,6 +93,8 @@ class CustomerSite:
     pages: dict[str, str] = field(default_factory=dict)
     #: JSON answers by path (the customer's own routes, such as one handing out the JWT).
     json: dict[str, Any] = field(default_factory=dict)
+    #: Paths (with query) of the POST requests the site received, such as a test's beacons.
+    posts: list[str] = field(default_factory=list)
 
 
 @pytest.fixture(scope="session")
@@ -116,6 +118,12 @@ def customer_site() -> Iterator[CustomerSite]:
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            site.posts.append(self.path)
+            self.send_response(204)
+            self.end_headers()
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

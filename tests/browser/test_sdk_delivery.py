@@ -19,7 +19,10 @@ from tests.support.local import LocalApi
 from tests.support.tls import HttpsServer, Reply, TestPki, serve_https
 from tests.support.tokens import hs256_token, rs256_token, with_nonce
 
-CONFIRM = {"confirmation": "I understand"}
+#: How many events the page's origin holds in localStorage (any application, any tab).
+QUEUED_IN_STORAGE = (
+    "Object.keys(localStorage).filter((key) => key.startsWith('countersign:') && key.includes(':e:')).length"
+)
 
 
 def admin(api: LocalApi, app: dict[str, str], method: str, suffix: str, body: Any = None) -> Any:
@@ -158,7 +161,7 @@ def test_a_reload_mid_queue_delivers_the_rest_exactly_once(
 
     page.reload()  # its page-hide send fails too: the network is still down
     page.wait_for_function("window.Countersign !== undefined")
-    queued = page.evaluate("Object.keys(localStorage).filter((key) => key.includes(':e:')).length")
+    queued = page.evaluate(QUEUED_IN_STORAGE)
     assert queued == 15, "the queue outlived the page"
     page.unroute("**/events")
     initialize(page, local, app["appId"], metadata={"visitor": {"id": "v-reload"}})
@@ -172,11 +175,11 @@ def test_a_tab_closed_with_events_queued_sends_them_with_keepalive(
     context: BrowserContext, customer_site: CustomerSite, local: LocalApi
 ) -> None:
     app = local.create_app()
-    # Count the page's keepalive requests where a later page can read them (its storage).
+    # A witness of each keepalive request that outlives the page: a beacon to the customer's site.
     context.add_init_script(
         """const send = window.fetch;
         window.fetch = (url, init) => {
-            if (init && init.keepalive) localStorage.setItem("test:keepalive", String(init.body.length));
+            if (init && init.keepalive) navigator.sendBeacon("/keepalive-witness?bytes=" + init.body.length);
             return send(url, init);
         };"""
     )
@@ -193,12 +196,17 @@ def test_a_tab_closed_with_events_queued_sends_them_with_keepalive(
     # The closed page never read the answer, so the events were still queued: the next page
     # sends them again, the API answers duplicate, and nothing is stored twice.
     later = open_shop(context, customer_site, local, "/shop/again")
-    sent_bytes = later.evaluate("Number(localStorage.getItem('test:keepalive'))")
-    assert 0 < sent_bytes <= 64 * 1024, "the closing page sent them with fetch keepalive, within its budget"
-    assert later.evaluate("Countersign.status().queued") in (0, 6)
+    deadline = time.monotonic() + 10  # the beacon and the events travel side by side
+    while not any("keepalive-witness" in path for path in customer_site.posts) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    witnessed = [int(path.split("bytes=")[1]) for path in customer_site.posts if "keepalive-witness" in path]
+    assert witnessed and all(0 < size <= 64 * 1024 for size in witnessed), "sent with keepalive, within budget"
+    left = later.evaluate(QUEUED_IN_STORAGE)
+    assert left in (0, 6), "a batch is acknowledged whole or not at all"
     initialize(later, local, app["appId"], metadata={"visitor": {"id": "v-close"}})
     wait_until_sent(later)
-    assert len(stored_events(local, app)) == 6 and counts(local, app)["accepted"] == 6
+    assert len(stored_events(local, app)) == 6
+    assert counts(local, app)["accepted"] == 6 and counts(local, app)["duplicates"] == left
 
 
 def test_two_tabs_share_one_queue_without_losing_or_doubling(
@@ -276,3 +284,25 @@ def test_session_not_found_starts_the_session_again_once(
     assert sorted(e["insertId"] for e in events) == sorted(ids)
     assert {e["sessionId"] for e in events} == {second} and {e["visitorId"] for e in events} == {"v-restart"}
     assert [r.status for r in seen][:1] == [404]
+
+
+def test_clear_session_forgets_the_visitor_and_their_queue(
+    context: BrowserContext, customer_site: CustomerSite, local: LocalApi
+) -> None:
+    app = local.create_app()
+    page = open_shop(context, customer_site, local)
+    initialize(page, local, app["appId"], metadata={"visitor": {"id": "v-leaving"}})
+    page.route("**/events", lambda route: route.abort("connectionreset"))
+    track(page, 5)
+    assert page.evaluate(QUEUED_IN_STORAGE) == 5
+    page.evaluate("Countersign.clearSession()")  # sign-out: nothing of this visitor is sent later
+    assert page.evaluate(QUEUED_IN_STORAGE) == 0
+    assert page.evaluate("Countersign.status().sessionId") is None
+    page.unroute("**/events")
+
+    initialize(page, local, app["appId"], metadata={"visitor": {"id": "v-next"}})
+    ids = track(page, 2)
+    wait_until_sent(page)
+    events = stored_events(local, app)
+    assert sorted(e["insertId"] for e in events) == sorted(ids)
+    assert {e["visitorId"] for e in events} == {"v-next"}
