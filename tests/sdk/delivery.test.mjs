@@ -255,3 +255,21 @@ test("a session that cannot start is reported and stops delivery; the events sta
   assert.equal(errors[0].code, "invalid_signature");
   assert.equal(env.queuedKeys().length, 1);
 });
+
+test("requests that learn of the same ended session together share one restart", async () => {
+  const notFound = { status: 404, body: { error: { code: "session_not_found" } } };
+  let starts = 0;
+  const env = fakeBrowser((r) => {
+    if (r.url.endsWith("/sessions")) return { status: 201, body: session(++starts) };
+    if (r.url.endsWith("/sessions/s_1") || r.body.sessionId === "s_1") return notFound;
+    if (r.method === "PATCH") return { status: 200, body: session(starts) };
+    return ok(r.body.events);
+  });
+  const sdk = await started(env);
+  sdk.track("a");
+  const [update] = await Promise.all([sdk.setAccountData({ plan: "pro" }), sdk.flush()]);
+  assert.equal(update.sessionId, "s_2");
+  assert.equal(starts, 2, "one restart for both");
+  assert.equal(sdk.status().stopped, null);
+  assert.equal(env.queuedKeys().length, 0);
+});

@@ -295,23 +295,32 @@ export function createCountersign(env = browserEnvironment()) {
 
   const sessionPath = (id) => `/v1/apps/${encodeURIComponent(options.appId)}/sessions/${encodeURIComponent(id)}`;
 
-  /** session_not_found: start again with the last credentials, once; then stop and report. */
-  async function restart(state) {
-    if (state.restarted) {
-      stopped = "session_not_found";
-      report("onError", failure(404, { error: { code: "session_not_found", message: "The session ended and could not be started again." } }));
-      return false;
-    }
-    state.restarted = true;
-    state.started = startSession(state);
-    try {
-      await state.started;
-      return true;
-    } catch (error) {
-      stopped = error.code;
-      report("onError", error);
-      return false;
-    }
+  /**
+   * `endedId` was not found: start again with the last credentials, once; then stop and report.
+   * Requests that learn of the same ending together share one restart.
+   */
+  function restart(state, endedId) {
+    if (state.session && state.session.sessionId !== endedId) return Promise.resolve(true); // already new
+    state.restarting ??= (async () => {
+      if (state.restarted) {
+        stopped = "session_not_found";
+        report("onError", failure(404, { error: { code: "session_not_found", message: "The session ended again at once." } }));
+        return false;
+      }
+      state.restarted = true;
+      state.started = startSession(state);
+      try {
+        await state.started;
+        return true;
+      } catch (error) {
+        stopped = error.code;
+        report("onError", error);
+        return false;
+      }
+    })().finally(() => {
+      state.restarting = null;
+    });
+    return state.restarting;
   }
 
   /** Which session a group of queued events goes with, or null to leave it queued for now. */
@@ -338,7 +347,7 @@ export function createCountersign(env = browserEnvironment()) {
       return true;
     }
     if (status === 404 && body?.error?.code === "session_not_found") {
-      if (current?.key === key) return restart(current);
+      if (current?.key === key) return restart(current, sessionId);
       const record = read("s:" + key);
       // Another page's session ended: the same visitor's current session takes its events.
       if (current?.session && record?.identity === current.identity && current.session.sessionId !== sessionId) {
@@ -515,7 +524,7 @@ export function createCountersign(env = browserEnvironment()) {
         state.updates.set(side, body);
         return answer.body;
       }
-      if (answer.body?.error?.code !== "session_not_found" || restarted || !(await restart(state))) {
+      if (answer.body?.error?.code !== "session_not_found" || restarted || !(await restart(state, sessionId))) {
         throw failure(answer.status, answer.body);
       }
     }
