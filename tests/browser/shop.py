@@ -32,6 +32,16 @@ def initialize(page: Page, api: LocalApi, app_id: str, **options: Any) -> dict[s
     return session
 
 
+def new_shop(
+    context: BrowserContext, site: CustomerSite, api: LocalApi, visitor_id: str, **options: Any
+) -> tuple[dict[str, str], Page]:
+    """A new application, and a shop page whose SDK has started an unsigned session for `visitor_id`."""
+    app = api.create_app()
+    page = open_shop(context, site, api)
+    initialize(page, api, app["appId"], metadata={"visitor": {"id": visitor_id}}, **options)
+    return app, page
+
+
 def track(page: Page, count: int, type_: str = "click", *, flush_each: bool = False) -> list[str]:
     """Track `count` events (each with its number); returns their insertIds."""
     ids: list[str] = page.evaluate(

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from playwright.sync_api import BrowserContext, Response
 
 from tests.browser.conftest import CustomerSite
-from tests.browser.shop import counts, initialize, open_shop, stored_events, track, wait_until_sent
+from tests.browser.shop import counts, initialize, new_shop, open_shop, stored_events, track, wait_until_sent
 from tests.support.local import LocalApi
 from tests.support.tls import HttpsServer, Reply, TestPki, serve_https
 from tests.support.tokens import hs256_token, rs256_token, with_nonce
@@ -135,9 +135,7 @@ def test_a_flaky_api_loses_nothing_and_stores_nothing_twice(
 
 
 def test_a_cut_network_loses_nothing(context: BrowserContext, customer_site: CustomerSite, local: LocalApi) -> None:
-    app = local.create_app()
-    page = open_shop(context, customer_site, local)
-    initialize(page, local, app["appId"], metadata={"visitor": {"id": "v-offline"}}, backoffBaseMs=200)
+    app, page = new_shop(context, customer_site, local, "v-offline", backoffBaseMs=200)
     context.set_offline(True)
     ids = track(page, 12)
     status = page.evaluate("Countersign.flush()")
@@ -150,9 +148,7 @@ def test_a_cut_network_loses_nothing(context: BrowserContext, customer_site: Cus
 def test_a_reload_mid_queue_delivers_the_rest_exactly_once(
     context: BrowserContext, customer_site: CustomerSite, local: LocalApi
 ) -> None:
-    app = local.create_app()
-    page = open_shop(context, customer_site, local)
-    initialize(page, local, app["appId"], metadata={"visitor": {"id": "v-reload"}})
+    app, page = new_shop(context, customer_site, local, "v-reload")
     ids = track(page, 10)
     wait_until_sent(page)
     page.route("**/events", lambda route: route.abort("connectionreset"))
@@ -229,9 +225,7 @@ def test_two_tabs_share_one_queue_without_losing_or_doubling(
 def test_rejected_events_reach_on_rejected(
     context: BrowserContext, customer_site: CustomerSite, local: LocalApi, screenshots: Path
 ) -> None:
-    app = local.create_app()
-    page = open_shop(context, customer_site, local)
-    initialize(page, local, app["appId"], metadata={"visitor": {"id": "v-rejected"}})
+    app, page = new_shop(context, customer_site, local, "v-rejected")
     ids = page.evaluate(
         """() => {
             const ok = Countersign.track("click", "fine");
@@ -257,16 +251,15 @@ def test_rejected_events_reach_on_rejected(
 def test_session_not_found_starts_the_session_again_once(
     context: BrowserContext, customer_site: CustomerSite, local: LocalApi
 ) -> None:
-    app = local.create_app()
-    page = open_shop(context, customer_site, local)
-    first = initialize(page, local, app["appId"], metadata={"visitor": {"id": "v-restart"}})
+    app, page = new_shop(context, customer_site, local, "v-restart")
+    first = page.evaluate("Countersign.status().sessionId")
     # The API forgets this session (as when it expired): its events answer 404 session_not_found.
     seen: list[Response] = []
     page.on("response", lambda r: seen.append(r) if r.url.endswith("/events") else None)
 
     def forget_session(route: Any) -> None:
         body = route.request.post_data or ""
-        if first["sessionId"] in body:
+        if first in body:
             route.fulfill(
                 status=404,
                 headers={"Access-Control-Allow-Origin": "*", "Content-Type": "application/json"},
@@ -279,7 +272,7 @@ def test_session_not_found_starts_the_session_again_once(
     ids = track(page, 4)
     wait_until_sent(page)
     second = page.evaluate("Countersign.status().sessionId")
-    assert second and second != first["sessionId"]
+    assert second and second != first
     events = stored_events(local, app)
     assert sorted(e["insertId"] for e in events) == sorted(ids)
     assert {e["sessionId"] for e in events} == {second} and {e["visitorId"] for e in events} == {"v-restart"}
@@ -289,9 +282,7 @@ def test_session_not_found_starts_the_session_again_once(
 def test_clear_session_forgets_the_visitor_and_their_queue(
     context: BrowserContext, customer_site: CustomerSite, local: LocalApi
 ) -> None:
-    app = local.create_app()
-    page = open_shop(context, customer_site, local)
-    initialize(page, local, app["appId"], metadata={"visitor": {"id": "v-leaving"}})
+    app, page = new_shop(context, customer_site, local, "v-leaving")
     page.route("**/events", lambda route: route.abort("connectionreset"))
     track(page, 5)
     assert page.evaluate(QUEUED_IN_STORAGE) == 5
