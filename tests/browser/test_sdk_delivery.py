@@ -182,6 +182,8 @@ def test_a_tab_closed_with_events_queued_sends_them_with_keepalive(
     page = open_shop(context, customer_site, local)
     # No timer will send them: only the page-hide path can.
     initialize(page, local, app["appId"], metadata={"visitor": {"id": "v-close"}}, flushIntervalMs=600_000)
+    # Let the pass that follows the session start finish first: it would send events tracked now.
+    page.evaluate("new Promise((resolve) => setTimeout(resolve, 50)).then(() => Countersign.flush())")
     ids = track(page, 6)
     assert page.evaluate("Countersign.status().queued") == 6
     page.close(run_before_unload=True)
