@@ -347,6 +347,9 @@ def test_keyboard_only(admin: Admin) -> None:
     admin.toggle("Use signed metadata").focus()
     page.keyboard.press("Space")
     expect(admin.toggle("Use signed metadata")).to_be_checked()
+    # The switch is disabled while its PATCH is in flight: checked is not saved until it is enabled.
+    expect(admin.toggle("Use signed metadata")).to_be_enabled()
+    expect(admin.toggle("Use signed metadata")).to_be_checked()
     page.get_by_role("button", name="Generate Key").focus()
     page.keyboard.press("Enter")
     expect(page.get_by_label("Description")).to_be_focused()
