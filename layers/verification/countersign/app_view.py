@@ -4,7 +4,10 @@ decrypted secrets and JWKS keys, cached per warm container with documented bound
 Cache bounds (the promise of SPEC 3.4: a revoked key or a setting turned off stops data within
 them everywhere):
 
-    settings and key states    CACHE_TTL_SECONDS (template parameter, default 5 s) per application
+    settings and key states    CACHE_TTL_SECONDS (template parameter, default 5 s) per application;
+                               a key name the view does not know rereads it at once (at most once
+                               per UNKNOWN_KEY_REREAD_SECONDS per application), so a key generated
+                               now signs at once, as a newly published kid does
     decrypted HS256 secrets    SECRET_TTL_SECONDS (300 s); only ever used for a key the settings
                                view above still lists as active, so revocation is not delayed by it
     JWKS keys                  see countersign.jwks (per URI TTL, refetch on an unknown kid)
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
     from countersign.jwks import JwksCache
 
 SECRET_TTL_SECONDS = 300.0
+UNKNOWN_KEY_REREAD_SECONDS = 1.0
 # Application ids are `app_` and 16 hex characters (admin_tokens.new_app_id); this is wider on purpose.
 _APP_ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -52,6 +56,8 @@ class KeyDirectory:
         self.view = view
 
     def status(self, key_name: str) -> Literal["active", "revoked", "unknown"]:
+        if key_name not in self.view.keys.active and key_name not in self.view.keys.revoked:
+            self.view = _reread(self.view)
         if key_name in self.view.keys.active:
             return "active"
         return "revoked" if key_name in self.view.keys.revoked else "unknown"
@@ -92,6 +98,29 @@ def _load_view(app_id: str) -> AppView | None:
     return AppView(app_id, settings, key_store().signing_keys(app_id))
 
 
+def _reread(view: AppView) -> AppView:
+    """The application read again, for a key name its cached view does not know. Junk key names
+    cost one read per application per UNKNOWN_KEY_REREAD_SECONDS, not one per request."""
+    reread = False
+
+    def load() -> AppView | None:
+        nonlocal reread
+        reread = True
+        return _load_view(view.app_id)
+
+    fresh = _rereads().get_or_load(view.app_id, load)
+    if fresh is None:
+        return view
+    if reread:
+        _views().put(view.app_id, fresh)
+    return fresh
+
+
+@lru_cache(maxsize=1)
+def _rereads() -> TtlCache[AppView | None]:
+    return TtlCache(UNKNOWN_KEY_REREAD_SECONDS)
+
+
 @lru_cache(maxsize=1)
 def _views() -> TtlCache[AppView | None]:
     return TtlCache(get_config().cache_ttl_seconds)
@@ -112,5 +141,5 @@ def _jwks_cache() -> JwksCache:
     return JwksCache(partial(netguard.fetch, policy=address_policy()))
 
 
-for _factory in (_views, _secrets, _jwks_cache):
+for _factory in (_views, _rereads, _secrets, _jwks_cache):
     container.on_reset(_factory.cache_clear)

@@ -290,3 +290,25 @@ def test_updates_cannot_grow_metadata_past_the_session_start_limit(tenant: Tenan
     assert tenant.sdk("PATCH", path, {"metadata": {"account": {"id": "a-1", "b": half}}})[0] == 200
     status, updated = tenant.sdk("PATCH", path, {"metadata": {"visitor": {"id": "v-1", "c": 1}}})
     assert status == 200 and set(updated["visitor"]) == {"plan", "a", "c"}
+
+
+def test_a_key_generated_now_signs_at_once_in_a_warm_container(tenant: Tenant) -> None:
+    """Like a newly published kid: a server that generates a key and signs with it at once is not
+    refused because this container read the application's keys a moment before."""
+    tenant.settings(useSignedMetadata=True)
+    assert tenant.session(unsigned())[0] == 201  # the container now holds the view without the key
+    key_name, secret = tenant.new_key()
+    status, answer = tenant.session({"jwt": hs256(secret, {"visitor": {"id": "v"}}), "signingKeyName": key_name})
+    assert status == 201, answer
+
+
+def test_unknown_key_names_cost_one_reread_per_second(tenant: Tenant) -> None:
+    tenant.settings(useSignedMetadata=True)
+    _, secret = tenant.new_key()
+    assert tenant.session(unsigned())[0] == 201
+    with aws_calls("dynamodb") as calls:
+        for attempt in range(20):
+            body = {"jwt": hs256(secret, {"visitor": {"id": "v"}}), "signingKeyName": f"key_junk{attempt}"}
+            assert tenant.session(body)[1]["error"]["code"] == "unknown_signing_key"
+    # Reads of the application's keys (Query on its partition): one reread, not one per request.
+    assert calls["dynamodb.Query"] <= 2, calls
