@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -63,16 +64,51 @@ def test_user_mistakes_are_one_line_without_traceback(tmp_path: Path) -> None:
         assert lines and lines[-1].startswith("countersign: error:"), (args, result.stderr)
 
 
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (the function containers and their zygote), from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # it exited while we looked
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def still_running(pids: set[int], within: float = 10) -> set[int]:
+    deadline = time.monotonic() + within
+    while True:
+        alive = {pid for pid in pids if Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)}
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"
+
+
 def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
     with running_local_stack(tmp_path) as api:
         ports = [urlsplit(api.url).port, urlsplit(api.state["awsEndpointUrl"]).port]
         assert api.call("GET", "/openapi.json").status == 200
+        children = descendants(api.process.pid)
+        assert len(children) >= 1 + 5, "a zygote and one warm container per function"
         code = stop(api.process)
     assert code == 0
     assert not (tmp_path / "local.json").exists()
     for port in ports:
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port or 0)) != 0, f"port {port} still answers"
+    assert not still_running(children), "function containers outlived the stack"
 
 
 def test_sigterm_stops_everything_too(tmp_path: Path) -> None:
@@ -80,8 +116,19 @@ def test_sigterm_stops_everything_too(tmp_path: Path) -> None:
 
     with running_local_stack(tmp_path) as api:
         port = urlsplit(api.url).port
+        children = descendants(api.process.pid)
         api.process.send_signal(signal.SIGTERM)
         assert api.process.wait(timeout=15) == 0
     assert not (tmp_path / "local.json").exists()
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port or 0)) != 0
+    assert children and not still_running(children)
+
+
+def test_containers_go_when_the_stack_is_killed(tmp_path: Path) -> None:
+    """Even without a clean stop (kill -9), no container is left behind: each ends with its pipe."""
+    with running_local_stack(tmp_path) as api:
+        children = descendants(api.process.pid)
+        api.process.kill()
+        api.process.wait(timeout=15)
+    assert children and not still_running(children)

@@ -55,10 +55,12 @@ def test_a_refused_request_body_never_reaches_a_concurrent_request(local: LocalA
 def test_another_tenants_body_never_lands_on_an_application(local: LocalApi) -> None:
     mine, theirs = local.create_app("mine"), local.create_app("theirs")
     for round_ in range(ROUNDS):
+        mine_request = {"path": settings_path(mine), "token": mine["adminToken"]}
+        theirs_request = {"path": settings_path(theirs), "token": theirs["adminToken"]}
         requests = [
-            {"path": settings_path(mine), "body": {"useSignedMetadata": i % 4 == 0}, "token": mine["adminToken"]}
+            {**mine_request, "body": {"useSignedMetadata": i % 4 == 0}}
             if i % 2 == 0
-            else {"path": settings_path(theirs), "body": {"useRs256SignedMetadata": True}, "token": theirs["adminToken"]}
+            else {**theirs_request, "body": {"useRs256SignedMetadata": True}}
             for i in range(CLIENTS)
         ]
         replies = burst(local, requests)

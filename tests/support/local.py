@@ -208,3 +208,25 @@ def until_answer(send: Callable[[], Reply], status: int, *, within: float = CACH
             return reply, took
         assert took < within, f"still {reply.status} after {took:.1f} s (expected {status} within {within} s)"
         time.sleep(0.2)
+
+
+def raw_http(url: str, request: bytes, *, timeout: float = 10) -> tuple[int, dict[str, str], Any]:
+    """Send raw bytes to the server at `url` and read one answer: (status, headers, JSON or text).
+
+    For requests an HTTP client library would refuse to send (bad framing, huge headers).
+    """
+    import http.client
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=timeout) as sock:
+        sock.sendall(request)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        raw = response.read()
+    try:
+        body: Any = json.loads(raw)
+    except ValueError:
+        body = raw.decode("utf-8", "replace")
+    return response.status, {name.lower(): value for name, value in response.getheaders()}, body

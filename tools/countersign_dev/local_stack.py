@@ -4,45 +4,81 @@ Everything is read from template.yaml: tables and the KMS key are created from t
 definitions, each request is routed to the handler the template declares for its path and method,
 and each function gets the environment the template gives it (Refs resolved to the local names).
 DataTable's stream feeds the export function as its event source mapping says (stream_poller.py).
+
+How a request travels, and where to hook in:
+
+- The HTTP front end (`_GatewayRequestHandler`) reads one request as API Gateway's edge does: body
+  by Content-Length or chunked, 10 MB at most, request line and headers 10,240 bytes at most, a
+  read timeout for silent clients; what it refuses is answered in the SPEC error shape.
+- `LocalStack.invoke(method, path, headers, body, source_ip)` routes it like API Gateway; then
+  every `LocalStack.gateway_filters` entry sees the routed `GatewayRequest` and may answer in
+  the gateway's place (a throttle, an injected fault) by returning (status, headers, body).
+- `LocalStack.functions.invoke(function, event)` runs any function of the template (an API
+  proxy event, a stream batch, ...) in a container of its own pool: one OS process per
+  container, one request at a time, as Lambda does (`countersign_dev.containers`). It returns
+  the handler's answer or raises `InvocationError`; use it for every invocation, so nothing
+  runs a handler in this process.
 """
 
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import logging
 import os
-import queue
 import signal
 import sys
 import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import BufferedIOBase
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from countersign_dev import template as tpl
+from countersign_dev.containers import Functions, InvocationError, Zygote
+from countersign_dev.containers import LambdaContext as LambdaContext  # in-process tests build events here
+from countersign_dev.containers import import_handler_module as import_handler_module
 from countersign_dev.faults import SdkFaults
 from countersign_dev.gateway import GatewayResponses
 from countersign_dev.provision import ACCOUNT_ID, REGION, provision
 from countersign_dev.stream_poller import start_stream_pollers
 
 STAGE = "api"
-# API Gateway's own payload limit; our functions apply the SPEC's smaller limits themselves.
+# API Gateway's own limits: payload, and request line plus headers (the functions apply the
+# SPEC's smaller body limits themselves).
 GATEWAY_BODY_LIMIT = 10 * 1024 * 1024
+GATEWAY_HEAD_LIMIT = 10_240
+#: Seconds a client connection may stay silent (idle keep-alive, or a stalled request) before
+#: the front end closes it, so that silent clients cannot hold its threads.
+READ_TIMEOUT_SECONDS = 30.0
 OPENAPI_PATH = "/openapi.json"
-#: Concurrent requests each function serves locally (its warm execution environments).
-CONTAINERS_PER_FUNCTION = 8
 
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+#: (status, headers, body) of an HTTP answer.
+Answer = tuple[int, dict[str, list[str]], bytes]
+
+
+@dataclass(frozen=True)
+class GatewayRequest:
+    """A request API Gateway has routed, as a gateway filter sees it (before the integration)."""
+
+    method: str
+    path: str
+    query: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    source_ip: str
+    route: tpl.Route
+    path_parameters: dict[str, str]
+
+
+#: Answers in API Gateway's place (e.g. 429, an injected 503), or None to let the request through.
+GatewayFilter = Callable[[GatewayRequest], Answer | None]
 
 
 @dataclass
@@ -56,6 +92,7 @@ class LocalOptions:
     #: Local testing only: the share of SDK requests answered 503/429 or whose answer is lost.
     sdk_fault_rate: float = 0.0
     fault_seed: int | None = None
+    read_timeout: float = READ_TIMEOUT_SECONDS
 
 
 @dataclass
@@ -92,11 +129,9 @@ class LocalStack:
         self.template = tpl.load_template()
         self.routes = tpl.routes(self.template)
         self.gateway = GatewayResponses.from_template(self.template)
-        # Per function, a pool of "containers": each a separate import of the handler module that
-        # serves one request at a time, as a Lambda execution environment does (the Powertools
-        # resolver keeps the current event on the app object, so sharing one across threads is wrong).
-        self.containers: dict[str, queue.Queue[Handler]] = {}
-        self.modules: dict[str, ModuleType] = {}
+        self.gateway_filters: list[GatewayFilter] = []
+        self.functions: Functions | None = None
+        self._zygote: Zygote | None = None
         self._moto: Any = None
         self._http: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
@@ -107,14 +142,16 @@ class LocalStack:
     # lifecycle ---------------------------------------------------------------------------------
 
     def start(self) -> LocalState:
+        self._zygote = Zygote()  # it imports the libraries while moto starts and the tables are made
         endpoint = self._start_moto()
         self._set_process_environment(endpoint)
         refs, attrs, names = self._provision(endpoint)
         self._load_functions(refs, attrs)
+        assert self.functions is not None
         self._stream_pollers = start_stream_pollers(
-            self.template, refs, attrs, _emulation_clients(endpoint), self._call
+            self.template, refs, attrs, _emulation_clients(endpoint), self.functions.invoke
         )
-        api_url = self._start_http()
+        api_url = self.start_front_end()
         self.state = LocalState(
             api_url=api_url,
             aws_endpoint_url=endpoint,
@@ -138,6 +175,10 @@ class LocalStack:
         if self._moto is not None:
             self._moto.shutdown()
             self._moto.server_close()
+        if self.functions is not None:
+            self.functions.stop()
+        if self._zygote is not None:
+            self._zygote.stop()
         for thread in self._threads:
             thread.join(timeout=5)
         state_file = self.options.state_dir / "local.json"
@@ -219,23 +260,24 @@ class LocalStack:
     # functions ---------------------------------------------------------------------------------
 
     def _load_functions(self, refs: dict[str, str], attrs: dict[tuple[str, str], str]) -> None:
-        for spec in tpl.functions(self.template).values():
-            env = {key: tpl.resolve(value, refs, attrs) for key, value in spec.environment.items()}
-            pool: queue.Queue[Handler] = queue.Queue()
-            for instance in range(CONTAINERS_PER_FUNCTION):
-                module = import_handler_module(spec, env, instance=instance)
-                pool.put(getattr(module, spec.handler))
-                self.modules.setdefault(spec.logical_id, module)
-            self.containers[spec.logical_id] = pool
-            _service_logger(env.get("POWERTOOLS_SERVICE_NAME"))
+        specs = tpl.functions(self.template)
+        environments = {
+            name: {str(key): tpl.resolve(value, refs, attrs) for key, value in spec.environment.items()}
+            for name, spec in specs.items()
+        }
+        assert self._zygote is not None
+        self.functions = Functions(self._zygote, specs, environments)
+        self.functions.warm()
 
     # HTTP --------------------------------------------------------------------------------------
 
-    def _start_http(self) -> str:
+    def start_front_end(self) -> str:
+        """Serve the HTTP front end (start() does; its own tests run it without the rest); its URL."""
         stack = self
 
         class Handler(_GatewayRequestHandler):
             local_stack = stack
+            timeout = stack.options.read_timeout
 
         self._http = _GatewayServer((self.options.host, self.options.port), Handler)
         self._http.daemon_threads = True
@@ -255,9 +297,7 @@ class LocalStack:
         path.write_text(json.dumps(self.state.to_json(), indent=2) + "\n")
         path.chmod(0o600)  # it holds the demo admin token
 
-    def invoke(
-        self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, source_ip: str
-    ) -> tuple[int, dict[str, list[str]], bytes]:
+    def invoke(self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, source_ip: str) -> Answer:
         """Route one HTTP request like API Gateway and return (status, headers, body)."""
         parts = urlsplit(raw_path)
         path = parts.path or "/"
@@ -272,33 +312,30 @@ class LocalStack:
             fault = self.faults.pick(method, path) if self.faults else None
             if fault and fault.before_function:
                 return fault.answer()
+            request = GatewayRequest(method, path, parts.query, headers, body, source_ip, route, params)
+            for gateway_filter in self.gateway_filters:
+                answer = gateway_filter(request)
+                if answer is not None:
+                    return answer
             event = proxy_event(route, method, path, parts.query, headers, body, params, source_ip)
+            assert self.functions is not None, "start() the stack first"
             try:
-                result = self._call(route.function, event)
-            except Exception:  # noqa: BLE001 - an unhandled error is a Lambda failure: API Gateway says 502
-                traceback.print_exc()
+                result = self.functions.invoke(route.function, event)
+            except InvocationError as error:  # a Lambda failure: API Gateway says 502
+                print(f"[api] {method} {path}: {error}", file=sys.stderr, flush=True)
                 return self.gateway.answer("DEFAULT_5XX", status=502)
             return fault.answer() if fault else _http_response(result)
         return self.gateway.answer("MISSING_AUTHENTICATION_TOKEN")
 
-    def _call(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
-        pool = self.containers[function]
-        handler = pool.get()  # waits while every container of the function is busy
-        try:
-            return handler(event, LambdaContext(function))
-        finally:
-            pool.put(handler)
-
     def openapi(self) -> dict[str, Any]:
-        """The API's OpenAPI document (countersign_dev.openapi) with this stack's URL."""
-        from countersign_dev.openapi import document
+        """The API's OpenAPI document (countersign_dev.openapi) with this stack's URL: each
+        function's container gives its own routes' part."""
+        from countersign_dev.openapi import merge, schema_options
 
-        return {**document(self.modules.values()), "servers": [{"url": self.state.api_url if self.state else ""}]}
-
-
-_MALFORMED_LENGTH = json.dumps(
-    {"error": {"code": "invalid_request", "message": "The Content-Length header is not a non-negative integer."}}
-).encode()
+        assert self.functions is not None, "start() the stack first"
+        parts = (self.functions.openapi(function, **schema_options()) for function in self.functions.names)
+        merged = merge(json.loads(part) for part in parts if part is not None)
+        return {**merged, "servers": [{"url": self.state.api_url if self.state else ""}]}
 
 
 class _GatewayServer(ThreadingHTTPServer):
@@ -312,26 +349,92 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+class _Refused(Exception):
+    """The front end refuses the request before routing it; the connection is then closed."""
+
+    def __init__(self, answer: Answer) -> None:
+        super().__init__(answer[0])
+        self.answer = answer
+
+
+def _error(code: str, message: str) -> Answer:
+    from countersign.errors import ApiError
+
+    error = ApiError(code, message)
+    return error.status, {"Content-Type": ["application/json"]}, json.dumps(error.body()).encode()
+
+
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+
+
 class _GatewayRequestHandler(BaseHTTPRequestHandler):
+    """One client connection; `timeout` (the read timeout) is set from the stack's options."""
+
     local_stack: LocalStack
     protocol_version = "HTTP/1.1"
     server_version = "countersign-local"
 
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if self.request_version == "HTTP/0.9":
+            self.send_error(400)
+            return False
+        # API Gateway's quota counts the request line and the header values.
+        if len(self.requestline) + sum(len(value) for value in self.headers.values()) > GATEWAY_HEAD_LIMIT:
+            self.send_error(431)
+            return False
+        return True
+
     def _dispatch(self) -> None:
-        declared = (self.headers.get("Content-Length") or "0").strip()
-        length = int(declared) if declared.isascii() and declared.isdigit() else -1
-        if length < 0:
-            # The HTTP front end refuses such a request before API Gateway routes it.
-            status, headers, body = 400, {"Content-Type": ["application/json"]}, _MALFORMED_LENGTH
-            self.close_connection = True
-        elif length > GATEWAY_BODY_LIMIT:
-            status, headers, body = self.local_stack.gateway.answer("REQUEST_TOO_LARGE")
-            self.close_connection = True
+        try:
+            payload = self._read_body()
+        except _Refused as refused:
+            self.close_connection = True  # the rest of the body is not read: the connection is lost
+            self._answer(*refused.answer)
+            return
+        headers = list(self.headers.items())
+        try:
+            answer = self.local_stack.invoke(self.command, self.path, headers, payload, self.client_address[0])
+        except Exception:  # noqa: BLE001 - a fault of the emulation itself still gets an answer
+            traceback.print_exc()
+            answer = 502, {"Content-Type": ["application/json"]}, b'{"message": "Internal server error"}'
+        self._answer(*answer)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _dispatch
+
+    def _read_body(self) -> bytes:
+        """The request body by Content-Length or chunked transfer coding, API Gateway's limit applied."""
+        lengths = self.headers.get_all("Content-Length") or []
+        transfer = self.headers.get_all("Transfer-Encoding") or []
+        if transfer:
+            # Both framings at once is how requests are smuggled past a front end: refused.
+            if lengths or [coding.strip().lower() for coding in transfer] != ["chunked"]:
+                raise _Refused(_error("invalid_request", "Only Transfer-Encoding: chunked, without Content-Length."))
+            return _read_chunked(self.rfile, too_large=self.local_stack.gateway.answer("REQUEST_TOO_LARGE"))
+        if len(set(lengths)) > 1:
+            raise _Refused(_error("invalid_request", "The request has conflicting Content-Length headers."))
+        length = declared_length(lengths[0]) if lengths else 0
+        if length is None:
+            raise _Refused(_error("invalid_request", "The Content-Length header is not a non-negative integer."))
+        if length > GATEWAY_BODY_LIMIT:
+            raise _Refused(self.local_stack.gateway.answer("REQUEST_TOO_LARGE"))
+        return self.rfile.read(length) if length else b""
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (malformed request, head too large, a method no route has)."""
+        if self.request_version in ("", "HTTP/0.9"):
+            self.request_version = "HTTP/1.1"  # a status line and headers whatever the client sent
+        self.close_connection = True
+        if code == 501:  # a method API Gateway has no integration for, on any resource
+            answer = self.local_stack.gateway.answer("MISSING_AUTHENTICATION_TOKEN")
+        elif code in (414, 431):
+            answer = _error("headers_too_large", f"The request line and headers exceed {GATEWAY_HEAD_LIMIT} bytes.")
         else:
-            payload = self.rfile.read(length) if length else b""
-            status, headers, body = self.local_stack.invoke(
-                self.command, self.path, list(self.headers.items()), payload, self.client_address[0]
-            )
+            answer = _error("invalid_request", "The HTTP request is malformed.")
+        self._answer(*answer)
+
+    def _answer(self, status: int, headers: dict[str, list[str]], body: bytes) -> None:
         self.send_response(status)
         for name, values in headers.items():
             if name.lower() in {"content-length", "connection", "transfer-encoding"}:
@@ -339,32 +442,52 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
             for value in values:
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _dispatch
 
     def log_message(self, format: str, *args: Any) -> None:
         if not self.local_stack.options.quiet:
             sys.stderr.write(f"[api] {self.command} {self.path} -> {args[1] if len(args) > 1 else ''}\n")
 
 
-class LambdaContext:
-    """The parts of the Lambda context object Powertools reads."""
+def declared_length(value: str) -> int | None:
+    """A Content-Length header's value, or None when it is not a decimal integer.
 
-    def __init__(self, function_name: str) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.memory_limit_in_mb = 512
-        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function_name}"
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = "local"
-        self._deadline = time.monotonic() + 10
+    Never `int()` of an unbounded digit string: past 4,300 digits Python refuses to convert
+    (ValueError), and such a length is above any limit anyway.
+    """
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0") or "0"
+    return int(digits) if len(digits) <= len(str(GATEWAY_BODY_LIMIT)) else GATEWAY_BODY_LIMIT + 1
 
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+def _read_chunked(rfile: BufferedIOBase, *, too_large: Answer) -> bytes:
+    """A chunked request body (RFC 9112 7.1); 413 past API Gateway's limit, 400 when malformed."""
+    malformed = _Refused(_error("invalid_request", "The chunked request body is malformed."))
+    body = bytearray()
+    while True:
+        line = rfile.readline(1024)
+        size_text = line.split(b";", 1)[0].strip()  # chunk extensions are ignored
+        if not line.endswith(b"\n") or not size_text or len(size_text) > 16 or not set(size_text) <= _HEX_DIGITS:
+            raise malformed
+        size = int(size_text, 16)
+        if size == 0:
+            break
+        if len(body) + size > GATEWAY_BODY_LIMIT:
+            raise _Refused(too_large)
+        chunk = rfile.read(size)
+        if len(chunk) != size or rfile.readline(3) not in (b"\r\n", b"\n"):
+            raise malformed
+        body += chunk
+    for _ in range(100):  # trailer fields, up to the empty line
+        if rfile.readline(GATEWAY_HEAD_LIMIT) in (b"\r\n", b"\n", b""):
+            return bytes(body)
+    raise malformed
 
 
 def proxy_event(
@@ -431,60 +554,10 @@ def _http_response(result: dict[str, Any]) -> tuple[int, dict[str, list[str]], b
     return int(result.get("statusCode", 200)), headers, raw
 
 
-_import_lock = threading.Lock()
-
-
 def _emulation_clients(endpoint: str) -> Callable[[str], Any]:
     import boto3
 
     return lambda service: boto3.client(service, endpoint_url=endpoint, region_name=REGION)  # type: ignore[call-overload]
-
-
-def _service_logger(service: str | None) -> None:
-    """Give a function's service the Powertools logger it has on Lambda.
-
-    The layer's modules log through child loggers named `<service>.<module>`. On Lambda every
-    function is its own process whose first import creates the `<service>` logger; here the layer
-    is imported once for all functions, so without this the lines of every function but the first
-    (sessions started, drops, ...) would have no handler and be lost.
-    """
-    if service:
-        from aws_lambda_powertools import Logger
-
-        Logger(service=service)
-
-
-def import_handler_module(spec: tpl.FunctionSpec, env: dict[str, str], *, instance: int = 0) -> ModuleType:
-    """Import a function's handler file under a unique name, with its own environment applied.
-
-    Module-level objects (Powertools Logger/Metrics, configuration) read the environment when
-    imported, exactly as in a Lambda container; the values every function shares stay set.
-    """
-    path = spec.code_dir / f"{spec.module}.py"
-    with _import_lock, _environment(env):
-        name = f"countersign_function_{spec.logical_id}_{instance}"
-        module_spec = importlib.util.spec_from_file_location(name, path)
-        if module_spec is None or module_spec.loader is None:
-            raise tpl.TemplateError(f"cannot load {path}")
-        module = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(module)
-    # Shared values (tables, key, limits) stay in the process environment for lazily-read config.
-    os.environ.update({k: v for k, v in env.items() if k != "POWERTOOLS_SERVICE_NAME"})
-    return module
-
-
-@contextmanager
-def _environment(env: dict[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def create_app(state: LocalState, name: str) -> dict[str, str]:

@@ -20,18 +20,21 @@ DOCUMENT_PATH = "docs/openapi.json"
 
 def document(modules: Iterable[ModuleType]) -> dict[str, Any]:
     """One document for the whole API from the handler modules' resolvers (no `servers`)."""
+    apps = (app for app in (getattr(module, "app", None) for module in modules) if app is not None)
+    return merge(json.loads(app.get_openapi_json_schema(**schema_options())) for app in apps)
+
+
+def schema_options() -> dict[str, Any]:
+    """What each resolver's `get_openapi_json_schema` is given (the local stack's containers too)."""
     from countersign.openapi_schemas import SECURITY_SCHEMES
 
+    return {"title": TITLE, "version": "1.0.0", "description": DESCRIPTION, "security_schemes": SECURITY_SCHEMES}
+
+
+def merge(schemas: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The functions' documents as one: their paths and components together (no `servers`)."""
     merged: dict[str, Any] = {}
-    for module in modules:
-        app = getattr(module, "app", None)
-        if app is None:
-            continue
-        schema = json.loads(
-            app.get_openapi_json_schema(
-                title=TITLE, version="1.0.0", description=DESCRIPTION, security_schemes=SECURITY_SCHEMES
-            )
-        )
+    for schema in schemas:
         if not merged:
             merged = schema
             merged.setdefault("paths", {})
@@ -52,7 +55,7 @@ def text(document: dict[str, Any]) -> str:
 def main() -> int:
     """Import every function of template.yaml as Lambda would and print the document."""
     from countersign_dev import template as tpl
-    from countersign_dev.local_stack import import_handler_module
+    from countersign_dev.containers import import_handler_module
 
     modules = []
     for spec in tpl.functions(tpl.load_template()).values():

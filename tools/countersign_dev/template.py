@@ -39,6 +39,8 @@ class FunctionSpec:
     module: str
     handler: str
     environment: dict[str, Any]
+    timeout: float = 3  # seconds (Lambda's default)
+    memory_mb: int = 128
 
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
@@ -55,14 +57,25 @@ def resources_of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str
 
 def functions(template: dict[str, Any]) -> dict[str, FunctionSpec]:
     """Every AWS::Serverless::Function with its handler file and unresolved environment."""
-    global_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    globals_ = template.get("Globals", {}).get("Function", {})
+    global_env = globals_.get("Environment", {}).get("Variables", {})
     specs = {}
     for name, res in resources_of_type(template, "AWS::Serverless::Function").items():
         props = res["Properties"]
         module, _, handler = props["Handler"].rpartition(".")
         env = {**global_env, **props.get("Environment", {}).get("Variables", {})}
-        specs[name] = FunctionSpec(name, REPO_ROOT / props["CodeUri"], module, handler, env)
+        timeout = _number(props.get("Timeout", globals_.get("Timeout")), 3)
+        memory = int(_number(props.get("MemorySize", globals_.get("MemorySize")), 128))
+        # Plain strings: the loader's string nodes cannot cross to a container process (pickle).
+        specs[str(name)] = FunctionSpec(
+            str(name), REPO_ROOT / str(props["CodeUri"]), str(module), str(handler), env, timeout, memory
+        )
     return specs
+
+
+def _number(value: Any, default: float) -> float:
+    """A literal number of the template; Lambda's default where absent or not a literal (a Ref)."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
 
 
 def routes(template: dict[str, Any]) -> list[Route]:
@@ -74,7 +87,7 @@ def routes(template: dict[str, Any]) -> list[Route]:
                 continue
             props = event["Properties"]
             resource = props["Path"]
-            found.append(Route(props["Method"].upper(), resource, name, _path_pattern(resource)))
+            found.append(Route(str(props["Method"]).upper(), str(resource), str(name), _path_pattern(resource)))
     return sorted(found, key=lambda r: (r.method == "ANY", r.resource))
 
 

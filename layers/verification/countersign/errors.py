@@ -15,6 +15,7 @@ ErrorCode = Literal[
     "invalid_json",
     "invalid_request",
     "payload_too_large",
+    "headers_too_large",
     "not_found",
     "method_not_allowed",
     "unauthorized",
@@ -72,6 +73,7 @@ ERRORS: dict[ErrorCode, Answer] = {
     "invalid_json": Answer(400, "The request body must be a JSON object."),
     "invalid_request": Answer(400, "The request is not valid."),
     "payload_too_large": Answer(413, "The request body is too large."),
+    "headers_too_large": Answer(431, "The request line and headers are too large."),
     "not_found": Answer(404, "No route matches this path."),
     "method_not_allowed": Answer(405, "This method is not allowed on this path."),
     # admin authorization
