@@ -28,7 +28,8 @@ from countersign.store.data import DataStore, SessionRecord
 from countersign.store.keys import KeyStore
 from countersign_dev import template as tpl
 from countersign_dev.apps import create_application
-from countersign_dev.local_stack import LambdaContext, import_handler_module, proxy_event
+from countersign_dev.containers import LambdaContext, import_handler_module
+from countersign_dev.local_stack import proxy_event
 from countersign_dev.provision import REGION, Provisioned, provision
 
 #: The example application every file in events/ addresses (see events/README.md).

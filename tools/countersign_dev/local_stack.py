@@ -40,10 +40,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from countersign.errors import ErrorCode
 from countersign_dev import template as tpl
 from countersign_dev.containers import Functions, InvocationError, Zygote
-from countersign_dev.containers import LambdaContext as LambdaContext  # in-process tests build events here
-from countersign_dev.containers import import_handler_module as import_handler_module
 from countersign_dev.faults import SdkFaults
 from countersign_dev.gateway import GatewayResponses
 from countersign_dev.provision import ACCOUNT_ID, REGION, provision
@@ -357,7 +356,7 @@ class _Refused(Exception):
         self.answer = answer
 
 
-def _error(code: str, message: str) -> Answer:
+def _error(code: ErrorCode, message: str) -> Answer:
     from countersign.errors import ApiError
 
     error = ApiError(code, message)

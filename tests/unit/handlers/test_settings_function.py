@@ -98,7 +98,8 @@ def test_logs_carry_the_api_gateway_correlation_id(world: World) -> None:
     import logging
 
     from countersign.observability import logger
-    from countersign_dev.local_stack import LambdaContext, proxy_event
+    from countersign_dev.containers import LambdaContext
+    from countersign_dev.local_stack import proxy_event
     from countersign_dev.template import routes
 
     app = world.create_app()
