@@ -256,6 +256,8 @@ def test_oversized_bodies_are_413(
         ("limit=1e2", 400),
         ("limit=", 400),
         ("limit=%205", 400),
+        ("limit=" + "9" * 4_301, 400),  # past the 4,300 digits int() converts
+        ("limit=" + "0" * 4_400 + "7", 200),  # leading zeros: still 7
         ("limit=100", 200),
         ("visitorId=", 400),
         ("visitorId=" + "v" * 257, 400),

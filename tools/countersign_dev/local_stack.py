@@ -41,6 +41,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from countersign.errors import ErrorCode
+from countersign.numerals import decimal_at_most
 from countersign_dev import template as tpl
 from countersign_dev.containers import Functions, InvocationError, Zygote
 from countersign_dev.faults import SdkFaults
@@ -413,7 +414,7 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
             return _read_chunked(self.rfile, too_large=self.local_stack.gateway.answer("REQUEST_TOO_LARGE"))
         if len(set(lengths)) > 1:
             raise _Refused(_error("invalid_request", "The request has conflicting Content-Length headers."))
-        length = declared_length(lengths[0]) if lengths else 0
+        length = decimal_at_most(lengths[0].strip(), GATEWAY_BODY_LIMIT) if lengths else 0
         if length is None:
             raise _Refused(_error("invalid_request", "The Content-Length header is not a non-negative integer."))
         if length > GATEWAY_BODY_LIMIT:
@@ -450,19 +451,6 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         if not self.local_stack.options.quiet:
             sys.stderr.write(f"[api] {self.command} {self.path} -> {args[1] if len(args) > 1 else ''}\n")
-
-
-def declared_length(value: str) -> int | None:
-    """A Content-Length header's value, or None when it is not a decimal integer.
-
-    Never `int()` of an unbounded digit string: past 4,300 digits Python refuses to convert
-    (ValueError), and such a length is above any limit anyway.
-    """
-    text = value.strip()
-    if not (text.isascii() and text.isdigit()):
-        return None
-    digits = text.lstrip("0") or "0"
-    return int(digits) if len(digits) <= len(str(GATEWAY_BODY_LIMIT)) else GATEWAY_BODY_LIMIT + 1
 
 
 def _read_chunked(rfile: BufferedIOBase, *, too_large: Answer) -> bytes:

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from countersign import clock, policy
 from countersign.errors import ApiError
+from countersign.numerals import decimal_at_most
 from countersign.settings import Settings, apply_patch
 from countersign.store.counters import storable, unstorable
 
@@ -64,10 +65,10 @@ def parse_hours(raw: str | None) -> int:
     """The `hours` query parameter of GET /coverage: an integer from 1 to 720, 24 when absent."""
     if raw is None:
         return DEFAULT_HOURS
-    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_HOURS:
+    hours = decimal_at_most(raw, MAX_HOURS)
+    if hours is None or not 1 <= hours <= MAX_HOURS:
         raise ApiError("invalid_request", f"hours must be an integer from 1 to {MAX_HOURS} (default {DEFAULT_HOURS}).")
-    return int(raw)
+    return hours
 
 
 # counter names -------------------------------------------------------------------------------

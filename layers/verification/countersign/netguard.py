@@ -35,6 +35,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Final, NoReturn
 
 from countersign.errors import ApiError
+from countersign.numerals import decimal_at_most
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -380,7 +381,7 @@ def _ipv4_number(part: str) -> int | None:
 
 
 def _is_ipv4_number(label: str) -> bool:
-    return bool(label) and (label.isdigit() or _ipv4_number(label) is not None)
+    return bool(label) and (decimal_at_most(label, 0xFFFFFFFF) is not None or _ipv4_number(label) is not None)
 
 
 def _parse_legacy_ipv4(parts: list[str]) -> ipaddress.IPv4Address | None:
@@ -534,8 +535,16 @@ def _read_body(response: http.client.HTTPResponse, max_bytes: int) -> bytes:
         detail=f"The JWK Set document is larger than {max_bytes // 1000} KB.",
     )
     declared = response.getheader("Content-Length")
-    if declared is not None and declared.strip().isdigit() and int(declared) > max_bytes:
-        raise too_large
+    if declared is not None:
+        length = decimal_at_most(declared.strip(), max_bytes)
+        if length is None:
+            # RFC 9112 6.3: a response whose framing cannot be trusted is discarded, not read.
+            raise ApiError(
+                "jwks_uri_unreachable",
+                detail="The server's answer is not valid HTTP: its Content-Length is not a number.",
+            )
+        if length > max_bytes:
+            raise too_large
     chunks: list[bytes] = []
     size = 0
     while True:

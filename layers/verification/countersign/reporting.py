@@ -8,6 +8,7 @@ from countersign import clock, coverage
 from countersign.errors import ApiError
 from countersign.key_usage import last_used_at
 from countersign.keys import in_display_order
+from countersign.numerals import decimal_at_most
 from countersign.store.counters import counter_store
 from countersign.store.data import data_store
 from countersign.store.keys import key_store
@@ -20,12 +21,9 @@ _MAX_VISITOR_ID_CHARS = 256
 
 def raw_events(app_id: str, *, visitor_id: str | None, limit: str | None) -> dict[str, Any]:
     """Newest accepted events first, optionally of one visitor, each with how it was verified."""
-    count = DEFAULT_RAW_EVENTS
-    if limit is not None:
-        # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
-        if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= MAX_RAW_EVENTS:
-            raise ApiError("invalid_request", f"limit must be an integer from 1 to {MAX_RAW_EVENTS}.")
-        count = int(limit)
+    count = DEFAULT_RAW_EVENTS if limit is None else decimal_at_most(limit, MAX_RAW_EVENTS)
+    if count is None or not 1 <= count <= MAX_RAW_EVENTS:
+        raise ApiError("invalid_request", f"limit must be an integer from 1 to {MAX_RAW_EVENTS}.")
     if visitor_id is not None and not 0 < len(visitor_id) <= _MAX_VISITOR_ID_CHARS:
         raise ApiError("invalid_request", "visitorId must be 1 to 256 characters.")
     events = data_store().events_by_receipts(app_id, visitor_id=visitor_id, limit=count)

@@ -438,6 +438,39 @@ def test_body_over_150_kb_is_refused(pki: TestPki, dev: AddressPolicy, send_leng
         assert len(fetch(server.url(), dev)) == 150_000
 
 
+@pytest.mark.parametrize(
+    ("declared", "code"),
+    [
+        ("\u00b2", "jwks_uri_unreachable"),  # "²": str.isdigit() accepts it, int() does not
+        ("12abc", "jwks_uri_unreachable"),
+        ("-1", "jwks_uri_unreachable"),
+        ("9" * 4_301, "jwks_document_invalid"),  # past int()'s 4,300 digits: above any limit
+        ("9" * 20_000, "jwks_document_invalid"),
+    ],
+)
+def test_a_content_length_that_is_no_number_or_huge_is_422(
+    pki: TestPki, dev: AddressPolicy, declared: str, code: str
+) -> None:
+    reply = Reply(body=JWKS_BODY, headers={"Content-Length": declared}, send_length=False)
+    with serve_https(pki, reply) as server:
+        error = api_error(lambda: fetch(server.url(), dev))
+    assert error.code == code
+
+
+def test_a_content_length_that_is_no_number_is_a_503_for_ingest_with_nothing_cached(
+    pki: TestPki, dev: AddressPolicy
+) -> None:
+    from countersign.errors import DependencyUnavailable
+    from countersign.jwks import JwksCache
+
+    reply = Reply(body=JWKS_BODY, headers={"Content-Length": "\u00b2"}, send_length=False)
+    with serve_https(pki, reply) as server:
+        cache = JwksCache(lambda uri: fetch(uri, dev))
+        with pytest.raises(DependencyUnavailable) as raised:
+            cache.public_key(server.url(), "k1")
+    assert raised.value.status == 503 and "Retry-After" in raised.value.headers()
+
+
 def test_slow_drip_body_is_cut_at_the_deadline(pki: TestPki, dev: AddressPolicy) -> None:
     # Each byte arrives well within any per-read timeout; only an overall deadline stops this.
     with serve_https(pki, Reply(body=b"x" * 10_000, drip_seconds=0.05)) as server:
