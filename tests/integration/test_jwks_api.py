@@ -251,13 +251,21 @@ def test_random_kids_cost_a_handful_of_fetches(rs256: Rs256Setup, jwks_server: H
     sessions = f"/v1/apps/{app['appId']}/sessions"
     assert api.call("POST", sessions, json_body={"jwt": rs256_token(rs256.workdir / "k1.pem", "k1")}).status == 201
     before = fetches(jwks_server, "/random.json")
+    dropped = 0
     for _ in range(40):
         token = rs256_token(rs256.workdir / "k1.pem", secrets.token_hex(8))
         reply = api.call("POST", sessions, json_body={"jwt": token})
-        assert (reply.status, reply.error_code) == (401, "unknown_kid"), reply.body
+        # Looked for and absent: a drop. Not looked for (the refetch budget is spent): a retry
+        # with the seconds until the next fetch may start, never a drop (issue 12, defect 3).
+        if reply.status == 503:
+            assert 1 <= int(reply.headers["Retry-After"]) <= 10, reply.headers
+        else:
+            assert (reply.status, reply.error_code) == (401, "unknown_kid"), reply.body
+            dropped += 1
+    assert dropped >= 1
     assert fetches(jwks_server, "/random.json") - before <= 3
     diagnostics = api.call("GET", f"/v1/apps/{app['appId']}/diagnostics", token=app["adminToken"]).body
-    assert diagnostics["counts"]["dropped"]["unknown_kid"] == 40
+    assert diagnostics["counts"]["dropped"]["unknown_kid"] == dropped
 
 
 def test_jwks_down_with_nothing_cached_is_503_never_a_drop(rs256: Rs256Setup, jwks_server: HttpsServer) -> None:

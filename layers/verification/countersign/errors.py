@@ -195,8 +195,16 @@ class ApiError(Exception):
 
 
 class DependencyUnavailable(ApiError):
-    """DynamoDB, KMS or a JWKS endpoint with nothing cached failed: 503, never a drop."""
+    """DynamoDB, KMS or a JWKS endpoint with nothing cached failed: 503, never a drop.
 
-    def __init__(self, dependency: str) -> None:
+    `retry_after` (seconds) is when a retry can succeed, where the service knows it (the next
+    JWKS fetch a rate limit allows); RETRY_AFTER_SECONDS otherwise.
+    """
+
+    def __init__(self, dependency: str, *, retry_after: int = RETRY_AFTER_SECONDS) -> None:
         super().__init__("service_unavailable")
         self.dependency = dependency
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

@@ -8,30 +8,31 @@ JWKS URI to the token verifier (SPEC 3.4). Cache bounds, per URI and per contain
   works on its first request, not after the TTL.
 - **Refetch rate limit**: fetch attempts per URI draw from a token bucket of REFETCH_BURST (3)
   refilled at one per REFETCH_INTERVAL_SECONDS (10 s), whatever the reason (unknown kid, expiry,
-  retry), and are single-flight: concurrent requests wait for the one fetch in progress. A kid a
-  fetch did not hold is not refetched again for REFETCH_INTERVAL_SECONDS, and after a failed
-  attempt the next waits FAILURE_BACKOFF_SECONDS (2 s). So a key published after the last fetch works on its first
-  request (the bucket is normally full), while tokens with random kids cost at most a handful of
-  fetches: REFETCH_BURST, then one per 10 s per URI.
+  retry), and are single-flight; after a failed attempt the next waits FAILURE_BACKOFF_SECONDS.
+- **A drop needs a look**: a kid is dropped as `unknown_kid` only when a successful fetch that
+  started after the kid was first asked for does not hold it (a sequence orders the two exactly).
+  Such a fetch answers for every kid asked before it, whoever triggered it; its verdict stands
+  for REFETCH_INTERVAL_SECONDS. A kid not looked for yet while the bucket is empty is
+  `DependencyUnavailable` with Retry-After = seconds until the next fetch may start: tokens with
+  random kids can delay a newly published key by one interval, never drop its data.
 - **Stale bound 24 h**: when a refetch fails, the last good set keeps serving the kids it holds
   until it is 24 hours old. With nothing usable cached and the fetch failing, the answer is
   `DependencyUnavailable("jwks")` (503, retried by the SDK), never a drop.
-- A kid is dropped as `unknown_kid` (401) only when the latest fetch attempt for the URI
-  succeeded (or was skipped by the rate limit after a success) and the kid is not in the set. When
-  the latest attempt failed, an unknown kid is a 503 instead: the key may have just been published.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
 import logging
+import math
 import re
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from typing import Final, TypedDict
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
@@ -39,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPubli
 from countersign.config import get_config
 from countersign.errors import ApiError, DependencyUnavailable
 from countersign.netguard import AddressPolicy
+from countersign.tokens import MAX_KID_CHARS, usable_kid
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ MAX_STALE_SECONDS: Final = 86_400.0
 REFETCH_INTERVAL_SECONDS: Final = 10.0
 REFETCH_BURST: Final = 3.0
 FAILURE_BACKOFF_SECONDS: Final = 2.0
-_MAX_REMEMBERED_UNKNOWN_KIDS: Final = 256
+_MAX_ASKED_KIDS: Final = 1024
 
 MIN_MODULUS_BITS: Final = 2048
 # Upper bounds keep one verification cheap: a huge modulus or exponent would make every token
@@ -60,7 +62,8 @@ _PRIVATE_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth"})
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 _MAX_REASONS_IN_DETAIL = 3
 _REQUIREMENT = (
-    "an RSA public key usable for RS256 (kty RSA, n, e, a non-empty string kid, a modulus of at "
+    f"an RSA public key usable for RS256 (kty RSA, n, e, a non-empty string kid of at most {MAX_KID_CHARS} "
+    "characters, a modulus of at "
     f"least {MIN_MODULUS_BITS} bits, use absent or sig, alg absent or RS256, no private members)"
 )
 
@@ -154,9 +157,9 @@ def _usable_key(jwk: object) -> tuple[str, RSAPublicKey]:
         raise _UnusableKeyError("not a JSON object")
     if jwk.get("kty") != "RSA":
         raise _UnusableKeyError("kty is not RSA")
-    kid = jwk.get("kid")
-    if not isinstance(kid, str) or not kid:
-        raise _UnusableKeyError("no non-empty string kid")
+    kid = usable_kid(jwk.get("kid"))
+    if kid is None:
+        raise _UnusableKeyError(f"no usable kid (a non-empty string of at most {MAX_KID_CHARS} characters)")
     if "use" in jwk and jwk["use"] != "sig":
         raise _UnusableKeyError('use is not "sig"')
     if "alg" in jwk and jwk["alg"] != "RS256":
@@ -201,7 +204,8 @@ class _State:
     """What one URI's cache knows; replaced whole, so readers never need the lock."""
 
     jwk_set: JwkSet | None = None
-    fetched_at: float = 0.0  # when `jwk_set` was fetched
+    fetched_at: float = 0.0  # when the fetch that got `jwk_set` started
+    fetched_seq: int = -1  # and its place in the entry's sequence (`_Entry.seq`)
     attempted_at: float | None = None  # when the latest fetch attempt started
     last_attempt_ok: bool = False
 
@@ -219,8 +223,13 @@ class _Entry:
     lock: threading.Lock = field(default_factory=threading.Lock)
     state: _State = field(default_factory=_State)
     bucket: _Bucket = field(default_factory=_Bucket)
-    # kid -> when a successful fetch last showed it absent (no refetch for it until the interval passes)
-    absent_kids: dict[str, float] = field(default_factory=dict)
+    # One sequence for "a kid was asked for" and "a fetch started": it orders them exactly, where
+    # two clock readings may be equal.
+    seq: Iterator[int] = field(default_factory=itertools.count)
+    # kid -> when (in `seq`) it was first asked for and missing from the cached set. A successful
+    # fetch that started later answers for it; until one has, the kid cannot be called unknown.
+    asked: dict[str, int] = field(default_factory=dict)
+    asked_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class JwksCache:
@@ -250,29 +259,26 @@ class JwksCache:
     def public_key(self, uri: str, kid: object) -> RSAPublicKey:
         """The key published under `kid` at `uri`.
 
-        Raises `ApiError("unknown_kid")` for a missing, empty or non-string kid (without
-        fetching) or a kid the latest successful fetch does not hold, and
-        `DependencyUnavailable("jwks")` when no usable set can be had.
+        Raises `ApiError("unknown_kid")` for a kid no token can carry (`tokens.usable_kid`,
+        without fetching) or one that a successful fetch started after the kid was first asked
+        for does not hold, and `DependencyUnavailable("jwks")` (503 with the seconds until the
+        next fetch may start as Retry-After) when no usable set can be had or the kid has not
+        been looked for yet.
         """
-        if not isinstance(kid, str) or not kid:
+        name = usable_kid(kid)
+        if name is None:
             raise ApiError("unknown_kid")
         entry = self._entry(uri)
-        seen = entry.state
+        state = entry.state
         now = self._clock()
-        if seen.jwk_set is not None and now - seen.fetched_at < self._ttl:
-            key = seen.jwk_set.keys.get(kid)
-            if key is not None:
-                return key
-            absent_since = entry.absent_kids.get(kid)
-            if absent_since is not None and now - absent_since < self._refetch_interval:
-                return self._lookup(seen, kid)  # this kid was just looked for: no second fetch
-        state = self._refresh(entry, uri, seen)
-        if state.last_attempt_ok and state.jwk_set is not None and kid not in state.jwk_set.keys:
-            with entry.lock:
-                if len(entry.absent_kids) >= _MAX_REMEMBERED_UNKNOWN_KIDS:
-                    entry.absent_kids.clear()
-                entry.absent_kids[kid] = self._clock()
-        return self._lookup(state, kid)
+        known = state.jwk_set is not None and name in state.jwk_set.keys
+        if known and now - state.fetched_at < self._ttl:
+            return state.jwk_set.keys[name]  # type: ignore[union-attr]
+        # A known kid of an expired set needs any fetch from now on; a missing kid one started
+        # after it was first asked for.
+        asked = next(entry.seq) if known else self._asked(entry, name, state, now)
+        state = self._refresh(entry, uri, after=asked)
+        return self._lookup(entry, state, name, asked)
 
     def invalidate(self, uri: str) -> None:
         """Forget what is cached for `uri` (e.g. after the saved JWKS URI changed)."""
@@ -286,13 +292,32 @@ class JwksCache:
                 entry = self._entries[uri] = _Entry()
             return entry
 
-    def _refresh(self, entry: _Entry, uri: str, seen: _State) -> _State:
+    def _asked(self, entry: _Entry, kid: str, state: _State, now: float) -> int:
+        """When `kid` was first asked for and missing, recorded now if it is new.
+
+        A kid whose absence was confirmed by a fetch over REFETCH_INTERVAL_SECONDS ago is asked
+        anew: it may have been published since. When the record is full (a flood of random kids),
+        confirmed kids are forgotten first; a kid that still finds no room waits for a fetch
+        started after this very request, so it is delayed (503), never dropped.
+        """
+        with entry.asked_lock:
+            asked = entry.asked.get(kid)
+            confirmed = asked is not None and state.fetched_seq > asked
+            if asked is None or (confirmed and now - state.fetched_at >= self._refetch_interval):
+                asked = next(entry.seq)
+                if len(entry.asked) >= _MAX_ASKED_KIDS:
+                    entry.asked = {k: s for k, s in entry.asked.items() if s >= state.fetched_seq}
+                if len(entry.asked) < _MAX_ASKED_KIDS:
+                    entry.asked[kid] = asked
+            return asked
+
+    def _refresh(self, entry: _Entry, uri: str, *, after: int) -> _State:
+        """The state after a fetch started later than `after`, if one has been or may be made now."""
         with entry.lock:
             current = entry.state
-            if current is not seen:
-                # Another thread fetched while this one waited: single flight, use its result.
-                return current
             now = self._clock()
+            if current.fetched_seq > after and now - current.fetched_at < self._ttl:
+                return current  # a fetch started since the need arose has answered it (single flight)
             failed_recently = (
                 current.attempted_at is not None
                 and not current.last_attempt_ok
@@ -300,6 +325,7 @@ class JwksCache:
             )
             if failed_recently or not self._take_token(entry.bucket, now):
                 return current
+            seq = next(entry.seq)
             try:
                 jwk_set = parse_jwk_set(self._fetch(uri))
             except (ApiError, OSError) as exc:
@@ -307,30 +333,49 @@ class JwksCache:
                     "JWKS refresh failed",
                     extra={"error_code": getattr(exc, "code", type(exc).__name__)},
                 )
-                state = _State(current.jwk_set, current.fetched_at, attempted_at=now, last_attempt_ok=False)
+                state = replace(current, attempted_at=now, last_attempt_ok=False)
             else:
-                state = _State(jwk_set, fetched_at=now, attempted_at=now, last_attempt_ok=True)
+                state = _State(jwk_set, fetched_at=now, fetched_seq=seq, attempted_at=now, last_attempt_ok=True)
             entry.state = state
             return state
 
     def _take_token(self, bucket: _Bucket, now: float) -> bool:
-        if bucket.updated_at is not None:
-            refill = (now - bucket.updated_at) / self._refetch_interval
-            bucket.tokens = min(REFETCH_BURST, bucket.tokens + refill)
-        bucket.updated_at = now
+        self._refill(bucket, now)
         if bucket.tokens < 1:
             return False
         bucket.tokens -= 1
         return True
 
-    def _lookup(self, state: _State, kid: str) -> RSAPublicKey:
+    def _refill(self, bucket: _Bucket, now: float) -> None:
+        if bucket.updated_at is not None:
+            refill = (now - bucket.updated_at) / self._refetch_interval
+            bucket.tokens = min(REFETCH_BURST, bucket.tokens + refill)
+        bucket.updated_at = now
+
+    def _lookup(self, entry: _Entry, state: _State, kid: str, asked: int) -> RSAPublicKey:
         jwk_set = state.jwk_set
         if jwk_set is None or self._clock() - state.fetched_at > self._max_stale:
-            raise DependencyUnavailable("jwks")
+            raise DependencyUnavailable("jwks", retry_after=self._next_fetch_in(entry))
         key = jwk_set.keys.get(kid)
         if key is not None:
             return key
-        if state.last_attempt_ok:
-            raise ApiError("unknown_kid")
-        # The set could not be refreshed: the kid may be newly published, so retry, don't drop.
-        raise DependencyUnavailable("jwks")
+        if state.fetched_seq > asked:
+            raise ApiError("unknown_kid")  # looked for after it was asked for, and absent
+        # Not looked for yet (the refetch budget is spent, or the endpoint just failed): the key may
+        # be newly published, so the SDK retries; never a drop.
+        raise DependencyUnavailable("jwks", retry_after=self._next_fetch_in(entry))
+
+    def _next_fetch_in(self, entry: _Entry) -> int:
+        """Whole seconds until this URI may be fetched again (at least 1), for Retry-After.
+
+        Read without the entry's lock (which a fetch in progress holds): an estimate suffices.
+        """
+        now = self._clock()
+        bucket, state = entry.bucket, entry.state
+        tokens = bucket.tokens
+        if bucket.updated_at is not None:
+            tokens = min(REFETCH_BURST, tokens + (now - bucket.updated_at) / self._refetch_interval)
+        wait = max(0.0, (1 - tokens) * self._refetch_interval)
+        if state.attempted_at is not None and not state.last_attempt_ok:
+            wait = max(wait, state.attempted_at + FAILURE_BACKOFF_SECONDS - now)
+        return max(1, math.ceil(wait))

@@ -138,9 +138,24 @@ def token_kind(header: TokenHeader, *, require_kid: bool = True) -> TokenKind:
 
 
 def rs256_kid(header: TokenHeader) -> str | None:
-    """The header's `kid` if it is usable for a JWK Set lookup (non-empty, bounded), else None."""
-    kid = header.kid
-    return kid if kid and len(kid) <= MAX_KID_CHARS else None
+    """The header's `kid` if it is usable for a JWK Set lookup (`usable_kid`), else None."""
+    return usable_kid(header.kid)
+
+
+def usable_kid(kid: object) -> str | None:
+    """`kid` if it can name an RS256 key, else None: the one rule for the token parser and the
+    JWK Set validation, so a key reported usable is one a token can select.
+
+    A non-empty string of at most MAX_KID_CHARS characters that is Unicode text (a lone surrogate
+    cannot be stored or echoed as UTF-8).
+    """
+    if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_CHARS:
+        return None
+    try:
+        kid.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return kid
 
 
 def verify_hs256(token: str | ParsedToken, secret: bytes) -> dict[str, Any]:
