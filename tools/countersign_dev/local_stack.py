@@ -361,7 +361,9 @@ def _error(code: ErrorCode, message: str) -> Answer:
     from countersign.errors import ApiError
 
     error = ApiError(code, message)
-    return error.status, {"Content-Type": ["application/json"]}, json.dumps(error.body()).encode()
+    # With the CORS header every gateway answer carries, so a browser SDK can read it.
+    headers = {"Content-Type": ["application/json"], "Access-Control-Allow-Origin": ["*"]}
+    return error.status, headers, json.dumps(error.body()).encode()
 
 
 _HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
