@@ -124,9 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _limit(text: str) -> int | str:
     if text == "default":
         return text
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 100_000:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of requests per second (1-100000) or 'default'")
-    return int(text)
+    from countersign.numerals import decimal_at_most
+
+    value = decimal_at_most(text, 100_000)
+    if value is None or not 1 <= value <= 100_000:
+        problem = f"{text[:20]!r} is not a number of requests per second (1-100000) or 'default'"
+        raise argparse.ArgumentTypeError(problem)
+    return value
 
 
 def _version() -> str:
