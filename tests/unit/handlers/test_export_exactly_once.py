@@ -26,8 +26,8 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from countersign import aws
+from countersign_dev.containers import LambdaContext
 from countersign_dev.lake import LakeTarget, redrive, redrive_message
-from countersign_dev.local_stack import LambdaContext
 from countersign_dev.provision import REGION
 from countersign_dev.stream_poller import ShardDelivery, StreamMapping
 from tests.support.lake import export_mapping, identity_counts, lake_keys, stream_records
