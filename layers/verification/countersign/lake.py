@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from countersign import clock
+from countersign.numerals import decimal_at_most
 
 Kind = Literal["events", "sessions"]
 KINDS: tuple[Kind, ...] = ("events", "sessions")
@@ -102,10 +103,14 @@ def parse_object_key(key: str) -> ObjectName | None:
     if not parts[1].startswith("app=") or not parts[2].startswith("dt="):
         return None
     fields = parts[3][: -len(OBJECT_SUFFIX)].split("-")
-    if len(fields) != 3 or not (fields[0].isdigit() and fields[1].isdigit()):
+    if len(fields) != 3:
+        return None
+    # Anyone who can write to the bucket can name an object: sequences are read by the one rule.
+    last, first = (decimal_at_most(field, _MAX_SEQUENCE) for field in fields[:2])
+    if last is None or first is None or max(last, first) > _MAX_SEQUENCE:
         return None
     kind: Kind = "events" if parts[0] == "events" else "sessions"
-    return ObjectName(Partition(kind, parts[1][4:], parts[2][3:]), int(fields[1]), int(fields[0]), fields[2])
+    return ObjectName(Partition(kind, parts[1][4:], parts[2][3:]), first, last, fields[2])
 
 
 def start_after_key(partition: Partition, sequence: int) -> str:
@@ -205,6 +210,9 @@ def _verification(image: dict[str, Any], mode_attribute: str) -> dict[str, str]:
 
 def _s(image: dict[str, Any], name: str) -> str:
     return str(image[name]["S"])
+
+
+_MAX_SEQUENCE = 10**SEQUENCE_DIGITS - 1
 
 
 def _padded(sequence: int) -> str:

@@ -35,7 +35,14 @@ def test_object_names_sort_by_stream_position_and_parse_back() -> None:
     assert parse_object_key(name.key) == name
     assert object_name(partition, [_line(7), _line(42)]).key != name.key  # other lines, other name
     assert object_name(partition, [_line(19), _line(42), _line(7)]) == name  # same lines, same name
-    for bad in ("events/app=a/dt=d/x.jsonl.gz", "other/app=a/dt=d/1-2-ab.jsonl.gz", "events/app=a/1-2-ab.jsonl.gz"):
+    # Anyone who can write to the bucket can name an object: junk is ignored, never a crash.
+    junk = ("events/app=a/dt=d/\u00b2-1-ab.jsonl.gz", f"events/app=a/dt=d/{'9' * 5000}-1-ab.jsonl.gz")
+    for bad in (
+        "events/app=a/dt=d/x.jsonl.gz",
+        "other/app=a/dt=d/1-2-ab.jsonl.gz",
+        "events/app=a/1-2-ab.jsonl.gz",
+        *junk,
+    ):
         assert parse_object_key(bad) is None
     # Sorted keys follow the last line's position; the listing start skips exactly the objects ending before.
     keys = sorted(ObjectName(partition, first, last, "d").key for first, last in ((1, 9), (10, 10), (3, 12), (11, 99)))
