@@ -6,6 +6,7 @@ tests) do not use it: they are about the bytes, not about a customer signing.
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -33,3 +34,13 @@ def rs256_token(claims: Mapping[str, Any], private_key: RSAPrivateKey | bytes, *
 def hs256_credentials(claims: Mapping[str, Any], secret: str | bytes, key_name: str) -> dict[str, str]:
     """The body of a session start or metadata update signed with an HS256 key."""
     return {"jwt": hs256_token(claims, secret), "signingKeyName": key_name}
+
+
+def public_jwk(private_key: RSAPrivateKey, kid: str) -> dict[str, Any]:
+    """The JWK a customer publishes in their JWK Set for `private_key` (RS256, `use: sig`)."""
+    numbers = private_key.public_key().public_numbers()
+
+    def uint(value: int) -> str:
+        return base64.urlsafe_b64encode(value.to_bytes((value.bit_length() + 7) // 8, "big")).rstrip(b"=").decode()
+
+    return {"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": uint(numbers.n), "e": uint(numbers.e)}

@@ -164,7 +164,7 @@ def accept_events(app_id: str, request: EventsRequest) -> dict[str, Any]:
 
 
 def _recheck(session: SessionRecord, view: AppView) -> None:
-    recheck(session.signed, session.key_name, view.settings, KeyDirectory(view))
+    recheck(session.signed, session.key_name, session.kid, view.settings, KeyDirectory(view), jwks_keys())
 
 
 def _live_session(app_id: str, session_id: str, *, cached: bool) -> SessionRecord:

@@ -147,15 +147,19 @@ def verify_credentials(
 def recheck(
     signed: TokenKind | None,
     key_name: str | None,
+    kid: str | None,
     settings: SettingsView,
     keys: SigningKeyDirectory,
+    jwks: RsaKeySource,
 ) -> None:
     """Re-apply the acceptance table to a session verified earlier (every events batch).
 
     HS256: useSignedMetadata still on and the key still active. RS256: RS256 still on with a saved
-    JWKS URI (the JWK Set is not fetched again). Unsigned: onlyAllowSignedMetadata still off. The
-    signature is not checked again: it was verified when the session started. Raises the drop
-    code of the first row that no longer holds.
+    JWKS URI, and the session's `kid` still published there (the JWKS cache's answer: a set at most
+    its TTL old, so removing a key from the set is how a customer revokes it). Unsigned:
+    onlyAllowSignedMetadata still off. The signature is not checked again: it was verified when the
+    session started. Raises the drop code of the first row that no longer holds; a JWK Set that
+    cannot be had raises DependencyUnavailable (503, retried), never a drop.
     """
     facts = Facts(
         kind="unsigned" if signed is None else signed,
@@ -173,8 +177,21 @@ def recheck(
             raise ValueError("an HS256 session always records its signing key name")
         facts = _with(facts, key_status=keys.status(key_name))
     else:
-        facts = _with(facts, key_status="active")
+        if not kid or not settings.jwks_uri:
+            raise ValueError("an RS256 session always records its kid, and the table checked the URI")
+        facts = _with(facts, key_status=_published(jwks, settings.jwks_uri, kid))
     _settle(_with(facts, signature_valid=True), expect=None)
+
+
+def _published(jwks: RsaKeySource, uri: str, kid: str) -> Literal["active", "unknown"]:
+    """Whether `kid` is (still) in the JWK Set at `uri`, as the JWKS cache knows it."""
+    try:
+        jwks.public_key(uri, kid)
+    except ApiError as error:
+        if error.code != "unknown_kid":
+            raise  # DependencyUnavailable: the set cannot be had now, which is not a drop
+        return "unknown"
+    return "active"
 
 
 def credential_labels(credentials: Credentials) -> dict[str, str]:

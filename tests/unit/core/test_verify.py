@@ -377,56 +377,76 @@ def test_malformed_tokens(token: str, keys: FakeKeys, jwks: FakeJwks) -> None:
 # --- recheck (every events batch) -------------------------------------------------------------
 
 
-def recheck_code(signed: Any, key_name: str | None, settings: FakeSettings, keys: FakeKeys) -> str | None:
+def recheck_code(
+    signed: Any, key_name: str | None, settings: FakeSettings, keys: FakeKeys, jwks: FakeJwks, kid: str | None = None
+) -> str | None:
     try:
-        recheck(signed, key_name, settings, keys)
+        recheck(signed, key_name, kid, settings, keys, jwks)
     except ApiError as error:
         return error.code
     return None
 
 
-def test_recheck_hs256(keys: FakeKeys) -> None:
-    assert recheck_code("hs256", "key-1", HS256_ON, keys) is None
-    assert recheck_code("hs256", "key-old", HS256_ON, keys) == "revoked_signing_key"
-    assert recheck_code("hs256", "key-gone", HS256_ON, keys) == "unknown_signing_key"
-    assert recheck_code("hs256", "key-1", RS256_ON, keys) == "signed_metadata_disabled"
+def test_recheck_hs256(keys: FakeKeys, jwks: FakeJwks) -> None:
+    assert recheck_code("hs256", "key-1", HS256_ON, keys, jwks) is None
+    assert recheck_code("hs256", "key-old", HS256_ON, keys, jwks) == "revoked_signing_key"
+    assert recheck_code("hs256", "key-gone", HS256_ON, keys, jwks) == "unknown_signing_key"
+    assert recheck_code("hs256", "key-1", RS256_ON, keys, jwks) == "signed_metadata_disabled"
     assert "secret:key-1" not in keys.calls  # no signature check, so no secret
+    assert jwks.calls == []
 
 
-def test_recheck_hs256_after_revocation(keys: FakeKeys) -> None:
-    assert recheck_code("hs256", "key-1", HS256_ON, keys) is None
+def test_recheck_hs256_after_revocation(keys: FakeKeys, jwks: FakeJwks) -> None:
+    assert recheck_code("hs256", "key-1", HS256_ON, keys, jwks) is None
     keys.keys["key-1"] = ("revoked", SECRET)
-    assert recheck_code("hs256", "key-1", HS256_ON, keys) == "revoked_signing_key"
+    assert recheck_code("hs256", "key-1", HS256_ON, keys, jwks) == "revoked_signing_key"
 
 
-def test_recheck_hs256_gate_before_key_lookup(keys: FakeKeys) -> None:
-    assert recheck_code("hs256", "key-1", ALL_OFF, keys) == "signed_metadata_disabled"
+def test_recheck_hs256_gate_before_key_lookup(keys: FakeKeys, jwks: FakeJwks) -> None:
+    assert recheck_code("hs256", "key-1", ALL_OFF, keys, jwks) == "signed_metadata_disabled"
     assert keys.calls == []
 
 
-def test_recheck_hs256_needs_the_key_name(keys: FakeKeys) -> None:
+def test_recheck_hs256_needs_the_key_name(keys: FakeKeys, jwks: FakeJwks) -> None:
     with pytest.raises(ValueError, match="key name"):
-        recheck("hs256", None, HS256_ON, keys)
+        recheck("hs256", None, None, HS256_ON, keys, jwks)
 
 
-def test_recheck_rs256(keys: FakeKeys) -> None:
-    assert recheck_code("rs256", None, RS256_ON, keys) is None
-    assert recheck_code("rs256", None, FakeSettings(use_rs256_signed_metadata=True), keys) == "rs256_not_configured"
-    assert recheck_code("rs256", None, HS256_ON, keys) == "rs256_not_configured"
+def test_recheck_rs256(keys: FakeKeys, jwks: FakeJwks) -> None:
+    assert recheck_code("rs256", None, RS256_ON, keys, jwks, kid="kid-1") is None
+    no_uri = FakeSettings(use_rs256_signed_metadata=True)
+    assert recheck_code("rs256", None, no_uri, keys, jwks, kid="kid-1") == "rs256_not_configured"
+    assert recheck_code("rs256", None, HS256_ON, keys, jwks, kid="kid-1") == "rs256_not_configured"
     assert keys.calls == []
+    assert jwks.calls == [(URI, "kid-1")]  # the settings gate comes before the JWK Set
 
 
-def test_recheck_unsigned(keys: FakeKeys) -> None:
-    assert recheck_code(None, None, ALL_OFF, keys) is None
-    assert recheck_code(None, None, HS256_ON, keys) is None
+def test_recheck_rs256_after_the_kid_left_the_set(keys: FakeKeys, jwks: FakeJwks) -> None:
+    """Removing a public key from the JWK Set is how a customer revokes it (SPEC 3.4)."""
+    assert recheck_code("rs256", None, RS256_ON, keys, jwks, kid="kid-1") is None
+    del jwks.keys["kid-1"]
+    assert recheck_code("rs256", None, RS256_ON, keys, jwks, kid="kid-1") == "unknown_kid"
+
+
+def test_recheck_rs256_needs_the_kid(keys: FakeKeys, jwks: FakeJwks) -> None:
+    with pytest.raises(ValueError, match="kid"):
+        recheck("rs256", None, None, RS256_ON, keys, jwks)
+
+
+def test_recheck_unsigned(keys: FakeKeys, jwks: FakeJwks) -> None:
+    assert recheck_code(None, None, ALL_OFF, keys, jwks) is None
+    assert recheck_code(None, None, HS256_ON, keys, jwks) is None
     only = FakeSettings(use_signed_metadata=True, only_allow_signed_metadata=True)
-    assert recheck_code(None, None, only, keys) == "unsigned_metadata_rejected"
+    assert recheck_code(None, None, only, keys, jwks) == "unsigned_metadata_rejected"
 
 
-def test_recheck_dependency_failure_is_not_a_drop(keys: FakeKeys) -> None:
+def test_recheck_dependency_failure_is_not_a_drop(keys: FakeKeys, jwks: FakeJwks) -> None:
     keys.down = True
     with pytest.raises(DependencyUnavailable):
-        recheck("hs256", "key-1", HS256_ON, keys)
+        recheck("hs256", "key-1", None, HS256_ON, keys, jwks)
+    jwks.down = True
+    with pytest.raises(DependencyUnavailable):
+        recheck("rs256", None, "kid-1", RS256_ON, keys, jwks)
 
 
 # --- diagnostics labels -----------------------------------------------------------------------

@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import socket
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,10 +22,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from countersign import container
-from countersign.jwks import address_policy
+from countersign.jwks import FAILURE_BACKOFF_SECONDS, address_policy
 from countersign.jwks_uri import TEST_VALIDITY, require_recent_test
 from countersign.netguard import AddressPolicy
 from countersign.store.jwks_uri_passes import JwksUriPasses
+from tests.support.tenant import Tenant
+from tests.support.tokens import public_jwk, rs256_token, with_nonce
 from tests.support.tls import HttpsServer, Reply, TestPki, free_port, make_test_pki, serve_https
 from tests.support.world import World
 
@@ -35,6 +38,10 @@ MESSAGES = {
     "jwks_document_invalid": "Unable to fetch a JWK Set from the specified URI.",
 }
 CONFIRM = {"confirmation": "I understand"}
+
+
+def events_of(count: int, prefix: str) -> list[dict[str, Any]]:
+    return [{"type": "view", "timestamp": int(time.time() * 1000), "insertId": f"{prefix}-{i}"} for i in range(count)]
 
 
 def b64url_uint(value: int) -> str:
@@ -454,3 +461,65 @@ def test_address_policy_reads_the_configuration(monkeypatch: pytest.MonkeyPatch,
     assert address_policy() == AddressPolicy(allow_private_hosts=True, ca_bundle=str(pki.ca_cert))
     monkeypatch.undo()
     container.reset()
+
+
+# ---------------------------------------------------------------------------------------------
+# a kid removed from the set (SPEC 3.4: removing a public key is how a customer revokes it)
+
+
+def test_a_kid_removed_from_the_set_stops_the_sessions_started_with_it(dev_world: World, pki: TestPki) -> None:
+    old, new = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
+    published = {"keys": [public_jwk(old, "old"), public_jwk(new, "new")]}
+    with serve_https(pki, lambda _path: Reply.json(published)) as server:
+        tenant = Tenant(dev_world)
+        tenant.save_jwks_uri(server.url("/rotating.json"))
+
+        def start(key: rsa.RSAPrivateKey, kid: str) -> tuple[int, Any]:
+            return tenant.session({"jwt": rs256_token(with_nonce({"visitor": {"id": "v"}, "account": {"id": "a"}}), key, kid=kid)})
+
+        (status, with_old), (_, with_new) = start(old, "old"), start(new, "new")
+        assert status == 201, with_old
+        assert tenant.events(with_old["sessionId"], events_of(1, "a"))[0] == 200
+
+        # The customer rotates: publishes "newer" and removes "old". The first token with the new
+        # kid makes the service fetch the set (SPEC 3.4), which no longer holds the old one ...
+        newer = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        published["keys"] = [public_jwk(new, "new"), public_jwk(newer, "newer")]
+        assert start(newer, "newer")[0] == 201
+        status, refused = start(old, "old")
+        assert (status, refused["error"]["code"]) == (401, "unknown_kid")
+        # ... so the sessions started with the old kid stop at their next batch, counted as dropped.
+        status, answer = tenant.events(with_old["sessionId"], events_of(3, "b"))
+        assert (status, answer["error"]["code"]) == (401, "unknown_kid"), answer
+        assert tenant.dropped() == {"unknown_kid": 1 + 3}
+        assert tenant.events(with_new["sessionId"], events_of(2, "c"))[0] == 200
+
+        # Without such a token, a container whose cached set is past its TTL (here: a cold one)
+        # fetches the set for the next batch, and the same holds.
+        later = start(new, "new")[1]
+        published["keys"] = [public_jwk(newer, "newer")]
+        container.reset()
+        status, answer = tenant.events(later["sessionId"], events_of(1, "d"))
+        assert (status, answer["error"]["code"]) == (401, "unknown_kid")
+
+
+def test_an_unreachable_set_delays_a_running_session_and_drops_nothing(dev_world: World, pki: TestPki) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    reachable = {"now": True}
+
+    def answer(_path: str) -> Reply:
+        return Reply.json({"keys": [public_jwk(key, "k")]}) if reachable["now"] else Reply(status=503)
+
+    with serve_https(pki, answer) as server:
+        tenant = Tenant(dev_world)
+        tenant.save_jwks_uri(server.url("/flaky.json"))
+        session = tenant.session({"jwt": rs256_token(with_nonce({"visitor": {"id": "v"}, "account": {"id": "a"}}), key, kid="k")})[1]
+        reachable["now"] = False
+        container.reset()  # a cold container: nothing cached, and the endpoint fails
+        status, _ = tenant.events(session["sessionId"], events_of(2, "a"))
+        assert status == 503
+        assert tenant.dropped() == {}
+        reachable["now"] = True
+        time.sleep(FAILURE_BACKOFF_SECONDS)  # the SDK retries after Retry-After
+        status, accepted = tenant.events(session["sessionId"], events_of(2, "a"))
+        assert (status, accepted["accepted"]) == (200, 2)
