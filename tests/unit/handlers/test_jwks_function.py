@@ -27,8 +27,8 @@ from countersign.jwks_uri import TEST_VALIDITY, require_recent_test
 from countersign.netguard import AddressPolicy
 from countersign.store.jwks_uri_passes import JwksUriPasses
 from tests.support.tenant import Tenant
-from tests.support.tokens import public_jwk, rs256_token, with_nonce
 from tests.support.tls import HttpsServer, Reply, TestPki, free_port, make_test_pki, serve_https
+from tests.support.tokens import public_jwk, rs256_token, with_nonce
 from tests.support.world import World
 
 MESSAGES = {
@@ -38,6 +38,10 @@ MESSAGES = {
     "jwks_document_invalid": "Unable to fetch a JWK Set from the specified URI.",
 }
 CONFIRM = {"confirmation": "I understand"}
+
+
+def rs256_body(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
+    return {"jwt": rs256_token(with_nonce({"visitor": {"id": "v"}, "account": {"id": "a"}}), key, kid=kid)}
 
 
 def events_of(count: int, prefix: str) -> list[dict[str, Any]]:
@@ -475,7 +479,7 @@ def test_a_kid_removed_from_the_set_stops_the_sessions_started_with_it(dev_world
         tenant.save_jwks_uri(server.url("/rotating.json"))
 
         def start(key: rsa.RSAPrivateKey, kid: str) -> tuple[int, Any]:
-            return tenant.session({"jwt": rs256_token(with_nonce({"visitor": {"id": "v"}, "account": {"id": "a"}}), key, kid=kid)})
+            return tenant.session(rs256_body(key, kid))
 
         (status, with_old), (_, with_new) = start(old, "old"), start(new, "new")
         assert status == 201, with_old
@@ -513,7 +517,7 @@ def test_an_unreachable_set_delays_a_running_session_and_drops_nothing(dev_world
     with serve_https(pki, answer) as server:
         tenant = Tenant(dev_world)
         tenant.save_jwks_uri(server.url("/flaky.json"))
-        session = tenant.session({"jwt": rs256_token(with_nonce({"visitor": {"id": "v"}, "account": {"id": "a"}}), key, kid="k")})[1]
+        session = tenant.session(rs256_body(key, "k"))[1]
         reachable["now"] = False
         container.reset()  # a cold container: nothing cached, and the endpoint fails
         status, _ = tenant.events(session["sessionId"], events_of(2, "a"))
