@@ -99,8 +99,11 @@ def session_identity(
     """The identity and metadata a session starts with.
 
     For a JWT the session ends at `exp` (`expires_at`, None without one); `exp` and `nbf` are
-    held against `now` (see `check_claims`). Unsigned metadata carries no time claims: an `exp`
-    there is ignored.
+    held against `now` (see `check_claims`). A token accepted only thanks to the leeway (its `exp`
+    already passed) gives a session that ends when the leeway does, at `exp` + LEEWAY_SECONDS: a
+    session the service creates can always be used, never answers 201 already ended (an SDK
+    would start it again and again). Unsigned metadata carries no time claims: an `exp` there is
+    ignored.
     """
     check_claims(claims, signed=signed, now=now)
     if signed == "rs256":
@@ -126,8 +129,14 @@ def session_identity(
         visitor=visitor,
         account=account,
         anonymous=anonymous,
-        expires_at=_time_claim(claims, "exp") if signed is not None else None,
+        expires_at=_session_end(_time_claim(claims, "exp"), now) if signed is not None else None,
     )
+
+
+def _session_end(exp: float | None, now: float) -> float | None:
+    if exp is None or exp > now:
+        return exp
+    return exp + LEEWAY_SECONDS  # after now: check_claims refused an exp at or before now - leeway
 
 
 def metadata_update(

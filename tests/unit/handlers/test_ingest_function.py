@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -153,13 +154,27 @@ def test_sessions_are_bound_to_their_application(world: World, tenant: Tenant) -
 def test_session_ends_at_exp(tenant: Tenant) -> None:
     tenant.settings(useSignedMetadata=True)
     key_name, secret = tenant.new_key()
-    # exp 30 s ago is inside the 60 s leeway, so the session starts, but it has already ended.
-    token = hs256(secret, {"visitor": {"id": "v"}, "exp": int(time.time()) - 30})
-    status, session = tenant.session({"jwt": token, "signingKeyName": key_name})
-    assert status == 201
-    assert tenant.events(session["sessionId"], events_of(1))[0] == 404
+    exp = int(time.time()) + 600
+    token = hs256(secret, {"visitor": {"id": "v"}, "exp": exp})
+    session = tenant.session({"jwt": token, "signingKeyName": key_name})[1]
+    assert session["expiresAt"] == datetime.fromtimestamp(exp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     expired = hs256(secret, {"visitor": {"id": "v"}, "exp": int(time.time()) - 120})
     assert tenant.session({"jwt": expired, "signingKeyName": key_name})[1]["error"]["code"] == "token_expired"
+
+
+def test_a_session_never_starts_already_ended(tenant: Tenant) -> None:
+    """A token accepted only thanks to the 60 s leeway (exp 30 s ago) gives a session that ends when
+    the leeway does: usable, not a 201 whose first batch is 404 (an SDK would loop on it)."""
+    tenant.settings(useSignedMetadata=True)
+    key_name, secret = tenant.new_key()
+    exp = int(time.time()) - 30
+    status, session = tenant.session(
+        {"jwt": hs256(secret, {"visitor": {"id": "v"}, "exp": exp}), "signingKeyName": key_name}
+    )
+    assert status == 201
+    assert session["expiresAt"] == datetime.fromtimestamp(exp + 60, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    status, answer = tenant.events(session["sessionId"], events_of(1))
+    assert (status, answer["accepted"]) == (200, 1)
 
 
 def test_metadata_updates(tenant: Tenant) -> None:
