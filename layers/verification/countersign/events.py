@@ -8,7 +8,9 @@ are still accepted. The window: older than the dedupe window (default 7 days) or
 FUTURE_SKEW_SECONDS ahead is refused, so a replay can never outlive its dedupe record.
 
 Dedupe key: `insertId` when present, else a hash of the event's canonical content together with
-the session's visitor and account ids. The key is the event's DynamoDB key, so the stored event
+the session's visitor and account ids. Canonical means one spelling per JSON value: keys sorted,
+no white space, and a number written as an integer when it is one (1, 1.0, 1e0 and 10E-1 are one
+value in JSON, so one event). The key is the event's DynamoDB key, so the stored event
 is its own dedupe record.
 """
 
@@ -99,7 +101,8 @@ def dedupe_key(event: dict[str, Any], visitor_id: str, account_id: str) -> str:
     insert_id = event.get("insertId")
     if insert_id is not None:
         return "i" + _digest(insert_id)
-    return "c" + _digest(canonical_json({"event": event, "visitorId": visitor_id, "accountId": account_id}))
+    content = {"event": _whole_numbers_as_integers(event), "visitorId": visitor_id, "accountId": account_id}
+    return "c" + _digest(canonical_json(content))
 
 
 def batch_id(session_id: str, events: list[Any]) -> str:
@@ -114,6 +117,17 @@ def canonical_json(value: Any) -> str:
 
 # Made once: json.dumps with options builds a new encoder on every call (three per event here).
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _whole_numbers_as_integers(value: Any) -> Any:
+    """`value` with every float that is a whole number (1.0, 1e0, -0.0) as that integer."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value  # finite: the body parser refuses NaN/Infinity
+    if isinstance(value, dict):
+        return {name: _whole_numbers_as_integers(member) for name, member in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers_as_integers(item) for item in value]
+    return value
 
 
 def _digest(text: str) -> str:

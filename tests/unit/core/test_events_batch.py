@@ -9,6 +9,7 @@ import pytest
 from countersign.errors import ApiError
 from countersign.events import MAX_EVENT_BYTES, MAX_EVENTS, check_batch, dedupe_key
 from countersign.sdk_requests import EventsRequest
+from countersign.strict_json import BODY_DECODER
 
 NOW_MS = 1_795_219_200_000
 WEEK = 7 * 24 * 3600
@@ -92,6 +93,22 @@ def test_content_key_covers_content_visitor_and_account_not_key_order() -> None:
     assert base != dedupe_key(event(properties={"a": 1, "b": 3}), "v", "a")
     assert base != dedupe_key(event(properties={"a": 1, "b": 2}), "other-visitor", "a")
     assert base != dedupe_key(event(properties={"a": 1, "b": 2}), "v", "other-account")
+
+
+def test_content_key_is_one_per_json_value_however_a_number_is_written() -> None:
+    """JSON gives 1, 1.0, 1e0 and 10E-1 one value (as it gives {"a":1,"b":2} and {"b":2,"a":1})."""
+
+    def key(text: str) -> str:
+        return dedupe_key(BODY_DECODER.decode(text), "v", "a")
+
+    def spelled(number: str) -> str:
+        return f'{{"type": "click", "timestamp": {NOW_MS}, "properties": {{"n": {number}, "list": [{number}]}}}}'
+
+    assert len({key(spelled(n)) for n in ("1", "1.0", "1e0", "1E+0", "10E-1", "1.000")}) == 1
+    assert len({key(spelled(n)) for n in ("0", "-0", "0.0", "-0.0", "0e5")}) == 1
+    assert key(spelled("1")) != key(spelled("1.5")) != key(spelled('"1"'))
+    assert key(spelled("1")) != key(spelled("true"))
+    assert key(f'{{"type": "click", "timestamp": {NOW_MS}.0}}') == key(f'{{"type": "click", "timestamp": {NOW_MS}}}')
 
 
 def test_batch_id_is_stable_for_a_retry_and_differs_otherwise() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import UTC, datetime
@@ -327,3 +328,12 @@ def test_unknown_key_names_cost_one_reread_per_second(tenant: Tenant) -> None:
             assert tenant.session(body)[1]["error"]["code"] == "unknown_signing_key"
     # Reads of the application's keys (Query on its partition): one reread, not one per request.
     assert calls["dynamodb.Query"] <= 2, calls
+
+
+def test_the_same_content_with_a_number_written_otherwise_is_a_duplicate(world: World, tenant: Tenant) -> None:
+    session = tenant.session(unsigned())[1]
+    timestamp = now_ms()
+    bodies = [f'{{"type": "buy", "timestamp": {timestamp}, "properties": {{"n": {n}}}}}' for n in ("1", "1.0", "1e0")]
+    answers = [tenant.events(session["sessionId"], [json.loads(body)])[1] for body in bodies]
+    assert [(a["accepted"], a["duplicates"]) for a in answers] == [(1, 0), (0, 1), (0, 1)]
+    assert stored_events(world) == 1
