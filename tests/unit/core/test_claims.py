@@ -213,7 +213,9 @@ def test_session_ends_at_exp() -> None:
 
 
 def test_exp_and_nbf_are_held_against_now_with_leeway() -> None:
-    assert identity({"nonce": "n", "exp": NOW - 59}).expires_at == NOW - 59
+    # Accepted on the leeway alone: the session ends when the leeway does, never before it starts.
+    assert identity({"nonce": "n", "exp": NOW - 59}).expires_at == NOW - 59 + 60
+    assert identity({"nonce": "n", "exp": NOW}).expires_at == NOW + 60
     assert refused(identity, {"nonce": "n", "exp": NOW - 61}) == "token_expired"
     assert identity({"nonce": "n", "nbf": NOW + 59})
     assert refused(identity, {"nonce": "n", "nbf": NOW + 61}) == "token_not_yet_valid"
