@@ -53,6 +53,18 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def named_resource(template: dict[str, Any], resource: Any) -> str:
+    """The template resource an IAM statement names: `!GetAtt X.Arn`, or one named index of a
+    table, `!Sub ${X.Arn}/index/<IndexName>` (never an index wildcard)."""
+    assert isinstance(resource, dict), f"unnamed resource {resource}"
+    if "Fn::GetAtt" in resource:
+        return str(resource["Fn::GetAtt"][0])
+    table, _, index = resource["Fn::Sub"].removeprefix("${").partition(".Arn}/index/")
+    indexes = resources(template)[table]["Properties"].get("GlobalSecondaryIndexes", [])
+    assert index in {i["IndexName"] for i in indexes}, f"unnamed resource {resource}"
+    return table
+
+
 def test_every_spec_route_reaches_its_function(template: dict[str, Any]) -> None:
     routes = {(r.method, r.resource): r.function for r in tpl.routes(template) if r.method != "ANY"}
     assert routes == SPEC_ROUTES
@@ -76,8 +88,7 @@ def test_each_function_has_its_own_least_privilege_role(template: dict[str, Any]
             assert set(actions) <= RESOURCELESS_ACTIONS, f"{function}: {actions} on *"
             continue
         for resource in as_list(statement["Resource"]):
-            assert isinstance(resource, dict) and "Fn::GetAtt" in resource, f"{function}: unnamed resource {resource}"
-            target = resource["Fn::GetAtt"][0]
+            target = named_resource(template, resource)
             service = actions[0].split(":")[0]
             if service == "logs":
                 assert target == props["LoggingConfig"]["LogGroup"]["Ref"], "a function writes only its own logs"
@@ -336,3 +347,26 @@ def test_admin_functions_write_only_their_request_counters_in_the_data_table(
     assert len(writes) == 1
     assert as_list(writes[0]["Action"]) == ["dynamodb:UpdateItem"]
     assert writes[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["STATS#*"]}}
+
+
+def test_one_visitors_receipts_are_a_sparse_keys_only_index_only_reporting_queries(template: dict[str, Any]) -> None:
+    table = resources(template)["DataTable"]["Properties"]
+    (index,) = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "VisitorReceipts"
+    assert index["KeySchema"] == [
+        {"AttributeName": "visitorReceipts", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    # Keys only: one index write unit per batch, whatever the receipt's size.
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    assert {"AttributeName": "visitorReceipts", "AttributeType": "S"} in table["AttributeDefinitions"]
+    index_arn = {"Fn::Sub": "${DataTable.Arn}/index/VisitorReceipts"}
+    granted = {
+        function: [
+            as_list(statement["Action"])
+            for statement in role_statements(template, function)
+            if index_arn in as_list(statement["Resource"])
+        ]
+        for function in set(SPEC_ROUTES.values())
+    }
+    assert granted == {function: [] for function in granted} | {"ReportingFunction": [["dynamodb:Query"]]}

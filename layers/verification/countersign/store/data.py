@@ -5,7 +5,9 @@ Item layout (`pk` / `sk`; every key starts with the application id):
     SESSION#<appId>#<sessionId>   SESSION            a session: ids, metadata, how it was verified
     EVENT#<appId>#<dedupeKey>     EVENT              an accepted event; it IS the dedupe record
                                                      (both carry all their lake record needs: SPEC 6)
-    RAW#<appId>#<shard>           <ms>#<batchId>     receipt of one batch: the keys it stored, newest first
+    RAW#<appId>#<shard>           <ms>#<batchId>     receipt of one batch: the keys it stored, newest first;
+                                                     its `visitorReceipts` (<appId>#<visitorId>) puts it in
+                                                     the sparse index VisitorReceipts (sort key `sk`)
     STATS#<appId>#<shard>         HOUR#<utc hour>    one hour's counters (`store.counters` reads them):
                                                      outcomes, drops, coverage; the shard of the
                                                      current second, with its rate window
@@ -16,8 +18,12 @@ Why this shape (docs/cost-and-scale.md has the arithmetic):
   one conditional PutItem (`attribute_not_exists`) with no index to maintain: 1 WCU per small
   event, the DynamoDB floor.
 - Listing recent events needs time order, which a content key cannot give. Instead of a GSI
-  (a second write unit per event) each batch writes one receipt listing its event keys, spread
-  over RAW_SHARDS partitions and read newest first by merging the shards.
+  on events (a second write unit per event) each batch writes one receipt listing its event keys,
+  spread over RAW_SHARDS partitions and read newest first by merging the shards.
+- Listing one visitor's events reads that visitor's receipts only: the receipts are indexed by
+  application and visitor (VisitorReceipts, keys only: one index write unit per batch, whatever
+  its size), so the cost never grows with other visitors' traffic. Only receipts carry the
+  index key, so no other item is written to the index.
 - Counters and drop logs are sharded too, so no single item takes every write of a busy app.
 All items carry `ttl`: events live for the dedupe window past their timestamp, sessions until
 they end, receipts and drops for the dedupe window.
@@ -25,6 +31,7 @@ they end, receipts and drops for the dedupe window.
 
 from __future__ import annotations
 
+import heapq
 import json
 import secrets
 import time
@@ -38,6 +45,7 @@ from typing import Any
 
 from countersign import aws, container
 from countersign.config import get_config
+from countersign.errors import DependencyUnavailable
 from countersign.policy import TokenKind
 from countersign.store._attributes import number, string
 from countersign.store.counters import BUCKET_PREFIX, COUNTER_SHARDS, RATE_PREFIX, bucket_expiry, hour_bucket
@@ -45,6 +53,8 @@ from countersign.store.counters import BUCKET_PREFIX, COUNTER_SHARDS, RATE_PREFI
 #: Rate-window slots per counters item: a slot is reused after COUNTER_SHARDS * RATE_SLOTS seconds.
 RATE_SLOTS = 16
 RAW_SHARDS = 16
+#: DataTable's sparse index of receipts: partition `visitorReceipts` (<appId>#<visitorId>), sort key `sk`.
+VISITOR_RECEIPTS_INDEX = "VisitorReceipts"
 DROP_SHARDS = 16
 _WRITE_THREADS = 32
 
@@ -232,6 +242,7 @@ class DataStore:
             "batchId": string(batch_id),
             "sessionId": string(session.session_id),
             "visitorId": string(session.visitor_id),
+            "visitorReceipts": string(_visitor_receipts_key(session.app_id, session.visitor_id)),
             "keys": {"L": [string(key) for key in keys]},
             "ttl": number(received_ms // 1000 + get_config().dedupe_window_seconds),
         }
@@ -239,26 +250,41 @@ class DataStore:
             self.client.put_item(TableName=self.table, Item=item)
 
     def events_by_receipts(self, app_id: str, *, visitor_id: str | None, limit: int) -> list[dict[str, Any]]:
-        """The newest accepted events (newest batch first), each with how its session was verified."""
-        receipts = sorted(self._newest_receipts(app_id, visitor_id, limit), key=lambda r: r["sk"]["S"], reverse=True)
-        wanted: list[tuple[str, str]] = []  # (dedupe key, batch id) in display order
-        for receipt in receipts:
-            for key in reversed(receipt["keys"]["L"]):
-                wanted.append((key["S"], receipt["batchId"]["S"]))
-            if len(wanted) >= limit * 2:
-                break
-        found = self._get_events(app_id, {key for key, _ in wanted})
+        """The newest accepted events (newest batch first), each with how its session was verified.
+
+        Receipts are read newest first, a page at a time, until `limit` distinct events are shown
+        or none is left: a page of receipts naming events already shown (a retried batch writes
+        its receipt again) never cuts the answer short. With `visitor_id` the receipts come from
+        that visitor's partition of VisitorReceipts, so other visitors' traffic costs nothing.
+        """
+        receipts = (
+            self._app_receipts(app_id, page=limit)
+            if visitor_id is None
+            else self._visitor_receipts(app_id, visitor_id, page=limit)
+        )
         listed: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        for key, batch in wanted:
-            item = found.get(key)
-            # Shown under the batch that stored it, once (a retried batch lists it again).
-            if item is None or item["batchId"]["S"] != batch or key in seen:
-                continue
-            seen.add(key)
-            listed.append(_event_json(item))
-            if len(listed) == limit:
-                break
+        shown: set[str] = set()
+        exhausted = False
+        while len(listed) < limit and not exhausted:
+            wanted: dict[str, str] = {}  # dedupe key -> the batch of its newest receipt, in display order
+            while len(wanted) < limit - len(listed):  # enough to fill the answer if each one shows
+                receipt = next(receipts, None)
+                if receipt is None:
+                    exhausted = True
+                    break
+                for key in reversed(receipt["keys"]["L"]):
+                    if key["S"] not in shown:
+                        wanted.setdefault(key["S"], receipt["batchId"]["S"])
+            found = self._get_events(app_id, wanted)
+            for key, batch in wanted.items():
+                item = found.get(key)
+                # Shown under the batch that stored it, once (a retried batch lists it again).
+                if item is None or item["batchId"]["S"] != batch:
+                    continue
+                shown.add(key)
+                listed.append(_event_json(item))
+                if len(listed) == limit:
+                    break
         return listed
 
     # counters (the hour buckets of store.counters) and drops ---------------------------------
@@ -339,31 +365,45 @@ class DataStore:
     def recent_drops(self, app_id: str, limit: int) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         for shard in range(DROP_SHARDS):
-            items.extend(
-                self._query(
-                    KeyConditionExpression="pk = :pk",
-                    ExpressionAttributeValues={":pk": string(f"DROPS#{app_id}#{shard}")},
-                    ScanIndexForward=False,
-                    Limit=limit,
-                )
+            pages = self._query_pages(
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": string(f"DROPS#{app_id}#{shard}")},
+                ScanIndexForward=False,
+                Limit=limit,
             )
+            items.extend(next(pages))  # the newest `limit` of each shard hold the newest `limit` of all
         items.sort(key=lambda item: item["sk"]["S"], reverse=True)
         return [json.loads(item["drop"]["S"]) for item in items[:limit]]
 
     # helpers -----------------------------------------------------------------------------------
 
-    def _newest_receipts(self, app_id: str, visitor_id: str | None, limit: int) -> Iterator[dict[str, Any]]:
-        for shard in range(RAW_SHARDS):
-            request: dict[str, Any] = {
-                "KeyConditionExpression": "pk = :pk",
-                "ExpressionAttributeValues": {":pk": string(f"RAW#{app_id}#{shard}")},
-                "ScanIndexForward": False,
-                "Limit": limit,
-            }
-            if visitor_id is not None:
-                request["FilterExpression"] = "visitorId = :visitor"
-                request["ExpressionAttributeValues"][":visitor"] = string(visitor_id)
-            yield from self._query(max_items=limit, max_pages=5, **request)
+    def _app_receipts(self, app_id: str, *, page: int) -> Iterator[dict[str, Any]]:
+        """Every receipt of the application, newest first: its RAW_SHARDS partitions merged, each
+        read a page of `page` receipts at a time, a next page only when the merge reaches it."""
+        shards = [
+            self._items(
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": string(f"RAW#{app_id}#{shard}")},
+                ScanIndexForward=False,
+                Limit=page,
+            )
+            for shard in range(RAW_SHARDS)
+        ]
+        return heapq.merge(*shards, key=_receipt_order, reverse=True)
+
+    def _visitor_receipts(self, app_id: str, visitor_id: str, *, page: int) -> Iterator[dict[str, Any]]:
+        """One visitor's receipts, newest first: a page of the index names them (keys only), one
+        BatchGetItem reads them."""
+        for names in self._query_pages(
+            IndexName=VISITOR_RECEIPTS_INDEX,
+            KeyConditionExpression="visitorReceipts = :visitor",
+            ExpressionAttributeValues={":visitor": string(_visitor_receipts_key(app_id, visitor_id))},
+            ScanIndexForward=False,
+            Limit=page,
+        ):
+            receipts = self._batch_get([{"pk": name["pk"], "sk": name["sk"]} for name in names])
+            # An index entry whose receipt just expired finds nothing: skipped.
+            yield from sorted(receipts, key=_receipt_order, reverse=True)
 
     def _get_events(self, app_id: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         requested = [{"pk": string(f"EVENT#{app_id}#{key}"), "sk": string("EVENT")} for key in keys]
@@ -381,18 +421,23 @@ class DataStore:
                 pending = answer.get("UnprocessedKeys") or {}
                 if not pending:
                     break
+            if pending:  # still throttled: a 503 the caller retries, never a silently short answer
+                raise DependencyUnavailable("dynamodb")
         return found
 
-    def _query(self, *, max_items: int | None = None, max_pages: int = 1, **request: Any) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        for _ in range(max_pages):
+    def _query_pages(self, **request: Any) -> Iterator[list[dict[str, Any]]]:
+        """The pages of one query in order, each read only when the caller asks for it."""
+        while True:
             with aws.calling("dynamodb"):
                 answer = self.client.query(TableName=self.table, **request)
-            items.extend(answer.get("Items", []))
-            if "LastEvaluatedKey" not in answer or (max_items is not None and len(items) >= max_items):
-                break
-            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-        return items
+            yield answer.get("Items", [])
+            if "LastEvaluatedKey" not in answer:
+                return
+            request = {**request, "ExclusiveStartKey": answer["LastEvaluatedKey"]}
+
+    def _items(self, **request: Any) -> Iterator[dict[str, Any]]:
+        for page in self._query_pages(**request):
+            yield from page
 
 
 def _token_kind(stored: str) -> TokenKind | None:
@@ -435,6 +480,15 @@ def _event_json(item: dict[str, Any]) -> dict[str, Any]:
 def _rate_attributes(family: str, slot: int) -> tuple[str, str]:
     """The counters item's attributes for one rate-window slot: (requests, second)."""
     return f"{RATE_PREFIX}{family}_n{slot}", f"{RATE_PREFIX}{family}_w{slot}"
+
+
+def _visitor_receipts_key(app_id: str, visitor_id: str) -> str:
+    """A visitor's partition of VisitorReceipts: application ids hold no `#`, so it is unambiguous."""
+    return f"{app_id}#{visitor_id}"
+
+
+def _receipt_order(receipt: dict[str, Any]) -> str:
+    return str(receipt["sk"]["S"])  # <received ms, 13 digits>#<batchId>: sorts by time
 
 
 def _shard(text: str, shards: int) -> int:

@@ -1,0 +1,82 @@
+"""GET /raw-events in-process (issue 12, defect 5): a visitor filter finds that visitor's newest
+events however much other visitors sent, at a cost that does not grow with their traffic, and a
+listing is never cut short by an early page holding fewer events than asked for."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tests.support.tenant import Tenant, aws_calls
+from tests.support.world import World
+
+
+@pytest.fixture
+def tenant(world: World) -> Tenant:
+    return Tenant(world)
+
+
+def start_session(tenant: Tenant, visitor: str) -> str:
+    status, session = tenant.session({"metadata": {"visitor": {"id": visitor}, "account": {"id": "a-1"}}})
+    assert status == 201, session
+    return str(session["sessionId"])
+
+
+def send(tenant: Tenant, session_id: str, *insert_ids: str) -> None:
+    events = [{"type": "view", "timestamp": int(time.time() * 1000), "insertId": i} for i in insert_ids]
+    status, answer = tenant.events(session_id, events)
+    assert status == 200 and answer["accepted"] == len(insert_ids), answer
+
+
+def listed(tenant: Tenant, query: str) -> list[dict[str, Any]]:
+    status, raw = tenant.admin("GET", "/raw-events", query=query)
+    assert status == 200, raw
+    return list(raw["events"])
+
+
+def test_a_quiet_visitors_event_is_found_after_240_batches_of_a_busy_one(tenant: Tenant) -> None:
+    send(tenant, start_session(tenant, "quiet"), "quiet-1")
+    busy = start_session(tenant, "busy")
+    for n in range(240):
+        send(tenant, busy, f"busy-{n}")
+    events = listed(tenant, "visitorId=quiet&limit=1")
+    assert [(e["visitorId"], e["insertId"]) for e in events] == [("quiet", "quiet-1")]
+    # The busy visitor's own newest, newest first, and the unfiltered listing is unchanged.
+    assert [e["insertId"] for e in listed(tenant, "visitorId=busy&limit=3")] == ["busy-239", "busy-238", "busy-237"]
+    assert [e["insertId"] for e in listed(tenant, "limit=2")] == ["busy-239", "busy-238"]
+
+
+def test_a_visitor_filter_costs_the_same_after_10_and_after_300_other_batches(tenant: Tenant) -> None:
+    send(tenant, start_session(tenant, "quiet"), "quiet-1", "quiet-2")
+    busy = start_session(tenant, "busy")
+
+    def filtered_listing_reads() -> dict[str, int]:
+        """The listing's DataTable reads (the admin check's GetItem and the request's counter
+        write are the same for every admin request)."""
+        with aws_calls("dynamodb") as calls:
+            assert [e["insertId"] for e in listed(tenant, "visitorId=quiet&limit=25")] == ["quiet-2", "quiet-1"]
+        return {name: count for name, count in calls.items() if name in {"dynamodb.Query", "dynamodb.BatchGetItem"}}
+
+    for n in range(10):
+        send(tenant, busy, f"busy-{n}")
+    after_10 = filtered_listing_reads()
+    for n in range(10, 300):
+        send(tenant, busy, f"busy-{n}")
+    # One index query, one read of the receipts it names, one read of their events: no page of
+    # another visitor's receipts is read, however many there are.
+    assert after_10 == filtered_listing_reads() == {"dynamodb.Query": 1, "dynamodb.BatchGetItem": 2}
+
+
+def test_retries_of_one_batch_do_not_cut_a_listing_short(tenant: Tenant) -> None:
+    """A retried batch writes one more receipt for the same events: the listing reads on past
+    such receipts until it has `limit` distinct events, filtered by visitor or not."""
+    session_id = start_session(tenant, "retrier")
+    send(tenant, session_id, "first")
+    events = [{"type": "view", "timestamp": int(time.time() * 1000), "insertId": i} for i in ("r1", "r2")]
+    assert tenant.events(session_id, events)[1]["accepted"] == 2
+    for _ in range(5):  # each retry is answered "duplicates" and writes one more receipt of r1, r2
+        assert tenant.events(session_id, events)[1]["duplicates"] == 2
+    for query in ("limit=3", "visitorId=retrier&limit=3"):
+        assert [e["insertId"] for e in listed(tenant, query)] == ["r2", "r1", "first"], query
