@@ -8,6 +8,7 @@ import os
 import subprocess
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import jwt
@@ -273,6 +274,34 @@ def test_raw_events_diagnostics_and_coverage(local: LocalApi, app: dict[str, str
     assert coverage.returncode == 0, coverage.stderr
     assert "Last 2 hours" in coverage.stdout
     assert f"would have dropped {answer.body['wouldDrop']['sessions']} session" in coverage.stdout
+
+
+def test_a_quiet_visitors_event_is_found_after_240_batches_of_a_busy_one(
+    local: LocalApi, app: dict[str, str], target: Any
+) -> None:
+    """Issue 12, defect 5, over HTTP and through the CLI: the visitor filter reads that visitor's
+    receipts (the VisitorReceipts index of the local stack's table), not a page of everyone's."""
+    where, token = target
+    base = f"/v1/apps/{app['appId']}"
+
+    def session(visitor: str) -> str:
+        start = {"metadata": {"visitor": {"id": visitor}, "account": {"id": "acme"}}}
+        return str(local.call("POST", f"{base}/sessions", json_body=start).body["sessionId"])
+
+    def send(session_id: str, insert_id: str) -> None:
+        event = {"type": "tap", "timestamp": int(time.time() * 1000), "insertId": insert_id}
+        reply = local.call("POST", f"{base}/events", json_body={"sessionId": session_id, "events": [event]})
+        assert reply.status == 200 and reply.body["accepted"] == 1, reply.body
+
+    send(session("quiet"), "quiet-1")
+    busy = session("busy")
+    with ThreadPoolExecutor(max_workers=4) as pool:  # four clients: the same receipts, a quarter of the wait
+        list(pool.map(lambda n: send(busy, f"busy-{n}"), range(240)))
+
+    reply = local.call("GET", f"{base}/raw-events", token=token, params={"visitorId": "quiet", "limit": 1})
+    assert reply.status == 200 and [e["insertId"] for e in reply.body["events"]] == ["quiet-1"], reply.body
+    shown = countersign("raw-events", *where, "--visitor", "quiet", "--limit", "1", "--json", token=token)
+    assert [e["insertId"] for e in json.loads(shown.stdout)["events"]] == ["quiet-1"], shown.stderr
 
 
 def test_user_mistakes_are_one_line(local: LocalApi, app: dict[str, str], tmp_path: Any) -> None:
