@@ -241,7 +241,7 @@ class DataStore:
             "sk": string(f"{received_ms:013d}#{batch_id}"),
             "batchId": string(batch_id),
             "sessionId": string(session.session_id),
-            "visitorId": string(session.visitor_id),
+            # The visitor, as the key of its partition of VisitorReceipts (no second copy).
             "visitorReceipts": string(_visitor_receipts_key(session.app_id, session.visitor_id)),
             "keys": {"L": [string(key) for key in keys]},
             "ttl": number(received_ms // 1000 + get_config().dedupe_window_seconds),
