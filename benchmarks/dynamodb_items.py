@@ -8,7 +8,9 @@ would cost on DynamoDB are computed here from the items it writes:
   booleans and null: 1 byte; lists and maps: 3 bytes plus 1 byte per element (plus the member
   names of a map);
 - a write costs one write unit per 1 KB of item (rounded up, at least 1); an UpdateItem costs
-  by the larger of the item before and after, which for the counters (ADD only) is the after.
+  by the larger of the item before and after, which for the counters (ADD only) is the after;
+- an item that carries a global secondary index's key also writes an index entry, billed the
+  same way: the table's and the index's key attributes, the projected ones, plus 100 bytes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import math
 from typing import Any
 
 WRITE_UNIT_BYTES = 1024
+INDEX_ENTRY_OVERHEAD_BYTES = 100
 
 
 def item_size(item: dict[str, Any]) -> int:
@@ -26,6 +29,15 @@ def item_size(item: dict[str, Any]) -> int:
 
 def write_units(item: dict[str, Any]) -> int:
     return max(1, math.ceil(item_size(item) / WRITE_UNIT_BYTES))
+
+
+def keys_only_index_write_units(item: dict[str, Any], table_keys: list[str], index_keys: list[str]) -> int:
+    """The write units of the entry a KEYS_ONLY index keeps for `item` (0 if the item lacks its key)."""
+    if not all(name in item for name in index_keys):
+        return 0
+    names = dict.fromkeys([*table_keys, *index_keys])
+    size = INDEX_ENTRY_OVERHEAD_BYTES + sum(len(name.encode("utf-8")) + value_size(item[name]) for name in names)
+    return max(1, math.ceil(size / WRITE_UNIT_BYTES))
 
 
 def value_size(value: dict[str, Any]) -> int:
