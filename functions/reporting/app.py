@@ -19,6 +19,12 @@ app = make_resolver(admin=True, max_body_bytes=ADMIN_BODY_LIMIT)
 @app.get(
     "/v1/apps/<appId>/raw-events",
     summary="Newest accepted events and how each was verified",
+    description=(
+        "Query `limit` (1-100, default 25) and `visitorId` (1-256 characters): the newest events of "
+        "the dedupe window, of that visitor only when given, newest batch first. A visitor's events "
+        "are found by an index of that visitor's batches, so other visitors' traffic never hides them "
+        "and never adds to the cost of the query."
+    ),
     **doc.admin_route(ok=(200, doc.RAW_EVENTS), errors=(400,)),
 )
 def raw_events(appId: str) -> dict[str, Any]:
