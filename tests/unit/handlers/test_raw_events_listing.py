@@ -5,10 +5,13 @@ listing is never cut short by an early page holding fewer events than asked for.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
+from countersign import aws
 from tests.support.tenant import Tenant, aws_calls
 from tests.support.world import World
 
@@ -80,3 +83,36 @@ def test_retries_of_one_batch_do_not_cut_a_listing_short(tenant: Tenant) -> None
         assert tenant.events(session_id, events)[1]["duplicates"] == 2
     for query in ("limit=3", "visitorId=retrier&limit=3"):
         assert [e["insertId"] for e in listed(tenant, query)] == ["r2", "r1", "first"], query
+
+
+@contextmanager
+def unprocessed_batch_gets(times: int) -> Iterator[list[int]]:
+    """DynamoDB answers the next `times` BatchGetItems with every key unprocessed (throttling)."""
+    events = aws.client("dynamodb").meta.events
+    answered: list[int] = []
+
+    def keep(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["requested"] = params["RequestItems"]
+
+    def unprocess(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        answered.append(1)
+        if len(answered) <= times:
+            parsed["Responses"], parsed["UnprocessedKeys"] = {}, context["requested"]
+
+    events.register("before-parameter-build.dynamodb.BatchGetItem", keep)
+    events.register("after-call.dynamodb.BatchGetItem", unprocess)
+    try:
+        yield answered
+    finally:
+        events.unregister("before-parameter-build.dynamodb.BatchGetItem", keep)
+        events.unregister("after-call.dynamodb.BatchGetItem", unprocess)
+
+
+def test_keys_dynamodb_leaves_unprocessed_are_asked_again_then_a_503_never_a_short_listing(tenant: Tenant) -> None:
+    send(tenant, start_session(tenant, "v"), "one", "two")
+    with unprocessed_batch_gets(times=2):  # throttled twice, then answered: the listing is whole
+        assert [e["insertId"] for e in listed(tenant, "limit=5")] == ["two", "one"]
+    with unprocessed_batch_gets(times=100) as answered:
+        status, body = tenant.admin("GET", "/raw-events", query="visitorId=v")
+    assert (status, body.get("error", {}).get("code")) == (503, "service_unavailable"), body
+    assert len(answered) == 5  # asked five times, then answered 503 for the admin to retry
