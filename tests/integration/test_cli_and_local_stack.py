@@ -44,6 +44,39 @@ def test_rotate_token_revokes_the_old_one(local: LocalApi) -> None:
     assert local.call("GET", settings, token=rotated["adminToken"]).status == 200
 
 
+def test_upgrade_index_receipts_puts_older_receipts_in_the_visitor_index(local: LocalApi) -> None:
+    app = local.create_app("upgraded")
+    base = f"/v1/apps/{app['appId']}"
+    start = {"metadata": {"visitor": {"id": "old-timer"}}}
+    session = local.call("POST", f"{base}/sessions", json_body=start).body["sessionId"]
+    event = {"type": "view", "timestamp": int(time.time() * 1000), "insertId": "before-upgrade"}
+    assert local.call("POST", f"{base}/events", json_body={"sessionId": session, "events": [event]}).status == 200
+    dynamodb = local.aws_client("dynamodb")
+    table = local.state["dataTable"]
+    (receipt,) = dynamodb.query(
+        TableName=table,
+        IndexName="VisitorReceipts",
+        KeyConditionExpression="visitorReceipts = :visitor",
+        ExpressionAttributeValues={":visitor": {"S": f"{app['appId']}#old-timer"}},
+    )["Items"]
+    # The receipt as a stack without the index wrote it: a bare visitorId, no index key.
+    dynamodb.update_item(
+        TableName=table,
+        Key={"pk": receipt["pk"], "sk": receipt["sk"]},
+        UpdateExpression="SET visitorId = :visitor REMOVE visitorReceipts",
+        ExpressionAttributeValues={":visitor": {"S": "old-timer"}},
+    )
+
+    def by_visitor() -> list[str]:
+        raw = local.call("GET", f"{base}/raw-events", token=app["adminToken"], params={"visitorId": "old-timer"})
+        return [e["insertId"] for e in raw.body["events"]]
+
+    assert by_visitor() == []
+    out = local.cli("upgrade", "index-receipts", "--local", "--state-dir", str(local.state_dir))
+    assert json.loads(out.stdout) == {"indexedReceipts": 1}
+    assert by_visitor() == ["before-upgrade"]
+
+
 def test_user_mistakes_are_one_line_without_traceback(tmp_path: Path) -> None:
     for args in [
         ("apps", "create", "--name", "x", "--local", "--state-dir", str(tmp_path)),
@@ -55,6 +88,8 @@ def test_user_mistakes_are_one_line_without_traceback(tmp_path: Path) -> None:
         ("sign", "--private-key", str(tmp_path / "nope.pem"), "--kid", "k"),
         ("sign", "--claims", "{not json", "--key-name", "k", "--secret", "s"),
         ("keygen", "--kid", "k"),
+        ("upgrade", "index-receipts"),
+        ("upgrade", "index-receipts", "--local", "--state-dir", str(tmp_path)),
         ("nonsense",),
     ]:
         result = run(*args)

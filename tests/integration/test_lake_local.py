@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import boto3
 import jwt
 import pytest
 
@@ -29,14 +28,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 @pytest.fixture(scope="module")
 def lake(local: LocalApi) -> LakeTarget:
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=local.state["awsEndpointUrl"],
-        region_name=local.state["region"],
-        aws_access_key_id="countersign-local",
-        aws_secret_access_key="countersign-local",
-    )
-    return LakeTarget(s3, local.state["exportBucket"])
+    return LakeTarget(local.aws_client("s3"), local.state["exportBucket"])
 
 
 def now_ms() -> int:

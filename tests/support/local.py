@@ -93,6 +93,18 @@ class LocalApi:
             body = response.text
         return Reply(response.status_code, body, response.headers)
 
+    def aws_client(self, service: str) -> Any:
+        """A boto3 client of the stack's moto server (what the functions read and write)."""
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.state["awsEndpointUrl"],
+            region_name=self.state["region"],
+            aws_access_key_id="countersign-local",
+            aws_secret_access_key="countersign-local",
+        )
+
     @property
     def log_path(self) -> Path:
         """The stack's stdout and stderr (its functions' log lines, tracebacks)."""

@@ -70,11 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
                     metavar="N|default",
                     help=f"requests per second on the {routes}; `default` restores the stack's parameter",
                 )
-        target = sub.add_mutually_exclusive_group(required=True)
-        target.add_argument("--local", action="store_true", help="the running local stack")
-        target.add_argument("--stack", metavar="STACK", help="a deployed CloudFormation stack")
-        sub.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="with --local: local.json's dir")
-        sub.add_argument("--region", help="with --stack: AWS region (default: your AWS configuration)")
+        _add_stack_target(sub)
+
+    upgrade = commands.add_parser("upgrade", help="one-off steps after upgrading a deployed stack").add_subparsers(
+        dest="upgrade_command", required=True, parser_class=_Parser
+    )
+    receipts = upgrade.add_parser(
+        "index-receipts",
+        help="put the receipts written before the VisitorReceipts index into it (raw events by visitor)",
+    )
+    _add_stack_target(receipts)
 
     sign = commands.add_parser("sign", help="print a signed JWT for testing (adds a random nonce)")
     claims = sign.add_mutually_exclusive_group()
@@ -121,6 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_stack_target(sub: argparse.ArgumentParser) -> None:
+    target = sub.add_mutually_exclusive_group(required=True)
+    target.add_argument("--local", action="store_true", help="the running local stack")
+    target.add_argument("--stack", metavar="STACK", help="a deployed CloudFormation stack")
+    sub.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="with --local: local.json's dir")
+    sub.add_argument("--region", help="with --stack: AWS region (default: your AWS configuration)")
+
+
 def _limit(text: str) -> int | str:
     if text == "default":
         return text
@@ -165,6 +178,10 @@ def _run(args: argparse.Namespace) -> int:
         from countersign_dev.commands import apps_command
 
         _print_json(apps_command(args))
+    elif args.command == "upgrade":
+        from countersign_dev.commands import upgrade_command
+
+        _print_json(upgrade_command(args))
     elif args.command == "sign":
         from countersign_dev.signing import sign_command
 

@@ -1,4 +1,4 @@
-"""The `local` and `apps` commands."""
+"""The `local`, `apps` and `upgrade` commands."""
 
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ Ctrl-C stops everything (the emulated AWS state is in memory and goes with it).
 def apps_command(args: argparse.Namespace) -> dict[str, Any]:
     from countersign_dev.apps import create_application, rotate_admin_token
 
-    client, table = _control_table(args)
+    client, table = _stack_table(args, "ControlTableName")
     if args.apps_command == "create":
         if not args.name.strip() or len(args.name) > 200:
             raise CliError("--name must be 1-200 characters")
@@ -90,6 +90,13 @@ def apps_command(args: argparse.Namespace) -> dict[str, Any]:
     if args.apps_command == "limits":
         return _limits(args, client, table)
     return rotate_admin_token(client, table, args.app_id)
+
+
+def upgrade_command(args: argparse.Namespace) -> dict[str, Any]:
+    from countersign.store.data import DataStore
+
+    client, table = _stack_table(args, "DataTableName")
+    return {"indexedReceipts": DataStore(table, client).index_unindexed_receipts()}
 
 
 #: The template parameters that hold each family's stack-wide default.
@@ -132,7 +139,8 @@ def _stack_parameters(args: argparse.Namespace) -> dict[str, str]:
     return {p["ParameterKey"]: p.get("ResolvedValue", p["ParameterValue"]) for p in stack.get("Parameters", [])}
 
 
-def _control_table(args: argparse.Namespace) -> tuple[Any, str]:
+def _stack_table(args: argparse.Namespace, output: str) -> tuple[Any, str]:
+    """A DynamoDB client and the table named by the stack's `output` (ControlTableName, DataTableName)."""
     import boto3
 
     if args.local:
@@ -149,17 +157,18 @@ def _control_table(args: argparse.Namespace) -> tuple[Any, str]:
             aws_access_key_id="countersign-local",
             aws_secret_access_key="countersign-local",  # noqa: S106 - moto accepts any credentials
         )
+        table = state.control_table if output == "ControlTableName" else state.data_table
         try:
-            client.describe_table(TableName=state.control_table)
+            client.describe_table(TableName=table)
         except Exception as error:
             raise CliError(f"the local stack in {args.state_dir} is not running (make dev)") from error
-        return client, state.control_table
+        return client, table
     cloudformation = boto3.client("cloudformation", region_name=args.region)
     try:
         stack = cloudformation.describe_stacks(StackName=args.stack)["Stacks"][0]
     except cloudformation.exceptions.ClientError as error:
         raise CliError(f"stack {args.stack}: {error.response['Error'].get('Message', 'not found')}") from error
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-    if "ControlTableName" not in outputs:
-        raise CliError(f"stack {args.stack} has no ControlTableName output: is it a Countersign stack?")
-    return boto3.client("dynamodb", region_name=args.region), outputs["ControlTableName"]
+    if output not in outputs:
+        raise CliError(f"stack {args.stack} has no {output} output: is it a Countersign stack?")
+    return boto3.client("dynamodb", region_name=args.region), outputs[output]

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from countersign import aws
+from countersign.store.data import DataStore
 from tests.support.tenant import Tenant, aws_calls
 from tests.support.world import World
 
@@ -116,3 +117,24 @@ def test_keys_dynamodb_leaves_unprocessed_are_asked_again_then_a_503_never_a_sho
         status, body = tenant.admin("GET", "/raw-events", query="visitorId=v")
     assert (status, body.get("error", {}).get("code")) == (503, "service_unavailable"), body
     assert len(answered) == 5  # asked five times, then answered 503 for the admin to retry
+
+
+def test_receipts_from_before_the_index_are_found_once_the_upgrade_step_indexed_them(tenant: Tenant) -> None:
+    world = tenant.world
+    send(tenant, start_session(tenant, "old-timer"), "before-upgrade")
+    # The receipt as a stack without VisitorReceipts wrote it: a bare visitorId, no index key.
+    (receipt,) = [
+        item for item in world.dynamodb.scan(TableName=world.data_table)["Items"] if item["pk"]["S"].startswith("RAW#")
+    ]
+    world.dynamodb.update_item(
+        TableName=world.data_table,
+        Key={"pk": receipt["pk"], "sk": receipt["sk"]},
+        UpdateExpression="SET visitorId = :visitor REMOVE visitorReceipts",
+        ExpressionAttributeValues={":visitor": {"S": "old-timer"}},
+    )
+    assert listed(tenant, "visitorId=old-timer") == []  # what an upgraded stack lists until then
+
+    store = DataStore(world.data_table, world.dynamodb)
+    assert store.index_unindexed_receipts() == 1
+    assert [e["insertId"] for e in listed(tenant, "visitorId=old-timer")] == ["before-upgrade"]
+    assert store.index_unindexed_receipts() == 0  # nothing left: running it again writes nothing

@@ -287,6 +287,38 @@ class DataStore:
                     break
         return listed
 
+    def index_unindexed_receipts(self) -> int:
+        """Give every receipt written before VisitorReceipts existed its index key; how many.
+
+        An operator's one-off after upgrading (`countersign upgrade index-receipts`): a Scan of
+        the whole table (every item is read once, docs/cost-and-scale.md) and one UpdateItem per
+        such receipt. A receipt that expires meanwhile is not written again.
+        """
+        pages = self.client.get_paginator("scan").paginate(
+            TableName=self.table,
+            FilterExpression="begins_with(pk, :raw) AND attribute_not_exists(visitorReceipts)",
+            ProjectionExpression="pk, sk, visitorId",
+            ExpressionAttributeValues={":raw": string("RAW#")},
+        )
+        indexed = 0
+        for page in pages:
+            for receipt in page.get("Items", []):
+                app_id = receipt["pk"]["S"].split("#")[1]
+                try:
+                    self.client.update_item(
+                        TableName=self.table,
+                        Key={"pk": receipt["pk"], "sk": receipt["sk"]},
+                        UpdateExpression="SET visitorReceipts = :visitor REMOVE visitorId",
+                        ConditionExpression="attribute_exists(pk)",
+                        ExpressionAttributeValues={
+                            ":visitor": string(_visitor_receipts_key(app_id, receipt["visitorId"]["S"]))
+                        },
+                    )
+                except self.client.exceptions.ConditionalCheckFailedException:
+                    continue  # expired and deleted since the scan read it
+                indexed += 1
+        return indexed
+
     # counters (the hour buckets of store.counters) and drops ---------------------------------
 
     def add_counts(self, app_id: str, counts: dict[str, int], *, family: str = "sdk", now: float | None = None) -> int:
