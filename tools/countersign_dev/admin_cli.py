@@ -331,12 +331,24 @@ def _keys_revoke(client: AdminClient, args: argparse.Namespace, terminal: Termin
         terminal.err.write(
             f"Revoke {printable(key['keyName'])} ({printable(key['description'])})?\n"
             f"  Last used: {last_used(key)}\n"
+            f"{_recent_use(client, key['keyName'])}"
             "  Data signed with it will be dropped. Revoking is permanent: it cannot be undone.\n"
         )
         if terminal.ask("Revoke it? [y/N] ").strip().lower() not in {"y", "yes"}:
             raise CliError("not confirmed: the key stays active")
     revoked = client.call("POST", path)
     return revoked, lambda key: f"Revoked {printable(key['keyName'])} at {key['revokedAt']}.\n"
+
+
+def _recent_use(client: AdminClient, key_name: str) -> str:
+    """What the key signed in the last 24 hours (coverage, SPEC 3.5); nothing if not reported."""
+    try:
+        coverage = client.call("GET", "/coverage", params={"hours": 24})
+    except AdminApiError:
+        return ""
+    usage = next((k for k in coverage.get("keys", []) if k.get("keyName") == key_name), {})
+    sessions, events = _count(usage.get("sessions", 0), "session"), _count(usage.get("events", 0), "event")
+    return f"  In the last 24 hours it signed {sessions} and {events}.\n"
 
 
 def _active_key(client: AdminClient, key_name: str) -> dict[str, Any] | None:

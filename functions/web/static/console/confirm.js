@@ -9,7 +9,7 @@ export const CONFIRMATION_PHRASE = "I understand";
  * Ask before a change. `impact` is a promise of a sentence (or of nothing) shown while the dialog
  * is open. Resolves true only when the admin confirmed (and typed the phrase when `typed`).
  */
-export function confirmChange({ title, lead, checklist, impact, typed, okLabel }) {
+export function confirmChange({ title, lead, checklist, impact, typed, okLabel, checking = "Checking what this would drop…" }) {
   const dialog = $("confirm-dialog");
   const phrase = $("confirm-phrase");
   const ok = $("confirm-ok");
@@ -27,7 +27,7 @@ export function confirmChange({ title, lead, checklist, impact, typed, okLabel }
   phrase.addEventListener("input", sync);
 
   impactLine.className = "impact loading";
-  impactLine.textContent = "Checking what this would drop…";
+  impactLine.textContent = checking;
   let open = true;
   Promise.resolve(impact).then(
     (sentence) => {

@@ -2,7 +2,7 @@
 // log of Revoked Keys. A secret is in the page only between Show and Hide (or leaving the page).
 
 import { confirmChange } from "./confirm.js";
-import { $, describe, fillTable, h, stamp, status, when } from "./dom.js";
+import { $, describe, fillTable, h, plural, stamp, status, when } from "./dom.js";
 
 const MAX_ACTIVE_KEYS = 5;
 
@@ -135,6 +135,18 @@ async function createKey(event) {
   }
 }
 
+/** The key's last use, and what it signed in the last 24 hours when the API reports coverage. */
+async function recentUse(key) {
+  const last = `Last used: ${lastUse(key)}.`;
+  try {
+    const coverage = await ctx.call("GET", "/coverage", undefined, { hours: 24 });
+    const usage = (coverage.keys || []).find((entry) => entry.keyName === key.keyName) || {};
+    return `${last} In the last 24 hours it signed ${plural(Number(usage.sessions || 0), "session")} and ${plural(Number(usage.events || 0), "event")}.`;
+  } catch {
+    return last;
+  }
+}
+
 async function revokeKey(key, button) {
   status($("keys-error"), "", "");
   const ok = await confirmChange({
@@ -145,7 +157,8 @@ async function revokeKey(key, button) {
       "Sessions and events signed with this key are dropped within seconds.",
       "Revoking is permanent: this cannot be undone.",
     ],
-    impact: `Last used: ${lastUse(key)}.`,
+    impact: recentUse(key),
+    checking: "Checking the key's recent use…",
     typed: false,
     okLabel: "Revoke",
   });
