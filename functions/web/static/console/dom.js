@@ -31,17 +31,17 @@ export function describe(error) {
   return error.detail ? `${error.message} ${error.detail}` : error.message;
 }
 
-/** Fill a table's body with rows (arrays of cells: strings or nodes); show `empty` when none. */
-export function fillTable(table, rows, statusLine, empty) {
-  const body = table.tBodies[0];
-  body.replaceChildren(...rows.map((cells) => (cells instanceof Node ? cells : h("tr", {}, cells.map((c) => h("td", {}, c))))));
-  table.hidden = rows.length === 0;
-  if (statusLine) status(statusLine, rows.length ? "" : "empty", rows.length ? "" : empty);
-}
-
 /** A cell: numbers are right-aligned figures; strings and nodes as they are. */
 function cell(value) {
   return typeof value === "number" ? h("td", { className: "num" }, value) : h("td", {}, value);
+}
+
+/** Fill a table's body with rows (arrays of cells: strings or nodes); show `empty` when none. */
+export function fillTable(table, rows, statusLine, empty) {
+  const body = table.tBodies[0];
+  body.replaceChildren(...rows.map((cells) => (cells instanceof Node ? cells : h("tr", {}, cells.map(cell)))));
+  table.hidden = rows.length === 0;
+  if (statusLine) status(statusLine, rows.length ? "" : "empty", rows.length ? "" : empty);
 }
 
 /** A table in its own scrolling box. `name` is {"aria-label": …} or {"aria-labelledby": …}. */

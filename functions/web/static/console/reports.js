@@ -120,7 +120,7 @@ export function loadCoverage(context) {
     const events = answer.events || {};
     fillTable(
       $("coverage-modes"),
-      Object.entries(MODES).map(([mode, name]) => [name, String(sessions[mode] ?? 0), String(events[mode] ?? 0)]),
+      Object.entries(MODES).map(([mode, name]) => [name, Number(sessions[mode] || 0), Number(events[mode] || 0)]),
     );
     const lost = answer.wouldDrop || {};
     const span = `From ${when(answer.from)} to ${when(answer.to)}`;
