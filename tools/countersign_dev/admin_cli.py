@@ -346,7 +346,7 @@ def _recent_use(client: AdminClient, key_name: str) -> str:
         coverage = client.call("GET", "/coverage", params={"hours": 24})
     except AdminApiError:
         return ""
-    usage = next((k for k in coverage.get("keys", []) if k.get("keyName") == key_name), {})
+    usage: dict[str, Any] = next((k for k in coverage.get("keys", []) if k.get("keyName") == key_name), {})
     sessions, events = _count(usage.get("sessions", 0), "session"), _count(usage.get("events", 0), "event")
     return f"  In the last 24 hours it signed {sessions} and {events}.\n"
 
