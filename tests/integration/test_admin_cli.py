@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -123,9 +124,9 @@ def test_the_impact_is_the_dry_run_figure(local: LocalApi, app: dict[str, str], 
         json_body={"onlyAllowSignedMetadata": True, **CONFIRM, "dryRun": True},
         token=app["adminToken"],
     )
-    if dry.status != 200:
-        pytest.skip("the API answers no dry run yet (rollout insight, SPEC 3.5)")
+    assert dry.status == 200, dry.body
     sessions = dry.body["impact"]["wouldDrop"]["sessions"]
+    assert sessions == 2
     asked = countersign("settings", "set", "--only-allow-signed-metadata", "on", *where, token=token, answer="no")
     assert f"would have dropped {sessions} session" in asked.stderr
 
@@ -141,13 +142,10 @@ def test_yes_confirms_without_asking(local: LocalApi, app: dict[str, str], targe
 
 def test_a_refused_change_says_what_to_do_without_asking(local: LocalApi, app: dict[str, str], target: Any) -> None:
     where, token = target
-    no_mode = countersign(
-        "settings", "set", "--only-allow-signed-metadata", "on", *where, token=token, answer="I understand\n"
-    )
+    no_mode = countersign("settings", "set", "--only-allow-signed-metadata", "on", *where, token=token, answer="")
     line = one_line_error(no_mode)
     assert "no_signing_mode" in line and "HTTP 409" in line
-    if "Impact: this API does not report" not in no_mode.stderr:  # with dry runs, refused before asking
-        assert "Type" not in no_mode.stderr
+    assert "Type" not in no_mode.stderr  # the dry run refused it before anything was asked
 
     api(local, app, "PATCH", "/settings", {"useSignedMetadata": True})
     api(local, app, "PATCH", "/settings", {"onlyAllowSignedMetadata": True, **CONFIRM})
@@ -185,14 +183,15 @@ def test_keys_revoke_asks_with_the_last_use(local: LocalApi, app: dict[str, str]
     signed = jwt.encode({"nonce": uuid.uuid4().hex, "visitor": {"id": "v-1"}}, secret.encode(), algorithm="HS256")
     start = {"jwt": signed, "signingKeyName": key["keyName"]}
     assert local.call("POST", f"/v1/apps/{app['appId']}/sessions", json_body=start).status == 201
-    listed = api(local, app, "GET", "/keys")["activeKeys"][0]
-    expected_last_use = listed.get("lastUsedAt") or "not reported by this API"
+    last_use = api(local, app, "GET", "/keys")["activeKeys"][0]["lastUsedAt"]
+    assert last_use is not None
 
     for answer in ("n\n", "", "whatever\n"):
         kept = countersign("keys", "revoke", key["keyName"], *where, token=token, answer=answer)
         one_line_error(kept)
         assert f"Revoke {key['keyName']} (old server)?" in kept.stderr
-        assert f"Last used: {expected_last_use}" in kept.stderr
+        assert f"Last used: {last_use}" in kept.stderr
+        assert "In the last 24 hours it signed 1 session and 0 events." in kept.stderr
         assert "cannot be undone" in kept.stderr
         assert api(local, app, "GET", "/keys")["activeKeys"][0]["status"] == "active"
 
@@ -269,9 +268,8 @@ def test_raw_events_diagnostics_and_coverage(local: LocalApi, app: dict[str, str
 
     coverage = countersign("coverage", *where, "--hours", "2", token=token)
     answer = local.call("GET", f"{base}/coverage", token=token, params={"hours": 2})
-    if answer.status == 404:
-        pytest.skip("the API has no coverage route yet (rollout insight, SPEC 3.5)")
     assert coverage.returncode == 0, coverage.stderr
+    assert re.search(r"^unsigned\s+2\s+2$", coverage.stdout, re.MULTILINE)
     assert "Last 2 hours" in coverage.stdout
     assert f"would have dropped {answer.body['wouldDrop']['sessions']} session" in coverage.stdout
 

@@ -37,7 +37,6 @@ function closeGenerate() {
 }
 
 function lastUse(key, format = when) {
-  if (!("lastUsedAt" in key)) return "Not reported";
   return format(key.lastUsedAt, "Never");
 }
 

@@ -112,11 +112,10 @@ async function confirmAndApply(field, change) {
   const confirmed = { ...change, confirmation: CONFIRMATION_PHRASE };
   let impact;
   try {
+    // The same checks as the real change: a refusal is shown before anything is asked.
     impact = impactSentence(await ctx.call("PATCH", "/settings", { ...confirmed, dryRun: true }));
   } catch (error) {
-    // The change itself passed validation, so an invalid_request here is an API without dry runs.
-    if (error.code !== "invalid_request") return refuse(error);
-    impact = "This API does not report what the change would drop.";
+    return refuse(error);
   }
   const words = CONSEQUENCES[`${field}:${change[field]}`] || GENERIC;
   const ok = await confirmChange({ ...words, impact, typed: true, okLabel: "Confirm" });
