@@ -8,6 +8,7 @@
     (f) the built artifact (`make build`) as Lambda loads it: python3.13, read-only, dated 1980,
         with and without its bytecode, against a bare `import boto3` + client
     (g) the export function's AWS calls per batch of stream records, and on a retry of it
+    (h) the browser SDK's gzipped size
 
 Budgets are ratios or counts, never absolute seconds (BENCHMARKS.md says why and lists them).
 The exit code is the number of budgets missed: 0 when every budget holds.
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from benchmarks.report import Figure, print_section, print_summary
 
-SECTIONS = ("calls", "cold", "verify", "throughput", "artifact", "export")
+SECTIONS = ("calls", "cold", "verify", "throughput", "artifact", "export", "sdk")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
                 from benchmarks.export import export_figures
 
                 section("the export function's calls per batch", lambda: export_figures(bench))
+
+    if "sdk" in wanted:
+        from benchmarks.sdk_size import sdk_size_figures
+
+        section("browser SDK size", sdk_size_figures)
 
     missed = print_summary(figures)
     print(f"({time.monotonic() - started:.0f} s)")
