@@ -1,4 +1,4 @@
-"""(g) The browser SDK's transfer size: the module as the web function serves it, gzipped (level 9).
+"""(h) The browser SDK's transfer size: the module as the web function serves it, gzipped (level 9).
 
 The build ships the source file as it is (functions/web/Makefile copies static/), and the function
 serves its bytes unchanged: measuring the source measures what a page downloads.
@@ -21,7 +21,7 @@ def sdk_size_figures() -> list[Figure]:
     raw = SOURCE.read_bytes()
     return [
         Figure(
-            "(g) browser SDK size",
+            "(h) browser SDK size",
             "sdk/countersign.js, gzip -9",
             float(len(gzip.compress(raw, 9))),
             "bytes",
