@@ -23,8 +23,11 @@ MARKUP = '<img src=x onerror="window.owned=1"><b>bold</b>'
 
 
 def shoot(page: Page, name: str) -> None:
+    """The whole page; with a modal dialog open, the viewport as the admin sees it (a full-page
+    capture stretches the page but not the dialog's backdrop, which covers the viewport)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"console-{name}.png"), full_page=True)
+    modal = page.locator("dialog[open]").count() > 0
+    page.screenshot(path=str(SCREENSHOTS / f"console-{name}.png"), full_page=not modal)
 
 
 class Admin:
@@ -426,6 +429,11 @@ def test_coverage(admin: Admin) -> None:
     page.get_by_label("Window").select_option("720")
     page.get_by_role("button", name="Show").click()
     expect(page.locator("#coverage-status")).to_be_hidden()
+    # Figures and their headers line up on the right; the mode names on the left.
+    aligned = page.locator("#coverage-modes").evaluate(
+        "t => [...t.rows].map(r => [...r.cells].map(c => getComputedStyle(c).textAlign))"
+    )
+    assert aligned and all(row == ["left", "right", "right"] for row in aligned), aligned
     shoot(page, "coverage")
     admin.no_problems()
 

@@ -44,6 +44,11 @@ export function fillTable(table, rows, statusLine, empty) {
   if (statusLine) status(statusLine, rows.length ? "" : "empty", rows.length ? "" : empty);
 }
 
+/** Whether column `i` of `rows` holds figures (numbers), as `cell` shows them. */
+function figures(rows, i) {
+  return rows.length > 0 && typeof rows[0][i] === "number";
+}
+
 /** A table in its own scrolling box. `name` is {"aria-label": …} or {"aria-labelledby": …}. */
 export function dataTable(name, headers, rows) {
   return h(
@@ -52,7 +57,8 @@ export function dataTable(name, headers, rows) {
     h(
       "table",
       name,
-      h("thead", {}, h("tr", {}, headers.map((header) => h("th", { scope: "col" }, header)))),
+      // A figures column's header is right-aligned over its figures.
+      h("thead", {}, h("tr", {}, headers.map((header, i) => h("th", { scope: "col", className: figures(rows, i) ? "num" : "" }, header)))),
       h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map(cell)))),
     ),
   );
