@@ -20,12 +20,11 @@ app = make_resolver(admin=True, max_body_bytes=ADMIN_BODY_LIMIT)
     "/v1/apps/<appId>/raw-events",
     summary="Newest accepted events and how each was verified",
     description=(
-        "Query `limit` (1-100, default 25) and `visitorId` (1-256 characters): the newest events of "
-        "the dedupe window, of that visitor only when given, newest batch first. A visitor's events "
-        "are found by an index of that visitor's batches, so other visitors' traffic never hides them "
-        "and never adds to the cost of the query."
+        "The newest events of the dedupe window, of one visitor only when `visitorId` is given, newest "
+        "batch first. A visitor's events are found by an index of that visitor's batches, so other "
+        "visitors' traffic never hides them and never adds to the cost of the query."
     ),
-    **doc.admin_route(ok=(200, doc.RAW_EVENTS), errors=(400,)),
+    **doc.admin_route(ok=(200, doc.RAW_EVENTS), errors=(400,), query=doc.RAW_EVENTS_QUERY),
 )
 def raw_events(appId: str) -> dict[str, Any]:
     return reporting.raw_events(appId, visitor_id=query_param(app, "visitorId"), limit=query_param(app, "limit"))
@@ -43,7 +42,7 @@ def diagnostics(appId: str) -> dict[str, Any]:
 @app.get(
     "/v1/apps/<appId>/coverage",
     summary="Signed and unsigned traffic by mode, key and kid, and what enforcing would drop",
-    **doc.admin_route(ok=(200, doc.COVERAGE), errors=(400,)),
+    **doc.admin_route(ok=(200, doc.COVERAGE), errors=(400,), query=doc.COVERAGE_QUERY),
 )
 def coverage(appId: str) -> dict[str, Any]:
     return reporting.coverage_report(appId, hours=query_param(app, "hours"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from countersign import coverage, reporting
 from countersign_dev import template as tpl
 from countersign_dev.openapi import DOCUMENT_PATH, text
 from tests.support.local import REPO_ROOT, LocalApi
@@ -26,3 +27,18 @@ def test_every_route_documents_429_with_retry_after() -> None:
     assert len(operations) == len(declared)
     for operation in operations:
         assert "Retry-After" in operation["responses"]["429"]["description"]
+
+
+def test_query_parameters_are_documented_with_the_bounds_the_code_enforces() -> None:
+    document = json.loads((REPO_ROOT / DOCUMENT_PATH).read_text())
+
+    def query(path: str) -> dict[str, dict[str, object]]:
+        parameters = document["paths"][f"/v1/apps/{{appId}}{path}"]["get"]["parameters"]
+        return {p["name"]: p["schema"] for p in parameters if p["in"] == "query"}
+
+    assert query("/raw-events") == {
+        "limit": {"type": "integer", "minimum": 1, "maximum": reporting.MAX_RAW_EVENTS},
+        "visitorId": {"type": "string", "minLength": 1, "maxLength": reporting.MAX_VISITOR_ID_CHARS},
+    }
+    assert query("/coverage") == {"hours": {"type": "integer", "minimum": 1, "maximum": coverage.MAX_HOURS}}
+    assert "x-countersign-query" not in json.dumps(document)  # folded into each operation's parameters

@@ -32,7 +32,10 @@ def schema_options() -> dict[str, Any]:
 
 
 def merge(schemas: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """The functions' documents as one: their paths and components together (no `servers`)."""
+    """The functions' documents as one: their paths and components together (no `servers`), each
+    route's query parameters listed after its path parameters."""
+    from countersign.openapi_schemas import QUERY_PARAMETERS_EXTENSION
+
     merged: dict[str, Any] = {}
     for schema in schemas:
         if not merged:
@@ -44,6 +47,10 @@ def merge(schemas: Iterable[dict[str, Any]]) -> dict[str, Any]:
         for kind, components in schema.get("components", {}).items():
             merged.setdefault("components", {}).setdefault(kind, {}).update(components)
     merged.pop("servers", None)
+    for operations in merged["paths"].values():
+        for operation in operations.values():
+            if query := operation.pop(QUERY_PARAMETERS_EXTENSION, None):
+                operation["parameters"] = [*operation.get("parameters", []), *query]
     return merged
 
 

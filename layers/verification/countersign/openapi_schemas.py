@@ -365,18 +365,51 @@ _ERROR_DESCRIPTIONS = {
 _ALWAYS = (400, 405, 413, 429, 503)
 
 
+#: Where a route's query parameters wait in its operation until `openapi.merge` lists them with the
+#: path parameters (Powertools writes an operation's `parameters` itself, after the extensions).
+QUERY_PARAMETERS_EXTENSION = "x-countersign-query"
+
+
+def query_parameter(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional query parameter of a route, for `admin_route(query=...)`."""
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+
+RAW_EVENTS_QUERY = (
+    query_parameter(
+        "limit", "How many events, newest first (default 25).", {"type": "integer", "minimum": 1, "maximum": 100}
+    ),
+    query_parameter(
+        "visitorId",
+        "Only this visitor's events (its newest, within the dedupe window).",
+        {"type": "string", "minLength": 1, "maxLength": 256},
+    ),
+)
+COVERAGE_QUERY = (
+    query_parameter(
+        "hours",
+        "The window: the current hour so far and this many hours before it (default 24).",
+        {"type": "integer", "minimum": 1, "maximum": 720},
+    ),
+)
+
+
 def admin_route(
-    *, ok: tuple[int, dict[str, Any]], errors: tuple[int, ...], body: dict[str, Any] | None = None
+    *,
+    ok: tuple[int, dict[str, Any]],
+    errors: tuple[int, ...],
+    body: dict[str, Any] | None = None,
+    query: tuple[dict[str, Any], ...] = (),
 ) -> dict[str, Any]:
     """Keyword arguments for the route decorator of an admin route (bearer token; 401 and 403 always)."""
-    return _route(ok=ok, errors=(401, 403, *errors), body=body, security=[{"adminToken": []}])
+    return _route(ok=ok, errors=(401, 403, *errors), body=body, query=query, security=[{"adminToken": []}])
 
 
 def sdk_route(
     *, ok: tuple[int, dict[str, Any]], errors: tuple[int, ...], body: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Keyword arguments for the route decorator of a public SDK route (no credentials)."""
-    return _route(ok=ok, errors=errors, body=body, security=[])
+    return _route(ok=ok, errors=errors, body=body, query=(), security=[])
 
 
 def _route(
@@ -384,9 +417,12 @@ def _route(
     ok: tuple[int, dict[str, Any]],
     errors: tuple[int, ...],
     body: dict[str, Any] | None,
+    query: tuple[dict[str, Any], ...],
     security: list[dict[str, list[str]]],
 ) -> dict[str, Any]:
     extensions: dict[str, Any] = {"security": security}
+    if query:
+        extensions[QUERY_PARAMETERS_EXTENSION] = list(query)
     if body is not None:
         extensions["requestBody"] = {"required": True, "content": _json_content(body)}
     status, schema = ok

@@ -16,7 +16,7 @@ from countersign.store.keys import key_store
 DEFAULT_RAW_EVENTS = 25
 MAX_RAW_EVENTS = 100
 RECENT_DROPS = 50
-_MAX_VISITOR_ID_CHARS = 256
+MAX_VISITOR_ID_CHARS = 256
 
 
 def raw_events(app_id: str, *, visitor_id: str | None, limit: str | None) -> dict[str, Any]:
@@ -24,7 +24,7 @@ def raw_events(app_id: str, *, visitor_id: str | None, limit: str | None) -> dic
     count = DEFAULT_RAW_EVENTS if limit is None else decimal_at_most(limit, MAX_RAW_EVENTS)
     if count is None or not 1 <= count <= MAX_RAW_EVENTS:
         raise ApiError("invalid_request", f"limit must be an integer from 1 to {MAX_RAW_EVENTS}.")
-    if visitor_id is not None and not 0 < len(visitor_id) <= _MAX_VISITOR_ID_CHARS:
+    if visitor_id is not None and not 0 < len(visitor_id) <= MAX_VISITOR_ID_CHARS:
         raise ApiError("invalid_request", "visitorId must be 1 to 256 characters.")
     events = data_store().events_by_receipts(app_id, visitor_id=visitor_id, limit=count)
     return {"events": events, "count": len(events)}
