@@ -20,11 +20,11 @@ import re
 import threading
 from dataclasses import dataclass
 
+from countersign_dev.gateway import Answer
+
 SDK_PATH = re.compile(r"/v1/apps/[^/]+/(?:sessions(?:/[^/]+)?|events)")
 KINDS = ("unavailable", "throttled", "lost_answer")
 RETRY_AFTER_SECONDS = 1
-
-Answer = tuple[int, dict[str, list[str]], bytes]
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ DEFAULT_MESSAGE = {
     "DEFAULT_5XX": "Internal server error",
 }
 
+#: (status, headers, body) of an HTTP answer, as the local front end writes it.
 Answer = tuple[int, dict[str, list[str]], bytes]
 
 

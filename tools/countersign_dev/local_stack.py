@@ -45,7 +45,7 @@ from countersign.numerals import decimal_at_most
 from countersign_dev import template as tpl
 from countersign_dev.containers import Functions, InvocationError, Zygote
 from countersign_dev.faults import SdkFaults
-from countersign_dev.gateway import GatewayResponses
+from countersign_dev.gateway import Answer, GatewayResponses
 from countersign_dev.provision import ACCOUNT_ID, REGION, provision
 from countersign_dev.stream_poller import start_stream_pollers
 
@@ -58,9 +58,6 @@ GATEWAY_HEAD_LIMIT = 10_240
 #: the front end closes it, so that silent clients cannot hold its threads.
 READ_TIMEOUT_SECONDS = 30.0
 OPENAPI_PATH = "/openapi.json"
-
-#: (status, headers, body) of an HTTP answer.
-Answer = tuple[int, dict[str, list[str]], bytes]
 
 
 @dataclass(frozen=True)
