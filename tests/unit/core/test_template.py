@@ -136,6 +136,14 @@ def test_api_stage_throttling_access_logs_and_tracing(template: dict[str, Any]) 
     assert api["GatewayResponses"]["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
 
 
+def alarm_metrics(alarm: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A metric-math alarm's queries by id: the metric of each MetricStat, the expression otherwise."""
+    return {
+        query["Id"]: query["MetricStat"]["Metric"] if "MetricStat" in query else {"Expression": query["Expression"]}
+        for query in alarm.get("Metrics", [])
+    }
+
+
 def test_alarms_cover_errors_throttles_5xx_and_drop_rate_and_notify_an_encrypted_topic(
     template: dict[str, Any],
 ) -> None:
@@ -145,12 +153,16 @@ def test_alarms_cover_errors_throttles_5xx_and_drop_rate_and_notify_an_encrypted
     for function in set(SPEC_ROUTES.values()):
         for metric in ("Errors", "Throttles"):
             matching = [
-                a for a in alarms.values() if a.get("MetricName") == metric and a.get("Dimensions") == [
-                    {"Name": "FunctionName", "Value": {"Ref": function}}
-                ]
+                a for a in alarms.values()
+                if alarm_metrics(a).get("failures", {}).get("MetricName") == metric
+                and alarm_metrics(a)["failures"]["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function}}]
             ]  # fmt: skip
             assert len(matching) == 1, (function, metric)
-    assert any(a.get("MetricName") == "5XXError" and a.get("Namespace") == "AWS/ApiGateway" for a in alarms.values())
+    assert any(
+        alarm_metrics(a).get("failures", {}).get("MetricName") == "5XXError"
+        and alarm_metrics(a)["failures"]["Namespace"] == "AWS/ApiGateway"
+        for a in alarms.values()
+    )
     drop = [
         a
         for a in alarms.values()
@@ -163,6 +175,62 @@ def test_alarms_cover_errors_throttles_5xx_and_drop_rate_and_notify_an_encrypted
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
     topic = resources(template)["AlarmTopic"]["Properties"]
     assert topic["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}
+
+
+def test_error_alarms_fire_on_a_rate_over_five_minutes_never_on_a_single_failure(template: dict[str, Any]) -> None:
+    rate_alarms = {
+        name: res["Properties"]
+        for name, res in resources(template).items()
+        if res["Type"] == "AWS::CloudWatch::Alarm" and "failures" in alarm_metrics(res["Properties"])
+    }
+    functions = [name for name, res in resources(template).items() if res["Type"] == "AWS::Serverless::Function"]
+    assert set(rate_alarms) >= {"ApiServerErrorsAlarm", *(f"{name}ErrorsAlarm" for name in functions)}
+    for name, alarm in rate_alarms.items():
+        queries = {q["Id"]: q for q in alarm["Metrics"]}
+        assert {q["MetricStat"]["Period"] for q in queries.values() if "MetricStat" in q} == {300}, name
+        assert all(q["MetricStat"]["Stat"] == "Sum" for q in queries.values() if "MetricStat" in q), name
+        (result,) = [q for q in queries.values() if q.get("ReturnData")]
+        # A percentage of the requests, and only once at least ErrorAlarmMinimumCount failed.
+        assert result["Expression"] == {
+            "Fn::Sub": "IF(failures >= ${ErrorAlarmMinimumCount}, 100 * failures / "
+            + ("MAX([invocations + failures, 1]), 0)" if name.endswith("ThrottlesAlarm") else
+               f"MAX([{'requests' if name == 'ApiServerErrorsAlarm' else 'invocations'}, 1]), 0)")
+        }, name  # fmt: skip
+        assert alarm["Threshold"] == {"Ref": "ErrorRateAlarmPercent"}, name
+    assert template["Parameters"]["ErrorAlarmMinimumCount"]["Default"] > 1
+    assert template["Parameters"]["ErrorRateAlarmPercent"]["Default"] <= 5
+
+
+def test_p99_latency_of_the_events_route_alarms(template: dict[str, Any]) -> None:
+    alarm = resources(template)["IngestLatencyAlarm"]["Properties"]
+    assert alarm["Namespace"] == "AWS/ApiGateway" and alarm["MetricName"] == "Latency"
+    dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+    assert dimensions["Resource"] == "/v1/apps/{appId}/events" and dimensions["Method"] == "POST"
+    assert dimensions["Stage"] == "api"
+    assert ("POST", dimensions["Resource"]) in SPEC_ROUTES
+    assert alarm["ExtendedStatistic"] == "p99"
+    assert alarm["EvaluateLowSampleCountPercentile"] == "ignore"  # a handful of requests is no percentile
+    assert alarm["Threshold"] == {"Ref": "IngestLatencyP99AlarmMs"}
+    assert (alarm["DatapointsToAlarm"], alarm["EvaluationPeriods"]) == (2, 3)
+    # Per-method metrics exist only with detailed metrics on the stage.
+    api = resources(template)["CountersignApi"]["Properties"]
+    assert api["MethodSettings"][0]["MetricsEnabled"] is True
+
+
+def test_accepted_volume_falling_below_its_usual_level_alarms(template: dict[str, Any]) -> None:
+    resource = resources(template)["AcceptedVolumeLowAlarm"]
+    assert resource["Condition"] == "WatchesAcceptedVolume"
+    assert template["Parameters"]["AcceptedVolumeAlarm"]["Default"] == "On"
+    alarm = resource["Properties"]
+    queries = alarm_metrics(alarm)
+    assert queries["accepted"]["MetricName"] == "EventsAccepted" and queries["accepted"]["Namespace"] == "Countersign"
+    assert queries["volume"] == {"Expression": "FILL(accepted, 0)"}
+    assert queries["band"] == {"Expression": {"Fn::Sub": "ANOMALY_DETECTION_BAND(volume, ${AcceptedVolumeBandWidth})"}}
+    assert alarm["ThresholdMetricId"] == "band"
+    assert alarm["ComparisonOperator"] == "LessThanLowerThreshold"  # a fall, not a spike
+    # Nothing accepted at all is the outage this alarm exists for.
+    assert alarm["TreatMissingData"] == "breaching"
+    assert alarm["DatapointsToAlarm"] >= 3
 
 
 def test_outputs_and_parameters(template: dict[str, Any]) -> None:
