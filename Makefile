@@ -15,7 +15,7 @@ export PYTHON313
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install install313 dev test lint format unit integration sdk browser validate scan build bench bench-load fuzz openapi clean
+.PHONY: help install install313 dev test lint format unit integration sdk sdk-deps sdk-build browser validate scan build bench bench-load fuzz openapi clean
 .DEFAULT_GOAL := help
 
 help:  ## list the targets and what each does (this text)
@@ -68,10 +68,23 @@ unit: install install313  ## the unit suite under the development Python, then u
 integration: install  ## integration tests over HTTP against a local stack on moto server
 	$(BIN)/pytest tests/integration
 
-sdk: install  ## the browser SDK's queue, batching and backoff logic (Node's test runner, no npm packages)
+# The SDK's build tool (esbuild), pinned by sdk/browser/package-lock.json and installed by npm ci.
+SDK_DIR := sdk/browser
+SDK_STAMP := $(SDK_DIR)/node_modules/.installed-stamp
+
+sdk-deps: $(SDK_STAMP)  ## npm ci in sdk/browser: the pinned bundler (esbuild) the SDK is built with
+
+$(SDK_STAMP): $(SDK_DIR)/package.json $(SDK_DIR)/package-lock.json
+	cd $(SDK_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(SDK_STAMP)
+
+sdk-build: $(SDK_STAMP)  ## rebuild the served SDK files (functions/web/static/sdk/) and the npm package's dist/ from sdk/browser/src
+	node $(SDK_DIR)/build.mjs
+
+sdk: install $(SDK_STAMP)  ## the browser SDK's logic and build (Node's test runner; fails if the served files are stale)
 	node --test tests/sdk/
 
-browser: install  ## the SDK and the console in headless Chromium against the local stack
+browser: install $(SDK_STAMP)  ## the SDK and the console in headless Chromium against the local stack
 	$(BIN)/pytest tests/browser
 
 fuzz: install  ## deeper property-based fuzzing of every route from the OpenAPI document (> 3,000 requests)
@@ -102,4 +115,4 @@ bench-load: install  ## a bounded load run on the local stack (30 s, 4 clients, 
 	$(BIN)/python -m benchmarks.load
 
 clean:  ## remove .venv, .venv313, .venv-scanners, build output, caches and local state
-	rm -rf $(VENV) $(VENV313) $(SCAN_VENV) .aws-sam .mypy_cache .ruff_cache .countersign
+	rm -rf $(VENV) $(VENV313) $(SCAN_VENV) .aws-sam .mypy_cache .ruff_cache .countersign $(SDK_DIR)/node_modules $(SDK_DIR)/dist

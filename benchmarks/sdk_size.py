@@ -1,7 +1,7 @@
 """(h) The browser SDK's transfer size: the module as the web function serves it, gzipped (level 9).
 
-The build ships the source file as it is (functions/web/Makefile copies static/), and the function
-serves its bytes unchanged: measuring the source measures what a page downloads.
+The served file is the esbuild build of sdk/browser/src (minified; tests/sdk fails when it is stale),
+and the function serves its bytes unchanged: measuring it measures what a page downloads.
 """
 
 from __future__ import annotations

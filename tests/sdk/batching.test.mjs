@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { LIMITS, backoffMs, byteLength, claimedIdentity, retryAfterMs, takeBatch, uuid } from "../../functions/web/static/sdk/countersign.js";
+import { LIMITS, backoffMs, byteLength, claimedIdentity, retryAfterMs, takeBatch, uuid } from "../../sdk/browser/src/countersign.js";
 
 const event = (i, size = 0) => ({ type: "click", timestamp: 1, insertId: `id-${i}`, properties: { pad: "x".repeat(size) } });
 const body = (events) => byteLength(JSON.stringify({ sessionId: "s_1", events }));

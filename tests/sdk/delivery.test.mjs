@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { MemoryStorage, createCountersign } from "../../functions/web/static/sdk/countersign.js";
+import { MemoryStorage, createCountersign } from "../../sdk/browser/src/countersign.js";
 import { API, APP, api, fakeBrowser, ok, session } from "./fake_browser.mjs";
 
 async function started(env, options = {}) {

@@ -1,6 +1,6 @@
 // A scripted environment for the SDK: storage, a clock and timers the test moves, and an API
 // whose answers the test chooses per request (everything else is the SDK's real code).
-import { MemoryStorage } from "../../functions/web/static/sdk/countersign.js";
+import { MemoryStorage } from "../../sdk/browser/src/countersign.js";
 
 export const API = "https://api.test/api";
 export const APP = "app_0123456789abcdef";
@@ -14,7 +14,7 @@ export function ok(events) {
 }
 
 /**
- * `answer(request)` returns {status, body, headers}, an Error (a network failure), or "hang"
+ * `answer(request)` returns {status, body | text, headers}, an Error (a network failure), or "hang"
  * (a request that never gets an answer, as when the page is gone).
  */
 export function fakeBrowser(answer, { storage = new MemoryStorage(), start = 1_800_000_000_000 } = {}) {
@@ -28,7 +28,10 @@ export function fakeBrowser(answer, { storage = new MemoryStorage(), start = 1_8
     store: storage,
     now: () => now,
     random: () => 0.5,
+    /** Timers asked for longer than browsers can wait (2^31-1 ms): they would fire at once. */
+    overflows: [],
     setTimeout(fn, ms) {
+      if (ms > 2 ** 31 - 1) env.overflows.push(ms);
       const id = nextTimer++;
       timers.set(id, { at: now + Math.max(0, ms), fn });
       return id;
@@ -39,12 +42,13 @@ export function fakeBrowser(answer, { storage = new MemoryStorage(), start = 1_8
       env.page = handlers;
     },
     async fetch(url, init) {
-      const request = { url, method: init.method, keepalive: init.keepalive, signal: init.signal, at: now, body: JSON.parse(init.body) };
+      const request = { url, method: init.method, keepalive: init.keepalive, signal: init.signal, at: now, text: init.body, body: JSON.parse(init.body) };
       requests.push(request);
       const reply = (await answer(request)) ?? ok(request.body.events ?? []);
       if (reply === "hang") return new Promise(() => {});
       if (reply instanceof Error) throw reply;
-      return new Response(JSON.stringify(reply.body ?? null), { status: reply.status, headers: reply.headers ?? {} });
+      // `text`: a body that is not JSON (a proxy's page).
+      return new Response(reply.text ?? JSON.stringify(reply.body ?? null), { status: reply.status, headers: reply.headers ?? {} });
     },
     /** Let promise chains run. */
     async settle() {

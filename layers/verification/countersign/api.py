@@ -59,11 +59,12 @@ def make_resolver(*, admin: bool, max_body_bytes: int) -> CountersignResolver:
     token first. A function's `lambda_handler` is then only `app.resolve(event, context)`."""
     app = CountersignResolver(
         max_body_bytes=max_body_bytes,
-        # Browsers may read Retry-After only if exposed: the SDK waits at least that long (SPEC 8).
+        # Browsers may read Retry-After and Date only if exposed: the SDK waits at least Retry-After
+        # (SPEC 8) and corrects a wrong client clock by the API's Date (issue 21).
         cors=CORSConfig(
             allow_origin="*",
             allow_headers=["Authorization", "Content-Type"],
-            expose_headers=["Retry-After"],
+            expose_headers=["Retry-After", "Date"],
             max_age=600,
         ),
     )

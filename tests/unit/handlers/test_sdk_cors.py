@@ -1,5 +1,5 @@
-"""The SDK routes answer browsers on any origin, and let them read Retry-After (SPEC 8: the SDK waits at
-least that long before it retries)."""
+"""The SDK routes answer browsers on any origin, and let them read Retry-After and Date (SPEC 8: the SDK
+waits at least Retry-After before it retries; issue 21: it corrects a wrong client clock by Date)."""
 
 from __future__ import annotations
 
@@ -22,4 +22,4 @@ def test_error_answers_are_readable_by_a_page_on_another_origin(world: World, me
     response = get(world, path, {"Origin": "https://shop.example"}, method=method)
     assert response["statusCode"] == 400  # no body: invalid_json
     assert response["headers"]["access-control-allow-origin"] == "*"
-    assert response["headers"]["access-control-expose-headers"] == "Retry-After"
+    assert response["headers"]["access-control-expose-headers"] == "Retry-After,Date"
