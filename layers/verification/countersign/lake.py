@@ -38,7 +38,7 @@ EVENT_FIELDS = (
 )  # fmt: skip
 SESSION_FIELDS = (
     "sessionId", "appId", "visitorId", "accountId", "anonymous", "visitor", "account", "verification",
-    "startedAt", "expiresAt", "metadataVersion", "change",
+    "startedAt", "expiresAt", "metadataVersion", "change", "changedAt",
 )  # fmt: skip
 VERIFICATION_FIELDS = ("mode", "keyName", "kid")
 
@@ -196,6 +196,8 @@ def _session_line(pk: str, image: dict[str, Any], sequence: int, change: str) ->
         "expiresAt": clock.iso(int(float(image["expiresAt"]["N"]) * 1000) / 1000, milliseconds=True),
         "metadataVersion": version,
         "change": change,
+        # When this version was written: the tables partition sessions by it (SPEC 6.2).
+        "changedAt": clock.iso(changed_ms / 1000, milliseconds=True),
     }
     return LakeLine("sessions", app_id, clock.utc_day(changed_ms / 1000), sequence, f"{session_id}@{version}", record)
 

@@ -93,13 +93,16 @@ def test_a_signed_session_its_update_and_its_events_become_the_documented_record
         "expiresAt": started["expiresAt"],
         "metadataVersion": 1,
         "change": "started",
+        "changedAt": started["startedAt"],  # a start is changed at its start
     }
     assert updated == {
         **started,
         "visitor": {"plan": "pro"},
         "metadataVersion": 2,
         "change": "updated",
+        "changedAt": updated["changedAt"],
     }
+    assert updated["changedAt"] > started["startedAt"]  # the update's own time, not the start's
     assert started["expiresAt"] > started["startedAt"]  # ISO 8601 UTC strings sort in time order
 
 
