@@ -1,4 +1,8 @@
-"""The lake's objects in ExportBucket: the export path's only S3 access (SPEC 6).
+"""The lake's objects in ExportBucket: the only S3 access to the landing tier (SPEC 6).
+
+The export function writes them and reads back the few a retried batch may overlap; the tables
+function lists and reads them to fold them into the tables (SPEC 6.2), and deletes those past
+their landing retention once folded; `lake backfill` writes the lines a reconcile found missing.
 
 Objects are written whole (a PUT is atomic: readers see all of an object or nothing) and never
 changed after; a retried delivery writes the same name with the same bytes at most.
@@ -6,6 +10,7 @@ changed after; a retried delivery writes the same name with the same bytes at mo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -20,6 +25,12 @@ from countersign.lake import (
     parse_object_key,
     start_after_key,
 )
+
+
+@dataclass(frozen=True)
+class LandingObject:
+    key: str
+    size: int
 
 
 class LakeObjects:
@@ -52,6 +63,59 @@ class LakeObjects:
         with aws.calling("s3"):
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return decode_object(body)
+
+    def applications(self, kind: Kind) -> list[str]:
+        """The applications with objects of `kind` (one `app=` folder each)."""
+        return [folder[len("app=") :] for folder in self._folders(f"{kind}/") if folder.startswith("app=")]
+
+    def days(self, kind: Kind, app_id: str) -> list[str]:
+        """The UTC days (YYYY-MM-DD) an application has objects of `kind` in, oldest first."""
+        folders = self._folders(f"{kind}/app={app_id}/")
+        return sorted(folder[len("dt=") :] for folder in folders if folder.startswith("dt="))
+
+    def objects(self, partition: Partition) -> list[LandingObject]:
+        """Every object of one partition, in key order (stream order), with its size."""
+        found: list[LandingObject] = []
+        request: dict[str, Any] = {"Bucket": self.bucket, "Prefix": partition.prefix}
+        while True:
+            with aws.calling("s3"):
+                answer = self.client.list_objects_v2(**request)
+            found.extend(
+                LandingObject(item["Key"], int(item["Size"]))
+                for item in answer.get("Contents", [])
+                if parse_object_key(item["Key"]) is not None
+            )
+            if not answer.get("IsTruncated"):
+                return found
+            request["ContinuationToken"] = answer["NextContinuationToken"]
+
+    def read_bytes(self, key: str) -> bytes:
+        with aws.calling("s3"):
+            body: bytes = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return body
+
+    def delete(self, keys: list[str]) -> int:
+        """Delete landing objects (the tables hold their lines); how many were deleted."""
+        deleted = 0
+        for start in range(0, len(keys), 1000):  # DeleteObjects takes 1,000 keys a call
+            batch = [{"Key": key} for key in keys[start : start + 1000] if parse_object_key(key) is not None]
+            if not batch:
+                continue
+            with aws.calling("s3"):
+                answer = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            deleted += len(batch) - len(answer.get("Errors", []))
+        return deleted
+
+    def _folders(self, prefix: str) -> list[str]:
+        folders: list[str] = []
+        request: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "Delimiter": "/"}
+        while True:
+            with aws.calling("s3"):
+                answer = self.client.list_objects_v2(**request)
+            folders.extend(item["Prefix"][len(prefix) :].rstrip("/") for item in answer.get("CommonPrefixes", []))
+            if not answer.get("IsTruncated"):
+                return folders
+            request["ContinuationToken"] = answer["NextContinuationToken"]
 
     def put(self, name: ObjectName, body: bytes) -> None:
         with aws.calling("s3"):
