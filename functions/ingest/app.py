@@ -17,6 +17,7 @@ from countersign import openapi_schemas as doc
 from countersign.api import INGEST_BODY_LIMIT, json_body, json_response, make_resolver
 from countersign.observability import logger, metrics
 from countersign.sdk_requests import Credentials, EventsRequest
+from countersign.strict_json import SDK_BODY_DEPTH_GUARD
 
 app = make_resolver(admin=False, max_body_bytes=INGEST_BODY_LIMIT)
 
@@ -45,7 +46,8 @@ def update_session(appId: str, sessionId: str) -> dict[str, Any]:
     **doc.sdk_route(ok=(200, doc.EVENTS_ANSWER), errors=(400, 401, 403, 404, 413), body=doc.EVENTS),
 )
 def send_events(appId: str) -> dict[str, Any]:
-    return ingest.accept_events(appId, EventsRequest.from_body(json_body(app)))
+    # Each event's depth is its own rule (rejected alone); the body only has a guard far above it.
+    return ingest.accept_events(appId, EventsRequest.from_body(json_body(app, max_depth=SDK_BODY_DEPTH_GUARD)))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

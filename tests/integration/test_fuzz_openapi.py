@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
+from countersign.strict_json import SDK_BODY_DEPTH_GUARD
 from tests.support.local import LocalApi, error_shape_problem
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "5"))
@@ -165,7 +166,8 @@ JUNK_BODIES: dict[str, bytes] = {
     "infinite-number": b'{"version": 1e999, "timestamp": 1e999}',
     "nan": b'{"version": NaN}',
     "huge-integer": b'{"version": ' + b"9" * 5000 + b"}",
-    "deeply-nested": b'{"a":' * 40 + b"1" + b"}" * 40,
+    # Past every route's depth bound, POST /events' body guard included (its events have their own).
+    "deeply-nested": b'{"a":' * (SDK_BODY_DEPTH_GUARD + 8) + b"1" + b"}" * (SDK_BODY_DEPTH_GUARD + 8),
     "recursion-bomb": b"[" * 15_000,  # under the 16 KiB admin limit, far over any parser stack
     "truncated": b'{"description": "x"',
     "json-string": b'"a string"',

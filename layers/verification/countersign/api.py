@@ -23,7 +23,7 @@ from countersign.admin_tokens import hash_admin_token, looks_like_admin_token
 from countersign.errors import ApiError
 from countersign.observability import logger, metrics
 from countersign.store.control import control_store
-from countersign.strict_json import BodyRefused, request_body
+from countersign.strict_json import MAX_BODY_DEPTH, BodyRefused, request_body
 from countersign.tenancy import limited
 
 # Every handler imports this module: its SnapStart hooks are registered with Lambda's runtime here.
@@ -148,10 +148,11 @@ def _bearer_token(header: str | None) -> str | None:
     return token
 
 
-def json_body(app: APIGatewayRestResolver) -> dict[str, Any]:
-    """The request body as a JSON object, or 400 invalid_json (the rules: `countersign.strict_json`)."""
+def json_body(app: APIGatewayRestResolver, *, max_depth: int = MAX_BODY_DEPTH) -> dict[str, Any]:
+    """The request body as a JSON object, or 400 invalid_json (the rules: `countersign.strict_json`;
+    `max_depth` is wider only where the route bounds the depth of each part itself)."""
     try:
-        return request_body(body_bytes(app.current_event.raw_event))
+        return request_body(body_bytes(app.current_event.raw_event), max_depth=max_depth)
     except BodyRefused as refusal:
         raise ApiError("invalid_json", str(refusal) or None) from refusal
 

@@ -1,7 +1,9 @@
 """Events batches (SPEC 3.3): limits, validation by index, the time window and dedupe keys. Pure.
 
 Limits: at most MAX_EVENTS events and the request body at most 1 MiB (api.INGEST_BODY_LIMIT);
-each event at most MAX_EVENT_BYTES as compact JSON. Over a limit the whole request is 413.
+each event at most MAX_EVENT_BYTES as compact JSON. Over a limit the whole request is 413. Each
+event nests at most MAX_EVENT_DEPTH levels, or is rejected alone (the body's own depth guard,
+strict_json.SDK_BODY_DEPTH_GUARD, is far above it and only stops pathological bodies).
 
 An event that fails validation or the time window is rejected alone, by its index; the others
 are still accepted. The window: older than the dedupe window (default 7 days) or more than
@@ -31,7 +33,8 @@ FUTURE_SKEW_SECONDS = 3600
 MAX_TYPE_CHARS = 256
 MAX_INSERT_ID_CHARS = 256
 _FIELDS = frozenset({"type", "timestamp", "insertId", "name", "properties"})
-_MAX_DEPTH = 16
+#: How deep one event may nest (the event object is level 1); a deeper event is rejected alone.
+MAX_EVENT_DEPTH = 16
 
 
 @dataclass(frozen=True)
@@ -153,8 +156,8 @@ def _problem(event: Any, *, now_ms: int, window_seconds: int) -> tuple[EventReje
         return "invalid_event", "name must be a string."
     if "properties" in event and not isinstance(event["properties"], dict):
         return "invalid_event", "properties must be a JSON object."
-    if json_depth_exceeds(event, _MAX_DEPTH):
-        return "invalid_event", f"An event nests deeper than {_MAX_DEPTH} levels."
+    if json_depth_exceeds(event, MAX_EVENT_DEPTH):
+        return "invalid_event", f"An event nests deeper than {MAX_EVENT_DEPTH} levels."
     if timestamp < now_ms - window_seconds * 1000:
         return "event_too_old", None
     if timestamp > now_ms + FUTURE_SKEW_SECONDS * 1000:

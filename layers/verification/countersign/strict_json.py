@@ -4,7 +4,8 @@ Refused (as ValueError, which callers turn into their own 400): NaN/Infinity and
 float range (`1e999`), which no encoder of ours or DynamoDB's writes back; and, for token
 segments, duplicate member names, which is how parser-differential attacks hide a second `alg`
 or `id` (RFC 7515 5.2). Request bodies are also bounded in depth and must be Unicode text
-(`request_body`); every JSON limit is measured with `json_depth_exceeds`.
+(`request_body`: MAX_BODY_DEPTH, or for POST /events, whose events have a per-event bound of
+their own, the wider SDK_BODY_DEPTH_GUARD); every JSON limit is measured with `json_depth_exceeds`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 #: How deep a request body may nest (token segments and metadata have tighter limits of their own).
 MAX_BODY_DEPTH = 32
+#: POST /events' guard against pathological depth, for the body as a whole. It is not a rule
+#: about events: an event is bounded per event (events.MAX_EVENT_DEPTH, 16 levels) and rejected
+#: alone; only a body nested deeper than this guard (an event more than 126 levels deep, which no
+#: SDK sends) is refused whole, so the two bounds cannot be mistaken for one another.
+SDK_BODY_DEPTH_GUARD = 128
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
@@ -70,10 +76,10 @@ def json_depth_exceeds(value: object, limit: int) -> bool:
     return False
 
 
-def request_body(raw: bytes) -> dict[str, Any]:
+def request_body(raw: bytes, *, max_depth: int = MAX_BODY_DEPTH) -> dict[str, Any]:
     """The request body `raw` as a JSON object, or BodyRefused.
 
-    Refused too: nesting deeper than MAX_BODY_DEPTH, and strings that are not Unicode text (a lone
+    Refused too: nesting deeper than `max_depth`, and strings that are not Unicode text (a lone
     surrogate escape such as "\\ud800"), which cannot be stored as UTF-8.
     """
     try:
@@ -82,8 +88,8 @@ def request_body(raw: bytes) -> dict[str, Any]:
         raise BodyRefused() from error
     if not isinstance(value, dict):
         raise BodyRefused()
-    if json_depth_exceeds(value, MAX_BODY_DEPTH):
-        raise BodyRefused(f"The JSON body is nested deeper than {MAX_BODY_DEPTH} levels.")
+    if json_depth_exceeds(value, max_depth):
+        raise BodyRefused(f"The JSON body is nested deeper than {max_depth} levels.")
     if _SURROGATE_ESCAPE.search(raw) and _holds_lone_surrogate(value):
         raise BodyRefused("The JSON body holds a lone surrogate (\\ud800-\\udfff): not Unicode text.")
     return value

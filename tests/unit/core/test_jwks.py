@@ -449,3 +449,49 @@ def test_the_jwk_set_and_the_token_parser_agree_on_a_usable_kid(key_a: RSAPublic
     segment = base64.urlsafe_b64encode(json.dumps({"alg": "RS256", "kid": kid}).encode()).rstrip(b"=").decode()
     header = tokens.read_header(f"{segment}.e30.c2ln")
     assert in_the_set == (tokens.rs256_kid(header) == kid), repr(kid)
+
+
+@pytest.mark.parametrize(
+    ("refused", "reason"),
+    [("weak", "1024 bits"), ("oct-1", "kty is not RSA"), ("enc-1", 'use is not "sig"')],
+)
+def test_a_kid_the_set_holds_but_refuses_is_a_definitive_401_even_with_the_budget_spent(
+    clock: FakeClock, key_a: RSAPublicKey, weak_key: RSAPublicKey, refused: str, reason: str
+) -> None:
+    published = document(
+        rsa_jwk(key_a, "a"),
+        rsa_jwk(weak_key, "weak"),
+        {"kty": "oct", "kid": "oct-1", "k": "c2VjcmV0"},
+        rsa_jwk(key_a, "enc-1", use="enc"),
+    )
+    endpoint = FakeEndpoint(published)
+    cache = JwksCache(endpoint, clock=clock)
+    cache.public_key(URI, "a")
+    for attempt in range(12):  # far past the refetch budget (3 at once, one more per 10 s)
+        with pytest.raises(ApiError) as caught:
+            cache.public_key(URI, refused)
+        assert (caught.value.code, caught.value.status) == ("unknown_kid", 401), attempt
+        assert "is in the application's JWK Set" in caught.value.message and reason in caught.value.message
+        assert "c2VjcmV0" not in caught.value.message
+    assert endpoint.fetches <= 4
+
+
+def test_a_kid_the_set_did_not_hold_is_still_503_while_the_budget_is_spent(
+    clock: FakeClock, key_a: RSAPublicKey, weak_key: RSAPublicKey
+) -> None:
+    endpoint = FakeEndpoint(document(rsa_jwk(key_a, "a"), rsa_jwk(weak_key, "weak")))
+    cache = JwksCache(endpoint, clock=clock)
+    cache.public_key(URI, "a")
+    answers = set()
+    for _ in range(6):
+        with pytest.raises(ApiError) as caught:
+            cache.public_key(URI, secrets.token_hex(8))
+        answers.add((caught.value.code, caught.value.status))
+    assert ("service_unavailable", 503) in answers
+
+
+def test_a_refused_kid_that_is_also_usable_under_the_same_kid_verifies(
+    clock: FakeClock, key_a: RSAPublicKey, weak_key: RSAPublicKey
+) -> None:
+    cache = JwksCache(FakeEndpoint(document(rsa_jwk(weak_key, "k"), rsa_jwk(key_a, "k"))), clock=clock)
+    assert cache.public_key(URI, "k").public_numbers() == key_a.public_numbers()

@@ -12,10 +12,13 @@ import jwt
 import pytest
 from botocore.exceptions import ClientError
 
-from countersign import aws, container
+from countersign import aws, container, events, strict_json
 from tests.support.tenant import CONFIRM, Tenant, aws_calls
 from tests.support.tokens import hs256_credentials, hs256_token, rs256_token, with_nonce
 from tests.support.world import World
+
+#: The deepest event a body under the SDK routes' depth guard can hold (body, events list, event).
+MAX_EVENT_DEPTH_IN_GUARD = strict_json.SDK_BODY_DEPTH_GUARD - 2
 
 
 def hs256(secret: str, claims: dict[str, Any]) -> str:
@@ -337,3 +340,45 @@ def test_the_same_content_with_a_number_written_otherwise_is_a_duplicate(world: 
     answers = [tenant.events(session["sessionId"], [json.loads(body)])[1] for body in bodies]
     assert [(a["accepted"], a["duplicates"]) for a in answers] == [(1, 0), (0, 1), (0, 1)]
     assert stored_events(world) == 1
+
+
+def nested_properties(levels: int) -> dict[str, Any]:
+    """`properties` that make the event `levels` deep (the event object is level 1)."""
+    inner: Any = "leaf"
+    for _ in range(levels - 2):
+        inner = {"x": inner}
+    return {"deep": inner}
+
+
+@pytest.mark.parametrize("levels", [17, 20, 31, 60, MAX_EVENT_DEPTH_IN_GUARD])
+def test_an_event_nested_too_deep_is_rejected_alone_however_deep(tenant: Tenant, levels: int) -> None:
+    session = tenant.session(unsigned())[1]["sessionId"]
+    deep = {"type": "t", "timestamp": now_ms(), "insertId": f"deep-{levels}", "properties": nested_properties(levels)}
+    batch = [events_of(1, f"good-a{levels}")[0], deep, events_of(1, f"good-b{levels}")[0]]
+    status, answer = tenant.events(session, batch)
+    assert status == 200, answer
+    assert answer["accepted"] == 2 and [r["index"] for r in answer["rejected"]] == [1]
+    assert answer["rejected"][0]["code"] == "invalid_event" and "16 levels" in answer["rejected"][0]["message"]
+
+
+def test_an_event_at_the_per_event_bound_is_accepted(tenant: Tenant) -> None:
+    session = tenant.session(unsigned())[1]["sessionId"]
+    event = {"type": "t", "timestamp": now_ms(), "properties": nested_properties(events.MAX_EVENT_DEPTH)}
+    assert tenant.events(session, [event])[1] == {"accepted": 1, "duplicates": 0, "rejected": []}
+
+
+def test_only_a_pathologically_deep_body_is_refused_whole(tenant: Tenant) -> None:
+    session = tenant.session(unsigned())[1]["sessionId"]
+    # One level past the guard: the event object sits at level 3 of the body (body, events, event).
+    deep = {"type": "t", "timestamp": now_ms(), "properties": nested_properties(MAX_EVENT_DEPTH_IN_GUARD + 1)}
+    status, answer = tenant.events(session, [deep])
+    assert (status, answer["error"]["code"]) == (400, "invalid_json")
+    assert f"{strict_json.SDK_BODY_DEPTH_GUARD} levels" in answer["error"]["message"]
+
+
+def test_admin_bodies_keep_their_32_level_bound(tenant: Tenant) -> None:
+    inner: Any = True
+    for _ in range(32):
+        inner = {"x": inner}
+    status, answer = tenant.admin("PATCH", "/settings", {"useSignedMetadata": inner})
+    assert (status, answer["error"]["code"]) == (400, "invalid_json"), answer
