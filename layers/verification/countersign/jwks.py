@@ -15,6 +15,10 @@ JWKS URI to the token verifier (SPEC 3.4). Cache bounds, per URI and per contain
   for REFETCH_INTERVAL_SECONDS. A kid not looked for yet while the bucket is empty is
   `DependencyUnavailable` with Retry-After = seconds until the next fetch may start: tokens with
   random kids can delay a newly published key by one interval, never drop its data.
+- **A refused kid is not a missing one**: a kid the latest set holds only in a key that cannot
+  verify RS256 (under 2048 bits, `kty` not RSA, `use` not sig, ...) is `unknown_kid` (401) with a
+  message that says the key is present and why it is refused, even while the refetch budget is
+  spent: only kids the set did not hold wait for a fetch (503).
 - **Stale bound 24 h**: when a refetch fails, the last good set keeps serving the kids it holds
   until it is 24 hours old. With nothing usable cached and the fetch failing, the answer is
   `DependencyUnavailable("jwks")` (503, retried by the SDK), never a drop.
@@ -26,7 +30,6 @@ import base64
 import binascii
 import itertools
 import json
-import logging
 import math
 import re
 import threading
@@ -35,6 +38,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Final, TypedDict
 
+from aws_lambda_powertools import Logger
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
 
 from countersign.config import get_config
@@ -42,7 +46,7 @@ from countersign.errors import ApiError, DependencyUnavailable
 from countersign.netguard import AddressPolicy
 from countersign.tokens import MAX_KID_CHARS, usable_kid
 
-logger = logging.getLogger(__name__)
+logger = Logger(child=True)
 
 TTL_SECONDS: Final = 300.0
 MAX_STALE_SECONDS: Final = 86_400.0
@@ -90,10 +94,15 @@ class KeyReport(TypedDict):
 
 @dataclass(frozen=True)
 class JwkSet:
-    """The usable keys of one JWK Set document, by kid (treat `keys` as read-only)."""
+    """The usable keys of one JWK Set document, by kid (treat `keys` and `refused` as read-only).
+
+    `refused` names the kids the document holds only in keys that cannot verify RS256 (a 1024-bit
+    modulus, an `oct` key, ...), with why: such a kid is refused for good, not missing.
+    """
 
     keys: dict[str, RSAPublicKey]
     entries: tuple[KeyReport, ...] = field(default=(), repr=False)
+    refused: dict[str, str] = field(default_factory=dict, repr=False)
 
     def report(self) -> list[KeyReport]:
         """The usable keys in document order: `[{"kid", "kty", "alg", "bits"}]`."""
@@ -126,11 +135,15 @@ def parse_jwk_set(body: bytes) -> JwkSet:
     keys: dict[str, RSAPublicKey] = {}
     entries: list[KeyReport] = []
     reasons: list[str] = []
+    refused: dict[str, str] = {}
     for index, jwk in enumerate(members):
         try:
             kid, public_key = _usable_key(jwk)
         except _UnusableKeyError as exc:
             reasons.append(f"key {index}{_kid_label(jwk)}: {exc}")
+            named = usable_kid(jwk.get("kid")) if isinstance(jwk, dict) else None
+            if named is not None:
+                refused.setdefault(named, str(exc))  # the first reason, as for usable keys
             continue
         if kid in keys:
             continue  # the first usable key with this kid wins
@@ -139,7 +152,8 @@ def parse_jwk_set(body: bytes) -> JwkSet:
     if not keys:
         shown = "; ".join(reasons[:_MAX_REASONS_IN_DETAIL]) or "the keys list is empty"
         raise _document_invalid(f"The JWK Set has no {_REQUIREMENT}: {shown}.")
-    return JwkSet(keys=keys, entries=tuple(entries))
+    refused = {kid: reason for kid, reason in refused.items() if kid not in keys}
+    return JwkSet(keys=keys, entries=tuple(entries), refused=refused)
 
 
 def _document_invalid(detail: str) -> ApiError:
@@ -359,6 +373,13 @@ class JwksCache:
         key = jwk_set.keys.get(kid)
         if key is not None:
             return key
+        reason = jwk_set.refused.get(kid)
+        if reason is not None:
+            # The set holds this kid in a key that can never verify: a definitive drop, whatever
+            # the refetch budget (a 503 would make the SDK retry a token that cannot succeed).
+            raise ApiError(
+                "unknown_kid", f"The token's kid is in the application's JWK Set, but that key is refused: {reason}."
+            )
         if state.fetched_seq > asked:
             raise ApiError("unknown_kid")  # looked for after it was asked for, and absent
         # Not looked for yet (the refetch budget is spent, or the endpoint just failed): the key may

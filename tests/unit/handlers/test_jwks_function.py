@@ -527,3 +527,31 @@ def test_an_unreachable_set_delays_a_running_session_and_drops_nothing(dev_world
         time.sleep(FAILURE_BACKOFF_SECONDS)  # the SDK retries after Retry-After
         status, accepted = tenant.events(session["sessionId"], events_of(2, "a"))
         assert (status, accepted["accepted"]) == (200, 2)
+
+
+def test_a_failed_jwks_refresh_is_logged_as_the_functions_json_log_line(
+    dev_world: World, pki: TestPki, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 22 item 5: the JWKS cache logs through the Powertools logger (a child of the
+    function's), so its line is JSON with the invocation's keys like every other line."""
+    from countersign.observability import logger as function_logger
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    reachable = {"now": True}
+
+    def answer(_path: str) -> Reply:
+        return Reply.json({"keys": [public_jwk(key, "k")]}) if reachable["now"] else Reply(status=503)
+
+    with serve_https(pki, answer) as server:
+        tenant = Tenant(dev_world)
+        tenant.save_jwks_uri(server.url("/logged.json"))
+        reachable["now"] = False
+        container.reset()
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            assert tenant.session(rs256_body(key, "k"))[0] == 503
+    (record,) = [record for record in caplog.records if record.getMessage() == "JWKS refresh failed"]
+    assert record.name.startswith(function_logger.name + "."), record.name
+    line = json.loads(function_logger.registered_formatter.format(record))
+    assert line["level"] == "WARNING" and line["error_code"] == "jwks_uri_unreachable"
+    assert line["function_name"] == "IngestFunction" and line["correlation_id"]
