@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
-from samtranslator.translator.transform import transform
 
 from countersign_dev import template as tpl
+from tests.support.sam_transform import translated
 
 COST_TAGS = {
     "countersign:stack": {"Ref": "AWS::StackName"},
@@ -27,21 +27,6 @@ UNTAGGABLE_HERE = {
     # a mapping costs nothing of its own (its invocations are the function's, which is tagged).
     "ExportFunctionDataTableStream": "AWS::Lambda::EventSourceMapping",
 }
-
-
-def translated(parameters: dict[str, str]) -> dict[str, Any]:
-    """template.yaml through the SAM transform, as CloudFormation receives it."""
-    document = tpl.load_template()
-    for resource in document["Resources"].values():
-        for uri in ("CodeUri", "ContentUri"):
-            if uri in resource.get("Properties", {}):
-                resource["Properties"][uri] = "s3://bucket/key"  # what `sam deploy` uploads to
-
-    class NoManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    return transform(document, parameters, NoManagedPolicies())["Resources"]  # type: ignore[no-any-return]
 
 
 def tag_property(resource_type: str) -> str | None:

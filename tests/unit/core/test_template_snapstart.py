@@ -3,29 +3,12 @@ Gateway invokes through the alias `live` (checked on the template as the SAM tra
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from samtranslator.translator.transform import transform
 
 from countersign_dev import template as tpl
+from tests.support.sam_transform import translated
 
 FUNCTIONS = sorted(tpl.functions(tpl.load_template()).values(), key=lambda spec: spec.logical_id)
-
-
-def translated(parameters: dict[str, str]) -> dict[str, Any]:
-    """template.yaml through the SAM transform, as CloudFormation receives it."""
-    document = tpl.load_template()
-    for resource in document["Resources"].values():
-        for uri in ("CodeUri", "ContentUri"):
-            if uri in resource.get("Properties", {}):
-                resource["Properties"][uri] = "s3://bucket/key"  # what `sam deploy` uploads to
-
-    class NoManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    return transform(document, parameters, NoManagedPolicies())["Resources"]  # type: ignore[no-any-return]
 
 
 def test_snapstart_is_an_operator_choice_off_by_default() -> None:
