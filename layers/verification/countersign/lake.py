@@ -30,6 +30,8 @@ KINDS: tuple[Kind, ...] = ("events", "sessions")
 #: DynamoDB stream sequence numbers are at most 40 digits: padded, names sort in stream order.
 SEQUENCE_DIGITS = 40
 OBJECT_SUFFIX = ".jsonl.gz"
+#: Every character str.splitlines() ends a line at; a lake line holds none of them but its final "\n".
+LINE_BREAKS = "\n\x0b\x0c\r\x1c\x1d\x1e\x85\u2028\u2029"
 _DIGEST_CHARS = 12
 #: The fields of each record, in the order the lines write them (the Glue tables list them too).
 EVENT_FIELDS = (
@@ -145,12 +147,22 @@ def line_identity(kind: Kind, record: dict[str, Any]) -> str:
 def encode_object(lines: Iterable[LakeLine]) -> bytes:
     """gzip JSON Lines in stream order; the same lines give the same bytes (no timestamp in the header)."""
     ordered = sorted(lines, key=lambda line: line.sequence)
-    text = "".join(_LINE.encode(line.record) + "\n" for line in ordered)
+    text = "".join(json_line(line.record) + "\n" for line in ordered)
     return gzip.compress(text.encode("utf-8", "surrogatepass"), compresslevel=6, mtime=0)
 
 
+def json_line(record: dict[str, Any]) -> str:
+    """One record as one line: JSON escapes the line breaks below U+0020 itself; the other three
+    (U+0085, U+2028, U+2029) are valid raw in a JSON string, but str.splitlines(), JavaScript and
+    some JSON Lines readers end a line at them, so they are written escaped too."""
+    return _LINE.encode(record).translate(_ESCAPED_BREAKS)
+
+
 def decode_object(data: bytes) -> list[dict[str, Any]]:
-    return [json.loads(text) for text in gzip.decompress(data).decode("utf-8", "surrogatepass").splitlines() if text]
+    """The records of an object, split at "\n" only: objects written before `json_line` escaped
+    U+0085, U+2028 and U+2029 hold them raw inside strings."""
+    text = gzip.decompress(data).decode("utf-8", "surrogatepass")
+    return [json.loads(line) for line in text.split("\n") if line]
 
 
 # records ---------------------------------------------------------------------------------------
@@ -222,3 +234,4 @@ def _padded(sequence: int) -> str:
 
 
 _LINE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_ESCAPED_BREAKS = str.maketrans({ch: f"\\u{ord(ch):04x}" for ch in "\x85\u2028\u2029"})
