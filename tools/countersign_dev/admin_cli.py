@@ -10,19 +10,20 @@ or the API's JSON with `--json`. What cannot be undone or drops data asks first 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import sys
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from countersign_dev.cli import DEFAULT_STATE_DIR
 from countersign_dev.errors import CliError
+from countersign_dev.terminal import printable
 
 TOKEN_VARIABLE = "COUNTERSIGN_ADMIN_TOKEN"  # noqa: S105 - the name of the variable, not a token
 #: The phrase SPEC 3.1 asks for, typed by the admin before a change that drops data.
@@ -145,8 +146,7 @@ def resolve_target(args: argparse.Namespace, environ: dict[str, str] | None = No
     if args.local and args.api:
         raise CliError("choose one target: --local, or --api URL --app APP")
     if args.api:
-        if not args.api.startswith(("https://", "http://")):
-            raise CliError(f"--api {args.api}: give the API's base URL (https://...)")
+        check_api_url(args.api)
         if not args.app:
             raise CliError("--api needs --app APP (the application id)")
         if not token:
@@ -168,6 +168,31 @@ def resolve_target(args: argparse.Namespace, environ: dict[str, str] | None = No
             raise CliError(f"set {TOKEN_VARIABLE} to the admin token of {app_id} (local.json has the demo app's only)")
         token = demo["adminToken"]
     return AdminTarget(api_url.rstrip("/"), app_id, token, local=True)
+
+
+def check_api_url(url: str) -> None:
+    """An https:// URL, or plain http:// to this machine only: the admin token must not cross a
+    network in clear text (a proxy, a shared Wi-Fi or a mistyped host would read it)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in {"https", "http"} or not parts.hostname:
+        raise CliError(f"--api {printable(url)}: give the API's base URL (https://...)")
+    if scheme == "http" and not _loopback(parts.hostname):
+        raise CliError(
+            f"--api {printable(url)}: refusing to send the admin token over plain HTTP to "
+            f"{printable(parts.hostname)}; use https:// (plain http:// is for this machine only)"
+        )
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a name other than localhost could resolve anywhere
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
 class AdminClient:
@@ -393,14 +418,6 @@ _COMMANDS: dict[str, Callable[[AdminClient, argparse.Namespace, Terminal], Shown
 
 
 # ---------------------------------------------------------------------------------------- tables
-
-
-def printable(value: Any) -> str:
-    """API text as one safe terminal line: control characters (escape sequences) shown as \\xNN."""
-    text = "" if value is None else str(value)
-    return "".join(
-        ch if unicodedata.category(ch)[0] != "C" else ch.encode("unicode_escape").decode("ascii") for ch in text
-    )
 
 
 def _cell(value: Any, width: int | None = None) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 
 from countersign.lake import EVENT_FIELDS, KINDS, SESSION_FIELDS, VERIFICATION_FIELDS, Kind, parse_object_key
 from countersign_dev.errors import CliError
+from countersign_dev.terminal import json_line, printable
 
 #: Athena (Trino) functions the documented queries use, spelled in DuckDB.
 ATHENA_MACROS = (
@@ -76,7 +77,7 @@ def lake_command(args: argparse.Namespace) -> str:
     if args.lake_command in KINDS:
         kind: Kind = "events" if args.lake_command == "events" else "sessions"
         lines = read_lines(target, kind, app=app, dt=args.dt, limit=args.limit)
-        return "\n".join(json.dumps(line, ensure_ascii=False) for line in lines)
+        return "\n".join(json_line(line) for line in lines)
     if args.lake_command == "sql":
         columns, rows = run_sql(target, args.query, app=app)
         if args.json:
@@ -142,7 +143,8 @@ def run_sql(target: LakeTarget, query: str, *, app: str | None) -> tuple[list[st
         try:
             cursor = connection.execute(query)
         except Exception as error:
-            raise CliError(f"SQL: {str(error).splitlines()[0]}") from error
+            first_line = str(error).partition("\n")[0]
+            raise CliError(f"SQL: {printable(first_line)}") from error
         columns = [column[0] for column in cursor.description or []]
         return columns, [list(row) for row in cursor.fetchall()]
 
@@ -302,7 +304,7 @@ def _stack_outputs(stack: str, region: str | None) -> dict[str, str]:
 
 
 def _table(columns: list[str], rows: list[list[Any]]) -> str:
-    cells = [[str(c) for c in columns], *[["NULL" if v is None else str(v) for v in row] for row in rows]]
+    cells = [[printable(c) for c in columns], *[["NULL" if v is None else printable(v) for v in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     lines = ["  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * width for width in widths))
