@@ -50,7 +50,8 @@ function showConsole() {
 /** Show the view named by the URL's fragment (Install Settings by default) and load it. */
 function route() {
   if (!ctx.session) return;
-  const name = location.hash.slice(1) in VIEWS ? location.hash.slice(1) : "install-settings";
+  // Own keys only: `"constructor" in VIEWS` is true (every object inherits it).
+  const name = Object.hasOwn(VIEWS, location.hash.slice(1)) ? location.hash.slice(1) : "install-settings";
   for (const view of Object.keys(VIEWS)) $(`view-${view}`).hidden = view !== name;
   for (const link of document.querySelectorAll(".tabs a")) {
     if (link.dataset.view === name) link.setAttribute("aria-current", "page");
