@@ -32,6 +32,6 @@ def set_rate_limits(dynamodb: Any, control_table: str, app_id: str, changes: dic
     store = ControlStore(control_table, dynamodb)
     if not changes:
         if store.get_app(app_id) is None:
-            raise ApiError("invalid_request", f"No application {app_id} exists.")
+            raise ApiError("app_not_found", f"No application {app_id} exists.")
         return store.get_limits(app_id)
     return store.set_limits(app_id, changes)

@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from countersign.errors import ApiError
 from countersign_dev.errors import CliError
+from countersign_dev.terminal import printable
 
 DEFAULT_STATE_DIR = Path(".countersign")
 #: Where `countersign sign` reads an HS256 secret from (keeps it out of shell history and `ps`).
@@ -90,10 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     sign.add_argument("--expires-in", type=int, metavar="SECONDS", help="adds exp = now + SECONDS")
     sign.add_argument("--key-name", help="HS256: the signing key name")
     secret = sign.add_mutually_exclusive_group()
-    secret.add_argument(
-        "--secret", help=f"HS256: the revealed secret (visible in shell history: prefer {SECRET_ENV} or --secret-stdin)"
-    )
-    secret.add_argument("--secret-file", type=Path, help="HS256: file holding the secret")
+    # Refused with a clear line: a secret on the command line lands in shell history and `ps`.
+    secret.add_argument("--secret", help=argparse.SUPPRESS)
+    secret.add_argument("--secret-file", type=Path, help=f"HS256: file holding the secret (or set {SECRET_ENV})")
     secret.add_argument("--secret-stdin", action="store_true", help="HS256: read the secret from standard input")
     sign.add_argument("--private-key", type=Path, help="RS256: PEM private key")
     sign.add_argument("--kid", help="RS256: key id of the key in your JWKS")
@@ -161,6 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     except CliError as error:
         print(f"countersign: error: {error}", file=sys.stderr)
+        return 1
+    except ApiError as error:  # the layer refused (commands that reach the tables directly: apps, upgrade)
+        print(f"countersign: error: {printable(error.message)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -21,10 +21,18 @@ MIN_SECRET_BYTES = 32
 
 def sign_command(args: argparse.Namespace) -> str:
     """A signed JWT (or the whole POST /sessions body with --session-body)."""
+    if args.secret is not None:
+        raise CliError(
+            f"--secret is refused: a secret on the command line lands in shell history and `ps`; "
+            f"set {SECRET_ENV}, or use --secret-file FILE or --secret-stdin"
+        )
     claims = _claims(args)
     rs256 = args.private_key is not None
     if rs256 == (args.key_name is not None):
-        raise CliError("give either --key-name with --secret/--secret-file (HS256) or --private-key with --kid (RS256)")
+        raise CliError(
+            f"give either --key-name (HS256, the secret in {SECRET_ENV} or --secret-file)"
+            " or --private-key with --kid (RS256)"
+        )
     if rs256:
         if not args.kid:
             raise CliError("RS256 needs --kid (the key id published in your JWKS)")
@@ -123,9 +131,7 @@ def _claims(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _secret(args: argparse.Namespace) -> str:
-    """The HS256 secret: a file, standard input or the environment (or, discouraged, an argument)."""
-    if args.secret is not None:
-        return str(args.secret)
+    """The HS256 secret: a file, standard input or the environment, never an argument."""
     if args.secret_file is not None:
         try:
             return str(args.secret_file.read_text().strip())

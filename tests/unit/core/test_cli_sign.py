@@ -22,22 +22,26 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, out.strip(), err.strip()
 
 
-def test_hs256_token_verifies_and_carries_a_random_nonce(capsys: pytest.CaptureFixture[str]) -> None:
-    code, token, _ = run(
-        capsys, "sign", "--key-name", "key_1", "--secret", SECRET, "--visitor-id", "v", "--account-id", "a"
-    )
+@pytest.fixture
+def secret_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The HS256 secret where `countersign sign` reads it (never from the command line)."""
+    monkeypatch.setenv("COUNTERSIGN_SIGNING_SECRET", SECRET)
+
+
+def test_hs256_token_verifies_and_carries_a_random_nonce(capsys: pytest.CaptureFixture[str], secret_env: None) -> None:
+    code, token, _ = run(capsys, "sign", "--key-name", "key_1", "--visitor-id", "v", "--account-id", "a")
     assert code == 0
     claims = tokens.verify_hs256(token, SECRET.encode())
     assert claims["visitor"] == {"id": "v"} and claims["account"] == {"id": "a"}
-    _, again, _ = run(capsys, "sign", "--key-name", "key_1", "--secret", SECRET, "--visitor-id", "v")
+    _, again, _ = run(capsys, "sign", "--key-name", "key_1", "--visitor-id", "v")
     assert tokens.verify_hs256(again, SECRET.encode())["nonce"] != claims["nonce"]
 
 
-def test_session_body_and_claims_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_session_body_and_claims_file(capsys: pytest.CaptureFixture[str], tmp_path: Path, secret_env: None) -> None:
     claims_file = tmp_path / "claims.json"
     claims_file.write_text(json.dumps({"visitor": {"id": "v", "plan": "pro"}, "nonce": "fixed"}))
     code, out, _ = run(
-        capsys, "sign", "--key-name", "key_1", "--secret", SECRET, "--claims-file", str(claims_file),
+        capsys, "sign", "--key-name", "key_1", "--claims-file", str(claims_file),
         "--expires-in", "60", "--session-body",
     )  # fmt: skip
     body = json.loads(out)
@@ -68,7 +72,7 @@ def test_rs256_token_has_the_kid_and_verifies(capsys: pytest.CaptureFixture[str]
         ("sign", "--key-name", "k"),
         ("sign", "--secret", SECRET),
         ("sign", "--private-key", "/nonexistent.pem", "--kid", "k"),
-        ("sign", "--key-name", "k", "--secret", SECRET, "--claims", "[1]"),
+        ("sign", "--key-name", "k", "--claims", "[1]"),
     ],
 )
 def test_mistakes_are_one_line(capsys: pytest.CaptureFixture[str], args: tuple[str, ...]) -> None:
@@ -76,12 +80,15 @@ def test_mistakes_are_one_line(capsys: pytest.CaptureFixture[str], args: tuple[s
     assert code != 0 and err.startswith("countersign: error:") and "\n" not in err
 
 
-def test_a_short_secret_is_refused_in_one_line_without_a_library_warning(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_short_secret_is_refused_in_one_line_without_a_library_warning(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import warnings
 
+    monkeypatch.setenv("COUNTERSIGN_SIGNING_SECRET", "too-short")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        code, out, err = run(capsys, "sign", "--key-name", "key_1", "--secret", "too-short", "--visitor-id", "v")
+        code, out, err = run(capsys, "sign", "--key-name", "key_1", "--visitor-id", "v")
     assert code == 1 and out == ""
     assert err.count("\n") == 0 and "at least 32" in err and "Warning" not in err
     assert caught == []

@@ -71,7 +71,7 @@ class ControlStore:
         Returns how many tokens were revoked.
         """
         if self.get_app(app_id) is None:
-            raise ApiError("invalid_request", f"No application {app_id} exists.")
+            raise ApiError("app_not_found", f"No application {app_id} exists.")
         old = self._admin_token_hashes(app_id) if revoke_others else []
         deletes = []
         for old_hash in old:
@@ -110,7 +110,7 @@ class ControlStore:
     def set_limits(self, app_id: str, limits: dict[str, int | None]) -> dict[str, int]:
         """Set (a number) or clear (None) overrides; returns the overrides now stored."""
         if self.get_app(app_id) is None:
-            raise ApiError("invalid_request", f"No application {app_id} exists.")
+            raise ApiError("app_not_found", f"No application {app_id} exists.")
         current = {**self.get_limits(app_id), **limits}
         kept = {name: value for name, value in current.items() if value is not None}
         with aws.calling("dynamodb"):
