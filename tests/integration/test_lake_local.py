@@ -105,6 +105,7 @@ def test_accepted_events_reach_the_lake_once_and_rejections_and_duplicates_never
             "timestamp": sent["timestamp"],
             "insertId": sent.get("insertId"),
             "properties": sent.get("properties"),
+            "context": None,
             "receivedAt": line["receivedAt"],
             "verification": {"mode": "unsigned"},
         }
@@ -113,6 +114,40 @@ def test_accepted_events_reach_the_lake_once_and_rejections_and_duplicates_never
     assert all(key.endswith(".jsonl.gz") for key in keys)
     assert {key.split("/")[0] for key in keys} == {"events", "sessions"}
     assert all(key.split("/")[2] == "dt=" + time.strftime("%Y-%m-%d", time.gmtime()) for key in keys)
+
+
+def test_an_events_context_is_stored_and_exported_as_sent_and_is_not_part_of_content_dedupe(
+    local: LocalApi, app: dict[str, str], lake: LakeTarget
+) -> None:
+    """SPEC 3.3: `context` (at most 8 KiB, an object) is stored, exported as `context`, and two
+    sends of the same content from two pages are one event; a bad context rejects its event alone."""
+    sid = unsigned_session(local, app)
+    stamp = now_ms()
+    context = {
+        "library": {"name": "@countersign/browser", "version": "2.0.0"},
+        "page": {"url": "https://shop.example/pricing?plan=pro", "path": "/pricing", "referrer": "", "title": "Prix €"},
+        "userAgent": "Mozilla/5.0",
+        "locale": "fr-FR",
+        "timezone": "Europe/Paris",
+        "screen": {"width": 1280, "height": 800},
+    }
+    buy = {"type": "track", "timestamp": stamp, "name": "buy", "properties": {"sku": 7}}
+    batch = [
+        {**buy, "context": context},
+        {**buy, "context": {**context, "page": {**context["page"], "url": "https://shop.example/other"}}},
+        {"type": "track", "timestamp": stamp, "name": "big", "context": {"pad": "x" * 8192}},
+        {"type": "track", "timestamp": stamp, "name": "list", "context": ["not", "an", "object"]},
+    ]
+    answer = sdk(local, app, "POST", "/events", {"sessionId": sid, "events": batch})
+    assert (answer["accepted"], answer["duplicates"]) == (1, 1), answer
+    assert [(r["index"], r["code"]) for r in answer["rejected"]] == [(2, "invalid_context"), (3, "invalid_context")]
+
+    stored = admin(local, app, "GET", "/raw-events")["events"]
+    assert [(e["name"], e["context"]) for e in stored] == [("buy", context)]
+    (line,) = settled(lake, "events", app, 1)
+    assert list(line) == list(EVENT_FIELDS)
+    assert line["context"] == context and line["properties"] == {"sku": 7}
+    assert line["eventId"] == dedupe_key(buy, "v-1", "acme")
 
 
 def test_a_signed_session_and_its_metadata_update_reach_the_lake_whole(

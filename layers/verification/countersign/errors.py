@@ -156,9 +156,10 @@ ERRORS: dict[ErrorCode, Answer] = {
 }
 
 #: Why one event of a batch is rejected by its index (answer 200, `rejected: [{index, code, message}]`).
-EventRejection = Literal["invalid_event", "event_too_old", "event_in_future"]
+EventRejection = Literal["invalid_event", "invalid_context", "event_too_old", "event_in_future"]
 EVENT_REJECTIONS: dict[EventRejection, str] = {
     "invalid_event": "The event is not valid.",
+    "invalid_context": "The event's context is not a JSON object of at most 8 KiB.",
     "event_too_old": "The event is older than the dedupe window and cannot be accepted.",
     "event_in_future": "The event's timestamp is more than one hour in the future.",
 }

@@ -9,7 +9,12 @@ An event that fails validation or the time window is rejected alone, by its inde
 are still accepted. The window: older than the dedupe window (default 7 days) or more than
 FUTURE_SKEW_SECONDS ahead is refused, so a replay can never outlive its dedupe record.
 
-Dedupe key: `insertId` when present, else a hash of the event's canonical content together with
+`context` (where the event happened: page, library, user agent) is an optional JSON object of at
+most MAX_CONTEXT_BYTES as UTF-8 compact JSON; a larger or non-object one rejects that event alone.
+It is stored and exported as sent, and is not part of the content dedupe: the same event seen from
+two pages' contexts is still one event.
+
+Dedupe key: `insertId` when present, else a hash of the event's canonical content (less `context`) together with
 the session's visitor and account ids. Canonical means one spelling per JSON value: keys sorted,
 no white space, and a number written as an integer when it is one (1, 1.0, 1e0 and 10E-1 are one
 value in JSON, so one event). The key is the event's DynamoDB key, so the stored event
@@ -32,7 +37,8 @@ MAX_EVENT_BYTES = 32 * 1024
 FUTURE_SKEW_SECONDS = 3600
 MAX_TYPE_CHARS = 256
 MAX_INSERT_ID_CHARS = 256
-_FIELDS = frozenset({"type", "timestamp", "insertId", "name", "properties"})
+MAX_CONTEXT_BYTES = 8 * 1024
+_FIELDS = frozenset({"type", "timestamp", "insertId", "name", "properties", "context"})
 #: How deep one event may nest (the event object is level 1); a deeper event is rejected alone.
 MAX_EVENT_DEPTH = 16
 
@@ -104,7 +110,8 @@ def dedupe_key(event: dict[str, Any], visitor_id: str, account_id: str) -> str:
     insert_id = event.get("insertId")
     if insert_id is not None:
         return "i" + _digest(insert_id)
-    content = {"event": _whole_numbers_as_integers(event), "visitorId": visitor_id, "accountId": account_id}
+    content_fields = {name: value for name, value in event.items() if name != "context"}
+    content = {"event": _whole_numbers_as_integers(content_fields), "visitorId": visitor_id, "accountId": account_id}
     return "c" + _digest(canonical_json(content))
 
 
@@ -156,6 +163,12 @@ def _problem(event: Any, *, now_ms: int, window_seconds: int) -> tuple[EventReje
         return "invalid_event", "name must be a string."
     if "properties" in event and not isinstance(event["properties"], dict):
         return "invalid_event", "properties must be a JSON object."
+    if "context" in event:
+        if not isinstance(event["context"], dict):
+            return "invalid_context", "context must be a JSON object."
+        size = len(canonical_json(event["context"]).encode("utf-8", "surrogatepass"))
+        if size > MAX_CONTEXT_BYTES:
+            return "invalid_context", f"context is {size} bytes of JSON; it is at most {MAX_CONTEXT_BYTES}."
     if json_depth_exceeds(event, MAX_EVENT_DEPTH):
         return "invalid_event", f"An event nests deeper than {MAX_EVENT_DEPTH} levels."
     if timestamp < now_ms - window_seconds * 1000:

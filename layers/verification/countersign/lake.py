@@ -36,7 +36,7 @@ _DIGEST_CHARS = 12
 #: The fields of each record, in the order the lines write them (the Glue tables list them too).
 EVENT_FIELDS = (
     "eventId", "appId", "sessionId", "visitorId", "accountId", "type", "name", "timestamp",
-    "insertId", "properties", "receivedAt", "verification",
+    "insertId", "properties", "context", "receivedAt", "verification",
 )  # fmt: skip
 SESSION_FIELDS = (
     "sessionId", "appId", "visitorId", "accountId", "anonymous", "visitor", "account", "verification",
@@ -183,6 +183,7 @@ def _event_line(pk: str, image: dict[str, Any], sequence: int) -> LakeLine:
         "timestamp": payload["timestamp"],
         "insertId": payload.get("insertId"),
         "properties": payload.get("properties"),
+        "context": payload.get("context"),
         "receivedAt": clock.iso(received_ms / 1000, milliseconds=True),
         "verification": _verification(image, "verifiedBy"),
     }

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from countersign.events import MAX_CONTEXT_BYTES
+
 #: The admin bearer token (SPEC 3.1); the local stack adds it to the document's components.
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     "adminToken": {
@@ -136,6 +138,14 @@ EVENTS: dict[str, Any] = {
                     "insertId": {"type": "string", "minLength": 1, "maxLength": 256},
                     "name": {"type": "string"},
                     "properties": {"type": "object"},
+                    "context": {
+                        "type": "object",
+                        "description": (
+                            f"Where the event happened (page, library, user agent): at most {MAX_CONTEXT_BYTES} bytes"
+                            " of UTF-8 JSON; stored and exported as sent, not part of the content dedupe. A larger or"
+                            " non-object context rejects that event alone (invalid_context)."
+                        ),
+                    },
                 },
             },
         },

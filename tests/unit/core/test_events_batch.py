@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from countersign.errors import ApiError
-from countersign.events import MAX_EVENT_BYTES, MAX_EVENTS, check_batch, dedupe_key
+from countersign.events import MAX_CONTEXT_BYTES, MAX_EVENT_BYTES, MAX_EVENTS, canonical_json, check_batch, dedupe_key
 from countersign.sdk_requests import EventsRequest
 from countersign.strict_json import BODY_DECODER
 
@@ -115,3 +115,35 @@ def test_batch_id_is_stable_for_a_retry_and_differs_otherwise() -> None:
     first = batch([event(), event(name="x")])
     assert first.batch_id == batch([event(), event(name="x")]).batch_id
     assert first.batch_id != batch([event(name="x"), event()]).batch_id
+
+
+def test_context_of_at_most_8_kib_is_kept_as_sent_and_a_bad_one_rejects_that_event_alone() -> None:
+    """SPEC 3.3: `context` is an object of at most 8 KiB of UTF-8 JSON; otherwise that event alone."""
+    page = {"url": "https://shop.example/pricing", "title": "Pricing"}
+    fits = {"pad": "€" * ((MAX_CONTEXT_BYTES - len('{"pad":""}')) // 3)}  # 3 bytes each: at the limit
+    assert len(canonical_json(fits).encode()) <= MAX_CONTEXT_BYTES < len(canonical_json({**fits, "x": 1}).encode())
+    checked = batch(
+        [
+            event(context={"page": page}),
+            event(context=["not", "an", "object"]),
+            event(context="text"),
+            event(context={**fits, "x": 1}),
+            event(context=fits),
+            event(context={}),
+        ]
+    )
+    assert [e.index for e in checked.events] == [0, 4, 5]
+    assert checked.events[0].payload["context"] == {"page": page}
+    assert [(r.index, r.code) for r in checked.rejected] == [
+        (1, "invalid_context"),
+        (2, "invalid_context"),
+        (3, "invalid_context"),
+    ]
+    assert "8192" in checked.rejected[2].message
+
+
+def test_context_is_not_part_of_the_content_dedupe() -> None:
+    key = dedupe_key(event(name="buy"), "v", "a")
+    assert dedupe_key(event(name="buy", context={"page": {"url": "https://a.example/"}}), "v", "a") == key
+    assert dedupe_key(event(name="buy", context={"page": {"url": "https://b.example/"}}), "v", "a") == key
+    assert dedupe_key(event(name="sell", context={"page": {"url": "https://a.example/"}}), "v", "a") != key
