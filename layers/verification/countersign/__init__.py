@@ -38,6 +38,7 @@ The data layer and plumbing
     aws               AWS clients made once per container; AWS failures -> 503
     observability     the function's logger and metrics (flushed by its handler)
     clock             the one UTC ISO 8601 format
+    ascii_escape      any text in an ASCII form every DynamoDB name or value holds (counter names)
     config            configuration from the environment template.yaml sets
     container, ttl_cache   warm-container state in one resettable registry; expiring caches
     snapstart         SnapStart hooks: what a restored environment must not share with the others

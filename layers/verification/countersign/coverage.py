@@ -14,7 +14,7 @@ Counter names (attributes of an hour item; the outcome counters `accepted`, `dup
 
 A name holds a key name or kid only after it verified a signature, so it is the customer's own
 string, not a stranger's; still, a kid is any JSON string of up to `tokens.MAX_KID_CHARS`
-characters, so it is written in the store's ASCII form (`store.counters.storable`), which every
+characters, so it is written in its ASCII form (`ascii_escape.storable`), which every
 DynamoDB attribute name can hold and which reads back exactly.
 
 Windows: `hours=N` counts the current hour so far and the N full hours before it, so the answer
@@ -30,10 +30,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from countersign import clock, policy
+from countersign.ascii_escape import storable, unstorable
 from countersign.errors import ApiError
 from countersign.numerals import decimal_at_most
 from countersign.settings import Settings, apply_patch
-from countersign.store.counters import storable, unstorable
 
 MAX_HOURS = 720
 DEFAULT_HOURS = 24

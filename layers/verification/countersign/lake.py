@@ -1,6 +1,10 @@
-"""The data lake's lines and object names (SPEC 6): a DataTable stream record in, a lake line out. Pure.
+"""The data lake's lines and object names (SPEC 6): a DataTable stream record in, a lake line out.
 
-    stream record (NEW_IMAGE) -> LakeLine(kind, app, dt, sequence, record) -> partition -> object
+    stream record -> store.data.stream_change (typed) -> LakeLine(kind, app, dt, sequence, record)
+                  -> partition -> object
+
+No AWS call: the store decodes the stream image (it alone knows DataTable's item layout) and this
+module maps the typed session or event to its lake record.
 
 - An inserted EVENT item becomes one `events` line; an inserted or modified SESSION item one
   `sessions` line holding the whole metadata after the change. Nothing else is ever a line
@@ -24,6 +28,7 @@ from typing import Any, Literal
 
 from countersign import clock
 from countersign.numerals import decimal_at_most
+from countersign.store.data import SessionRecord, StoredEvent, stream_change
 
 Kind = Literal["events", "sessions"]
 KINDS: tuple[Kind, ...] = ("events", "sessions")
@@ -123,18 +128,12 @@ def start_after_key(partition: Partition, sequence: int) -> str:
 
 def lake_line(stream_record: dict[str, Any]) -> LakeLine | None:
     """The lake line of one DynamoDB stream record (Lambda's shape), or None if it is not one."""
-    change = stream_record.get("eventName")
-    body = stream_record.get("dynamodb") or {}
-    image = body.get("NewImage")
-    if not image or change not in ("INSERT", "MODIFY"):
+    change = stream_change(stream_record)
+    if change is None:
         return None
-    pk, sk = _s(image, "pk"), _s(image, "sk")
-    sequence = int(body["SequenceNumber"])
-    if sk == "EVENT" and change == "INSERT":
-        return _event_line(pk, image, sequence)
-    if sk == "SESSION":
-        return _session_line(pk, image, sequence, "started" if change == "INSERT" else "updated")
-    return None
+    if isinstance(change.item, StoredEvent):
+        return _event_line(change.item, change.sequence) if change.inserted else None
+    return _session_line(change.item, change.sequence, "started" if change.inserted else "updated")
 
 
 def line_identity(kind: Kind, record: dict[str, Any]) -> str:
@@ -168,63 +167,55 @@ def decode_object(data: bytes) -> list[dict[str, Any]]:
 # records ---------------------------------------------------------------------------------------
 
 
-def _event_line(pk: str, image: dict[str, Any], sequence: int) -> LakeLine:
-    _, app_id, event_id = pk.split("#", 2)
-    payload = json.loads(_s(image, "payload"))
-    received_ms = int(image["receivedMs"]["N"])
+def _event_line(event: StoredEvent, sequence: int) -> LakeLine:
+    payload = event.payload
     record = {
-        "eventId": event_id,
-        "appId": app_id,
-        "sessionId": _s(image, "sessionId"),
-        "visitorId": _s(image, "visitorId"),
-        "accountId": _s(image, "accountId"),
+        "eventId": event.dedupe_key,
+        "appId": event.app_id,
+        "sessionId": event.session_id,
+        "visitorId": event.visitor_id,
+        "accountId": event.account_id,
         "type": payload["type"],
         "name": payload.get("name"),
         "timestamp": payload["timestamp"],
         "insertId": payload.get("insertId"),
         "properties": payload.get("properties"),
         "context": payload.get("context"),
-        "receivedAt": clock.iso(received_ms / 1000, milliseconds=True),
-        "verification": _verification(image, "verifiedBy"),
+        "receivedAt": clock.iso(event.received_ms / 1000, milliseconds=True),
+        "verification": _verification(event.verified_by, event.key_name, event.kid),
     }
-    return LakeLine("events", app_id, clock.utc_day(received_ms / 1000), sequence, event_id, record)
+    return LakeLine("events", event.app_id, clock.utc_day(event.received_ms / 1000), sequence, event.dedupe_key, record)
 
 
-def _session_line(pk: str, image: dict[str, Any], sequence: int, change: str) -> LakeLine:
-    _, app_id, session_id = pk.split("#", 2)
-    created_ms = int(image["createdMs"]["N"])
-    # Items written before `changedMs` existed were only ever started, never updated.
-    changed_ms = int(image["changedMs"]["N"]) if "changedMs" in image else created_ms
-    version = int(image["metadataVersion"]["N"])
+def _session_line(session: SessionRecord, sequence: int, change: str) -> LakeLine:
+    version = session.metadata_version
     record = {
-        "sessionId": session_id,
-        "appId": app_id,
-        "visitorId": _s(image, "visitorId"),
-        "accountId": _s(image, "accountId"),
-        "anonymous": bool(image["anonymous"]["BOOL"]),
-        "visitor": json.loads(_s(image, "visitor")),
-        "account": json.loads(_s(image, "account")),
-        "verification": _verification(image, "signed"),
-        "startedAt": clock.iso(created_ms / 1000, milliseconds=True),
-        "expiresAt": clock.iso(int(float(image["expiresAt"]["N"]) * 1000) / 1000, milliseconds=True),
+        "sessionId": session.session_id,
+        "appId": session.app_id,
+        "visitorId": session.visitor_id,
+        "accountId": session.account_id,
+        "anonymous": session.anonymous,
+        "visitor": session.visitor,
+        "account": session.account,
+        "verification": _verification(session.signed or "unsigned", session.key_name, session.kid),
+        "startedAt": clock.iso(session.created_ms / 1000, milliseconds=True),
+        "expiresAt": clock.iso(int(session.expires_at * 1000) / 1000, milliseconds=True),
         "metadataVersion": version,
         "change": change,
         # When this version was written: the tables partition sessions by it (SPEC 6.2).
-        "changedAt": clock.iso(changed_ms / 1000, milliseconds=True),
+        "changedAt": clock.iso(session.metadata_changed_ms / 1000, milliseconds=True),
     }
-    return LakeLine("sessions", app_id, clock.utc_day(changed_ms / 1000), sequence, f"{session_id}@{version}", record)
+    day = clock.utc_day(session.metadata_changed_ms / 1000)
+    return LakeLine("sessions", session.app_id, day, sequence, f"{session.session_id}@{version}", record)
 
 
-def _verification(image: dict[str, Any], mode_attribute: str) -> dict[str, str]:
-    verification = {"mode": _s(image, mode_attribute)}
-    for name in ("keyName", "kid"):
-        if name in image:
-            verification[name] = _s(image, name)
+def _verification(mode: str, key_name: str | None, kid: str | None) -> dict[str, str]:
+    verification = {"mode": mode}
+    if key_name is not None:
+        verification["keyName"] = key_name
+    if kid is not None:
+        verification["kid"] = kid
     return verification
-
-
-def _s(image: dict[str, Any], name: str) -> str:
-    return str(image[name]["S"])
 
 
 _MAX_SEQUENCE = 10**SEQUENCE_DIGITS - 1

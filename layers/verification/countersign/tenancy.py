@@ -7,7 +7,7 @@
 
 Counting costs nothing extra on the events path: the counter UpdateItem an events batch makes
 anyway also counts the request in the application's one-second window, over every container
-(`DataStore.add_counts`). Requests that make no counter write of their own (sessions, admin
+(`CounterStore.add_counts`). Requests that make no counter write of their own (sessions, admin
 routes, refusals) make it here, once. A container learns its application is over the limit from
 its own write, so a second admits at most `limit + containers - 1` requests of one application;
 every further request of that second costs no AWS call. docs/cost-and-scale.md has the arithmetic.
@@ -35,7 +35,7 @@ from countersign.config import get_config
 from countersign.errors import ApiError
 from countersign.observability import metrics
 from countersign.store.control import control_store
-from countersign.store.data import data_store
+from countersign.store.counters import counter_store
 from countersign.ttl_cache import TtlCache
 
 logger = Logger(child=True)
@@ -80,7 +80,7 @@ def add_counts(app_id: str, counts: dict[str, int]) -> None:
     """The request's counter write (outcome counters), which also counts it in its rate window."""
     request = _current.get()
     family = request.family if request else "sdk"
-    observe(app_id, family, data_store().add_counts(app_id, counts, family=family))
+    observe(app_id, family, counter_store().add_counts(app_id, counts, family=family))
     if request is not None and request.app_id == app_id:
         request.counted = True
 

@@ -1,7 +1,7 @@
 """Per-application rate limits in-process (SPEC 4): the one-second window counted in the counter
 write a request makes anyway, the door a container closes at the limit, overrides per application.
 
-The clock of the two modules that read it (tenancy, the data store) is pinned to one second, so a
+The clock of the two modules that read it (tenancy, the counter store) is pinned to one second, so a
 test never straddles two windows by accident; moving it is how a test starts the next second.
 """
 
@@ -16,10 +16,9 @@ from typing import Any
 import pytest
 
 from countersign import aws, container, tenancy
-from countersign.store import data
+from countersign.store import counters as counters_module
 from countersign.store.control import ControlStore
-from countersign.store.counters import COUNTER_SHARDS, CounterStore
-from countersign.store.data import RATE_SLOTS, DataStore
+from countersign.store.counters import COUNTER_SHARDS, RATE_SLOTS, CounterStore
 from countersign_dev import template as tpl
 from tests.support.tenant import Tenant, aws_calls
 from tests.support.world import World
@@ -32,7 +31,7 @@ class Clock:
         self.now = START
         fake = SimpleNamespace(time=lambda: self.now)
         monkeypatch.setattr(tenancy, "time", fake)
-        monkeypatch.setattr(data, "time", fake)
+        monkeypatch.setattr(counters_module, "time", fake)
 
     def next_second(self) -> None:
         self.now = float(int(self.now) + 1) + 0.25
@@ -43,8 +42,8 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return Clock(monkeypatch)
 
 
-def store(world: World) -> DataStore:
-    return DataStore(world.data_table, aws.client("dynamodb"))  # the client aws_calls counts
+def store(world: World) -> CounterStore:
+    return CounterStore(world.data_table, aws.client("dynamodb"))  # the client aws_calls counts
 
 
 def counted(world: World, app_id: str) -> dict[str, int]:

@@ -2,12 +2,13 @@
 
     STATS#<appId>#<shard>   HOUR#<yyyy-mm-ddThh>   one hour's counters (ADD): outcomes and drops by
                                                   reason, accepted sessions and events by how they
-                                                  were verified (`countersign.coverage` names them)
+                                                  were verified (`countersign.coverage` names them),
+                                                  and the shard's one-second rate window (`rate_*`)
     USAGE#<appId>           KEY#<sha256 of name>   lastUsedMs of an HS256 key (a minute, in ms)
     USAGE#<appId>           KID#<sha256 of kid>    lastUsedMs of an RS256 kid; `name` is its label
 
 Why this shape (docs/cost-and-scale.md has the arithmetic):
-- One request adds to one bucket item in one UpdateItem (`DataStore.add_counts`, which also
+- One request adds to one bucket item in one UpdateItem (`CounterStore.add_counts`, which also
   counts the request in its rate window): an events batch adds its outcomes and its accepted
   events by verification mode together, so coverage costs the ingest path no write.
   Buckets are sharded COUNTER_SHARDS ways, as the counters always were, so no single item takes
@@ -21,12 +22,13 @@ Why this shape (docs/cost-and-scale.md has the arithmetic):
 from __future__ import annotations
 
 import hashlib
-import json
+import time
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal
 
 from countersign import aws, container
+from countersign.ascii_escape import storable, unstorable
 from countersign.config import get_config
 from countersign.store._attributes import number, string
 
@@ -34,11 +36,13 @@ COUNTER_SHARDS = 16
 #: How long a bucket is kept after its hour starts: the longest coverage window (720 full hours
 #: and the current one), plus a spare hour.
 RETENTION_HOURS = 722
-BUCKET_PREFIX = "HOUR#"
+_BUCKET_PREFIX = "HOUR#"
 _BUCKET_FORMAT = "%Y-%m-%dT%H"
 _NOT_COUNTERS = frozenset({"pk", "sk", "ttl"})
-#: The rate-window attributes `DataStore.add_counts` keeps in the same items (not counters).
-RATE_PREFIX = "rate_"
+#: The rate-window attributes `add_counts` keeps in the same items (not counters).
+_RATE_PREFIX = "rate_"
+#: Rate-window slots per counters item: a slot is reused after COUNTER_SHARDS * RATE_SLOTS seconds.
+RATE_SLOTS = 16
 
 UsageKind = Literal["key", "kid"]
 
@@ -57,22 +61,72 @@ def bucket_expiry(bucket: str) -> int:
     return int((bucket_start(bucket) + timedelta(hours=RETENTION_HOURS)).timestamp())
 
 
-def storable(text: str) -> str:
-    """`text` as its ASCII JSON escape without the quotes: valid in any attribute name or value
-    (a lone surrogate, which UTF-8 cannot carry, included) and read back exactly by `unstorable`."""
-    return json.dumps(text)[1:-1]
-
-
-def unstorable(stored: str) -> str:
-    return str(json.loads(f'"{stored}"'))
-
-
 class CounterStore:
     def __init__(self, table: str, client: Any) -> None:
         self.table = table
         self.client = client
 
     # hour buckets ------------------------------------------------------------------------------
+
+    def add_counts(self, app_id: str, counts: dict[str, int], *, family: str = "sdk", now: float | None = None) -> int:
+        """ADD to the application's counters and count this request in its rate window.
+
+        One UpdateItem, the one the request makes anyway. Returns how many requests of `family`
+        the application has made in the current one-second window, from every container (the
+        rate limit of `countersign.tenancy` compares it with the application's limit).
+
+        The counters item is the current hour's bucket (diagnostics and coverage read the buckets of a
+        window through `totals`; it expires with its `ttl`) in the shard of the current
+        second (`second % COUNTER_SHARDS`), so each
+        shard takes one second in sixteen of an application's writes, and the rate window is
+        that item's slot attributes: `rate_<family>_n<slot>` (requests) and `rate_<family>_w<slot>`
+        (which second they belong to). The write removes the item's other slots; a slot left from
+        RATE_SLOTS cycles ago (same slot, no write since) is seen in the returned old second and
+        taken back by one corrective ADD, the only case with a second call.
+        """
+        second = int(time.time() if now is None else now)
+        shard, slot = second % COUNTER_SHARDS, (second // COUNTER_SHARDS) % RATE_SLOTS
+        counts = {name: value for name, value in counts.items() if value}
+        requests, window = _rate_attributes(family, slot)
+        names = {"#rn": requests, "#rw": window, **{f"#c{i}": name for i, name in enumerate(counts)}}
+        values = {
+            ":one": number(1),
+            ":second": number(second),
+            **{f":c{i}": number(v) for i, v in enumerate(counts.values())},
+        }
+        additions = ["#rn :one", *(f"#c{i} :c{i}" for i in range(len(counts)))]
+        others = [name for other in range(RATE_SLOTS) if other != slot for name in _rate_attributes(family, other)]
+        bucket = hour_bucket(datetime.fromtimestamp(second, UTC))
+        key = _bucket_key(app_id, shard, bucket)
+        with aws.calling("dynamodb"):
+            old = self.client.update_item(
+                TableName=self.table,
+                Key=key,
+                UpdateExpression=f"ADD {', '.join(additions)} SET #rw = :second, #ttl = :ttl "
+                f"REMOVE {', '.join(others)}",
+                ExpressionAttributeNames={**names, "#ttl": "ttl"},
+                ExpressionAttributeValues={**values, ":ttl": number(bucket_expiry(bucket))},
+                # The whole old item (no read capacity): its slot says which second it counted.
+                ReturnValues="ALL_OLD",
+            ).get("Attributes", {})
+        old_second = int(old[window]["N"]) if window in old else None
+        old_requests = int(old[requests]["N"]) if requests in old else 0
+        if old_second == second:
+            return old_requests + 1
+        if old_requests:  # a slot left from RATE_SLOTS cycles ago: take its count back
+            try:
+                with aws.calling("dynamodb"):
+                    self.client.update_item(
+                        TableName=self.table,
+                        Key=key,
+                        UpdateExpression="ADD #rn :back",
+                        ConditionExpression="#rw = :second",
+                        ExpressionAttributeNames={"#rn": requests, "#rw": window},
+                        ExpressionAttributeValues={":back": number(-old_requests), ":second": number(second)},
+                    )
+            except self.client.exceptions.ConditionalCheckFailedException:
+                pass  # the slot already belongs to a later second: nothing of ours is left in it
+        return 1
 
     def totals(self, app_id: str, since: datetime, until: datetime) -> dict[str, int]:
         """Every counter summed over the buckets of the hours from `since` to `until`, every shard."""
@@ -83,9 +137,9 @@ class CounterStore:
                 "TableName": self.table,
                 "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
                 "ExpressionAttributeValues": {
-                    ":pk": string(f"STATS#{app_id}#{shard}"),
-                    ":first": string(BUCKET_PREFIX + first),
-                    ":last": string(BUCKET_PREFIX + last),
+                    ":pk": _stats_partition(app_id, shard),
+                    ":first": string(_BUCKET_PREFIX + first),
+                    ":last": string(_BUCKET_PREFIX + last),
                 },
             }
             while True:
@@ -93,7 +147,7 @@ class CounterStore:
                     page = self.client.query(**request)
                 for item in page.get("Items", []):
                     for name, value in item.items():
-                        if name not in _NOT_COUNTERS and not name.startswith(RATE_PREFIX):
+                        if name not in _NOT_COUNTERS and not name.startswith(_RATE_PREFIX):
                             totals[name] = totals.get(name, 0) + int(value["N"])
                 if "LastEvaluatedKey" not in page:
                     break
@@ -139,6 +193,19 @@ class CounterStore:
         with aws.calling("dynamodb"):
             item = self.client.get_item(TableName=self.table, Key=_usage_key(app_id, kind, name)).get("Item")
         return int(item["lastUsedMs"]["N"]) if item else None
+
+
+def _rate_attributes(family: str, slot: int) -> tuple[str, str]:
+    """The counters item's attributes for one rate-window slot: (requests, second)."""
+    return f"{_RATE_PREFIX}{family}_n{slot}", f"{_RATE_PREFIX}{family}_w{slot}"
+
+
+def _stats_partition(app_id: str, shard: int) -> dict[str, str]:
+    return string(f"STATS#{app_id}#{shard}")
+
+
+def _bucket_key(app_id: str, shard: int, bucket: str) -> dict[str, Any]:
+    return {"pk": _stats_partition(app_id, shard), "sk": string(_BUCKET_PREFIX + bucket)}
 
 
 def _usage_prefix(kind: UsageKind) -> str:

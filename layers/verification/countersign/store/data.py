@@ -1,4 +1,5 @@
-"""Sessions, events, receipts and counters in DataTable: the ingest path's only data access.
+"""Sessions, events, receipts and drops in DataTable: the ingest path's only data access (its
+counters are `store.counters`).
 
 Item layout (`pk` / `sk`; every key starts with the application id):
 
@@ -8,9 +9,8 @@ Item layout (`pk` / `sk`; every key starts with the application id):
     RAW#<appId>#<shard>           <ms>#<batchId>     receipt of one batch: the keys it stored, newest first;
                                                      its `visitorReceipts` (<appId>#<visitorId>) puts it in
                                                      the sparse index VisitorReceipts (sort key `sk`)
-    STATS#<appId>#<shard>         HOUR#<utc hour>    one hour's counters (`store.counters` reads them):
-                                                     outcomes, drops, coverage; the shard of the
-                                                     current second, with its rate window
+    STATS#<appId>#<shard>         HOUR#<utc hour>    one hour's counters and the rate window: written
+                                                     and read by `store.counters` only
     DROPS#<appId>#<shard>         <ms>#<random>      one recent drop (reason, time, keyName/kid)
 
 Why this shape (docs/cost-and-scale.md has the arithmetic):
@@ -24,7 +24,7 @@ Why this shape (docs/cost-and-scale.md has the arithmetic):
   application and visitor (VisitorReceipts, keys only: one index write unit per batch, whatever
   its size), so the cost never grows with other visitors' traffic. Only receipts carry the
   index key, so no other item is written to the index.
-- Counters and drop logs are sharded too, so no single item takes every write of a busy app.
+- Drop logs are sharded too (as the counters are), so no single item takes every write of a busy app.
 All items carry `ttl`: events live for the dedupe window past their timestamp, sessions until
 they end, receipts and drops for the dedupe window.
 """
@@ -34,12 +34,10 @@ from __future__ import annotations
 import heapq
 import json
 import secrets
-import time
 import zlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -47,11 +45,8 @@ from countersign import aws, container
 from countersign.config import get_config
 from countersign.errors import DependencyUnavailable
 from countersign.policy import TokenKind
-from countersign.store._attributes import number, string
-from countersign.store.counters import BUCKET_PREFIX, COUNTER_SHARDS, RATE_PREFIX, bucket_expiry, hour_bucket
+from countersign.store._attributes import number, string, typed
 
-#: Rate-window slots per counters item: a slot is reused after COUNTER_SHARDS * RATE_SLOTS seconds.
-RATE_SLOTS = 16
 RAW_SHARDS = 16
 #: DataTable's sparse index of receipts: partition `visitorReceipts` (<appId>#<visitorId>), sort key `sk`.
 VISITOR_RECEIPTS_INDEX = "VisitorReceipts"
@@ -78,6 +73,11 @@ class SessionRecord:
     created_ms: int
     expires_at: float  # epoch seconds: the session ends here
     metadata_version: int = 1
+    changed_ms: int | None = None  # when the metadata last changed; None: at the start
+
+    @property
+    def metadata_changed_ms(self) -> int:
+        return self.created_ms if self.changed_ms is None else self.changed_ms
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,58 @@ class EventRecord:
     dedupe_key: str
     payload: dict[str, Any]
     timestamp_ms: int
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An accepted event as DataTable holds it (its dedupe record): everything its lake line needs."""
+
+    app_id: str
+    dedupe_key: str
+    payload: dict[str, Any]
+    session_id: str
+    visitor_id: str
+    account_id: str
+    received_ms: int
+    batch_id: str
+    verified_by: str  # how its session was verified: "hs256", "rs256" or "unsigned"
+    key_name: str | None
+    kid: str | None
+
+
+@dataclass(frozen=True)
+class StreamChange:
+    """One record of DataTable's stream whose new image is a session or an event, typed."""
+
+    sequence: int  # the stream sequence number: the record's position in its shard
+    inserted: bool  # INSERT; else MODIFY
+    item: SessionRecord | StoredEvent
+
+
+def stream_change(record: dict[str, Any]) -> StreamChange | None:
+    """The typed new image of one stream record (Lambda's shape, NEW_IMAGE), or None when the
+    record is not an insert or change of a session or an event (a receipt, a counter, a removal)."""
+    change = record.get("eventName")
+    body = record.get("dynamodb") or {}
+    image = body.get("NewImage")
+    if not image or change not in ("INSERT", "MODIFY"):
+        return None
+    item = stored_item(image)
+    if item is None:
+        return None
+    return StreamChange(int(body["SequenceNumber"]), change == "INSERT", item)
+
+
+def stored_item(item: dict[str, Any]) -> SessionRecord | StoredEvent | None:
+    """A DataTable item (attribute values, as GetItem, Query and streams give them) as typed
+    values if it is a session or an event, else None."""
+    values = typed(item)
+    if values["sk"] not in ("SESSION", "EVENT"):
+        return None
+    _, app_id, identity = str(values["pk"]).split("#", 2)  # SESSION#<appId>#<id>, EVENT#<appId>#<key>
+    if values["sk"] == "SESSION":
+        return _session_record(app_id, identity, values)
+    return _stored_event(app_id, identity, values)
 
 
 @dataclass
@@ -134,21 +186,7 @@ class DataStore:
             ).get("Item")
         if not item:
             return None
-        return SessionRecord(
-            app_id=app_id,
-            session_id=session_id,
-            visitor_id=item["visitorId"]["S"],
-            account_id=item["accountId"]["S"],
-            visitor=json.loads(item["visitor"]["S"]),
-            account=json.loads(item["account"]["S"]),
-            anonymous=item["anonymous"]["BOOL"],
-            signed=_token_kind(item["signed"]["S"]),
-            key_name=item.get("keyName", {}).get("S"),
-            kid=item.get("kid", {}).get("S"),
-            created_ms=int(item["createdMs"]["N"]),
-            expires_at=float(item["expiresAt"]["N"]),
-            metadata_version=int(item["metadataVersion"]["N"]),
-        )
+        return _session_record(app_id, session_id, typed(item))
 
     def replace_metadata(
         self, session: SessionRecord, visitor: dict[str, Any], account: dict[str, Any], *, changed_ms: int
@@ -277,12 +315,12 @@ class DataStore:
                         wanted.setdefault(key["S"], receipt["batchId"]["S"])
             found = self._get_events(app_id, wanted)
             for key, batch in wanted.items():
-                item = found.get(key)
+                event = found.get(key)
                 # Shown under the batch that stored it, once (a retried batch lists it again).
-                if item is None or item["batchId"]["S"] != batch:
+                if event is None or event.batch_id != batch:
                     continue
                 shown.add(key)
-                listed.append(_event_json(item))
+                listed.append(_event_json(event))
                 if len(listed) == limit:
                     break
         return listed
@@ -319,67 +357,7 @@ class DataStore:
                 indexed += 1
         return indexed
 
-    # counters (the hour buckets of store.counters) and drops ---------------------------------
-
-    def add_counts(self, app_id: str, counts: dict[str, int], *, family: str = "sdk", now: float | None = None) -> int:
-        """ADD to the application's counters and count this request in its rate window.
-
-        One UpdateItem, the one the request makes anyway. Returns how many requests of `family`
-        the application has made in the current one-second window, from every container (the
-        rate limit of `countersign.tenancy` compares it with the application's limit).
-
-        The counters item is the current hour's bucket (`store.counters`: diagnostics and coverage
-        read the buckets of a window; it expires with its `ttl`) in the shard of the current
-        second (`second % COUNTER_SHARDS`), so each
-        shard takes one second in sixteen of an application's writes, and the rate window is
-        that item's slot attributes: `rate_<family>_n<slot>` (requests) and `rate_<family>_w<slot>`
-        (which second they belong to). The write removes the item's other slots; a slot left from
-        RATE_SLOTS cycles ago (same slot, no write since) is seen in the returned old second and
-        taken back by one corrective ADD, the only case with a second call.
-        """
-        second = int(time.time() if now is None else now)
-        shard, slot = second % COUNTER_SHARDS, (second // COUNTER_SHARDS) % RATE_SLOTS
-        counts = {name: value for name, value in counts.items() if value}
-        requests, window = _rate_attributes(family, slot)
-        names = {"#rn": requests, "#rw": window, **{f"#c{i}": name for i, name in enumerate(counts)}}
-        values = {
-            ":one": number(1),
-            ":second": number(second),
-            **{f":c{i}": number(v) for i, v in enumerate(counts.values())},
-        }
-        additions = ["#rn :one", *(f"#c{i} :c{i}" for i in range(len(counts)))]
-        others = [name for other in range(RATE_SLOTS) if other != slot for name in _rate_attributes(family, other)]
-        bucket = hour_bucket(datetime.fromtimestamp(second, UTC))
-        key = {"pk": string(f"STATS#{app_id}#{shard}"), "sk": string(BUCKET_PREFIX + bucket)}
-        with aws.calling("dynamodb"):
-            old = self.client.update_item(
-                TableName=self.table,
-                Key=key,
-                UpdateExpression=f"ADD {', '.join(additions)} SET #rw = :second, #ttl = :ttl "
-                f"REMOVE {', '.join(others)}",
-                ExpressionAttributeNames={**names, "#ttl": "ttl"},
-                ExpressionAttributeValues={**values, ":ttl": number(bucket_expiry(bucket))},
-                # The whole old item (no read capacity): its slot says which second it counted.
-                ReturnValues="ALL_OLD",
-            ).get("Attributes", {})
-        old_second = int(old[window]["N"]) if window in old else None
-        old_requests = int(old[requests]["N"]) if requests in old else 0
-        if old_second == second:
-            return old_requests + 1
-        if old_requests:  # a slot left from RATE_SLOTS cycles ago: take its count back
-            try:
-                with aws.calling("dynamodb"):
-                    self.client.update_item(
-                        TableName=self.table,
-                        Key=key,
-                        UpdateExpression="ADD #rn :back",
-                        ConditionExpression="#rw = :second",
-                        ExpressionAttributeNames={"#rn": requests, "#rw": window},
-                        ExpressionAttributeValues={":back": number(-old_requests), ":second": number(second)},
-                    )
-            except self.client.exceptions.ConditionalCheckFailedException:
-                pass  # the slot already belongs to a later second: nothing of ours is left in it
-        return 1
+    # drops ------------------------------------------------------------------------------------
 
     def record_drop(self, app_id: str, drop: dict[str, Any], *, at_ms: int) -> None:
         """Keep one drop (reason, route, keyName/kid, event count) for diagnostics: never a payload."""
@@ -437,10 +415,10 @@ class DataStore:
             # An index entry whose receipt just expired finds nothing: skipped.
             yield from sorted(receipts, key=_receipt_order, reverse=True)
 
-    def _get_events(self, app_id: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+    def _get_events(self, app_id: str, keys: Iterable[str]) -> dict[str, StoredEvent]:
         requested = [{"pk": string(f"EVENT#{app_id}#{key}"), "sk": string("EVENT")} for key in keys]
-        prefix = len(f"EVENT#{app_id}#")
-        return {item["pk"]["S"][prefix:]: item for item in self._batch_get(requested)}
+        events = (stored_item(item) for item in self._batch_get(requested))
+        return {event.dedupe_key: event for event in events if isinstance(event, StoredEvent)}
 
     def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
@@ -493,25 +471,56 @@ def _verification_attributes(session: SessionRecord) -> dict[str, Any]:
     return attributes
 
 
-def _event_json(item: dict[str, Any]) -> dict[str, Any]:
-    verification: dict[str, Any] = {"mode": item["verifiedBy"]["S"]}
-    if "keyName" in item:
-        verification["keyName"] = item["keyName"]["S"]
-    if "kid" in item:
-        verification["kid"] = item["kid"]["S"]
+def _session_record(app_id: str, session_id: str, values: dict[str, Any]) -> SessionRecord:
+    return SessionRecord(
+        app_id=app_id,
+        session_id=session_id,
+        visitor_id=values["visitorId"],
+        account_id=values["accountId"],
+        visitor=json.loads(values["visitor"]),
+        account=json.loads(values["account"]),
+        anonymous=bool(values["anonymous"]),
+        signed=_token_kind(values["signed"]),
+        key_name=values.get("keyName"),
+        kid=values.get("kid"),
+        created_ms=int(values["createdMs"]),
+        expires_at=float(values["expiresAt"]),
+        metadata_version=int(values["metadataVersion"]),
+        # Items written before `changedMs` existed were only ever started, never updated.
+        changed_ms=int(values["changedMs"]) if "changedMs" in values else None,
+    )
+
+
+def _stored_event(app_id: str, dedupe_key: str, values: dict[str, Any]) -> StoredEvent:
+    return StoredEvent(
+        app_id=app_id,
+        dedupe_key=dedupe_key,
+        payload=json.loads(values["payload"]),
+        session_id=values["sessionId"],
+        visitor_id=values["visitorId"],
+        account_id=values["accountId"],
+        received_ms=int(values["receivedMs"]),
+        batch_id=values["batchId"],
+        verified_by=values["verifiedBy"],
+        key_name=values.get("keyName"),
+        kid=values.get("kid"),
+    )
+
+
+def _event_json(event: StoredEvent) -> dict[str, Any]:
+    verification: dict[str, Any] = {"mode": event.verified_by}
+    if event.key_name is not None:
+        verification["keyName"] = event.key_name
+    if event.kid is not None:
+        verification["kid"] = event.kid
     return {
-        **json.loads(item["payload"]["S"]),
-        "sessionId": item["sessionId"]["S"],
-        "visitorId": item["visitorId"]["S"],
-        "accountId": item["accountId"]["S"],
-        "receivedAt": int(item["receivedMs"]["N"]),
+        **event.payload,
+        "sessionId": event.session_id,
+        "visitorId": event.visitor_id,
+        "accountId": event.account_id,
+        "receivedAt": event.received_ms,
         "verification": verification,
     }
-
-
-def _rate_attributes(family: str, slot: int) -> tuple[str, str]:
-    """The counters item's attributes for one rate-window slot: (requests, second)."""
-    return f"{RATE_PREFIX}{family}_n{slot}", f"{RATE_PREFIX}{family}_w{slot}"
 
 
 def _visitor_receipts_key(app_id: str, visitor_id: str) -> str:
