@@ -13,9 +13,9 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from countersign.store._attributes import typed
+from tests.unit.core.test_layer_imports import PACKAGE, imported_modules
 
 ROOT = Path(__file__).resolve().parents[3]
-PACKAGE = ROOT / "layers" / "verification" / "countersign"
 #: The rules: what is accepted and why, on plain values (the package docstring's "pure" modules).
 PURE = [
     "admin_tokens", "ascii_escape", "claims", "clock", "coverage", "errors", "events", "numerals",
@@ -28,17 +28,6 @@ OUTSIDE_THE_STORE = sorted(
     [path for path in PACKAGE.rglob("*.py") if "store" not in path.relative_to(PACKAGE).parts]
     + list((ROOT / "functions").glob("*/app.py"))
 )
-
-
-def imports_of(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-        elif isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-    return names
 
 
 def module_path(name: str) -> Path | None:
@@ -60,7 +49,7 @@ def reachable_imports(start: Path) -> dict[str, Path]:
         if path in visited:
             continue
         visited.add(path)
-        for name in imports_of(path):
+        for name in imported_modules(path):
             seen.setdefault(name, path)
             if name.startswith("countersign.") and (found := module_path(name)) is not None:
                 todo.append(found)
