@@ -22,12 +22,16 @@ app = make_resolver(admin=True, max_body_bytes=ADMIN_BODY_LIMIT)
     description=(
         "The newest events of the dedupe window, of one visitor only when `visitorId` is given, newest "
         "batch first. A visitor's events are found by an index of that visitor's batches, so other "
-        "visitors' traffic never hides them and never adds to the cost of the query."
+        "visitors' traffic never hides them and never adds to the cost of the query. An answer holds at most "
+        "`limit` events and 5 MiB of them as sent (Lambda's response limit is 6 MB); `nextCursor`, when "
+        "present, is the `cursor` that lists on."
     ),
     **doc.admin_route(ok=(200, doc.RAW_EVENTS), errors=(400,), query=doc.RAW_EVENTS_QUERY),
 )
 def raw_events(appId: str) -> dict[str, Any]:
-    return reporting.raw_events(appId, visitor_id=query_param(app, "visitorId"), limit=query_param(app, "limit"))
+    return reporting.raw_events(
+        appId, visitor_id=query_param(app, "visitorId"), limit=query_param(app, "limit"), cursor=query_param(app, "cursor")
+    )
 
 
 @app.get(

@@ -106,3 +106,30 @@ def test_malformed_sdk_requests_never_500(local: LocalApi, app: dict[str, str]) 
         assert set(reply.body["error"]) >= {"code", "message"}
     unknown = local.call("POST", "/v1/apps/app_nope/sessions", json_body={"metadata": {}})
     assert (unknown.status, unknown.error_code) == (404, "app_not_found")
+
+
+def test_raw_events_of_100_emoji_events_answer_200_in_pages_not_a_502(local: LocalApi, app: dict[str, str]) -> None:
+    """Issue 21 defect 5 over HTTP: the local stack enforces Lambda's 6 MB response limit as API
+    Gateway answers it (502), and GET /raw-events stays under it by bytes, paging on by cursor."""
+    session = local.call("POST", f"/v1/apps/{app['appId']}/sessions", json_body={"metadata": {"visitor": {"id": "e"}}})
+    for batch in range(10):
+        events = [
+            {"type": "t", "timestamp": now_ms(), "insertId": f"emoji-{batch}-{n}", "properties": {"t": "😀" * 7_900}}
+            for n in range(10)
+        ]
+        reply = local.call(
+            "POST",
+            f"/v1/apps/{app['appId']}/events",
+            json_body={"sessionId": session.body["sessionId"], "events": events},
+        )
+        assert reply.status == 200 and reply.body["accepted"] == 10, reply.body
+    listed: list[str] = []
+    params: dict[str, Any] = {"limit": 100}
+    for _ in range(10):
+        reply = admin(local, app, "GET", "/raw-events", params=params)
+        assert reply.status == 200, (reply.status, str(reply.body)[:200])
+        listed.extend(event["insertId"] for event in reply.body["events"])
+        if "nextCursor" not in reply.body:
+            break
+        params = {"limit": 100, "cursor": reply.body["nextCursor"]}
+    assert len(listed) == len(set(listed)) == 100

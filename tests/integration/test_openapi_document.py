@@ -39,6 +39,7 @@ def test_query_parameters_are_documented_with_the_bounds_the_code_enforces() -> 
     assert query("/raw-events") == {
         "limit": {"type": "integer", "minimum": 1, "maximum": reporting.MAX_RAW_EVENTS},
         "visitorId": {"type": "string", "minLength": 1, "maxLength": reporting.MAX_VISITOR_ID_CHARS},
+        "cursor": {"type": "string", "minLength": 1, "maxLength": reporting.MAX_CURSOR_CHARS},
     }
     assert query("/coverage") == {"hours": {"type": "integer", "minimum": 1, "maximum": coverage.MAX_HOURS}}
     assert "x-countersign-query" not in json.dumps(document)  # folded into each operation's parameters

@@ -12,7 +12,8 @@ concurrent requests. The local stack does the same:
 `invoke` takes the function's most recently used idle container, or starts a new one when every
 container is busy (up to `CONTAINERS_PER_FUNCTION`, then it waits for one to be free), sends it
 the event and returns the handler's answer. A handler that raises, hangs (no answer within
-HUNG_AFTER_SECONDS) or kills its process raises `InvocationError` (API Gateway answers 502); a
+HUNG_AFTER_SECONDS), answers over Lambda's 6 MB response limit or kills its process raises
+`InvocationError` (API Gateway answers 502); a
 container that hung or died is thrown away, as Lambda does.
 
 Cold starts stay cheap: containers are forked from a zygote process that has already imported
@@ -24,6 +25,7 @@ forking it is safe (forking the multi-threaded stack would not be).
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import signal
@@ -64,6 +66,8 @@ _PRELOAD = (
     "pydantic",
     "requests",
 )
+#: Lambda's limit on a synchronous invocation's response payload (6 MB): over it, a 502.
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024
 #: Seconds without an answer after which a container is presumed hung, killed and replaced (502).
 #: Deliberately above any function's `Timeout`: moto serialises every AWS call and the machine's
 #: CPUs are shared, so a request that takes 2 s on Lambda can take several times that here; the
@@ -344,6 +348,7 @@ def _serve(spec: tpl.FunctionSpec, environment: dict[str, str], connection: Conn
         try:
             if kind == "invoke":
                 answer = handler(payload, LambdaContext(spec.logical_id, spec.timeout, spec.memory_mb))
+                _check_response_size(answer)
             else:
                 app = getattr(module, "app", None)
                 answer = None if app is None else app.get_openapi_json_schema(**payload)
@@ -352,6 +357,21 @@ def _serve(spec: tpl.FunctionSpec, environment: dict[str, str], connection: Conn
             connection.send(("error", f"{type(error).__name__}: {error}"))
             continue
         connection.send(("ok", answer))
+
+
+def _check_response_size(answer: Any) -> None:
+    """Lambda's limit on a synchronous invocation's response, measured as its runtime writes the
+    answer (json.dumps: non-ASCII escaped, the proxy body's quotes and backslashes escaped again).
+    Over it, Lambda fails the invocation and API Gateway answers 502: so does the local stack."""
+    size = len(json.dumps(answer).encode("utf-8"))
+    if size > MAX_RESPONSE_BYTES:
+        raise ResponseTooLarge(
+            f"Response payload size ({size} bytes) exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+        )
+
+
+class ResponseTooLarge(Exception):
+    """Lambda's Function.ResponseSizeTooLarge: the answer is over MAX_RESPONSE_BYTES."""
 
 
 class LambdaContext:

@@ -289,7 +289,11 @@ EVENTS_ANSWER: dict[str, Any] = {
 RAW_EVENTS: dict[str, Any] = {
     "type": "object",
     "required": ["events", "count"],
-    "properties": {"events": {"type": "array", "items": {"type": "object"}}, "count": {"type": "integer"}},
+    "properties": {
+        "events": {"type": "array", "items": {"type": "object"}},
+        "count": {"type": "integer"},
+        "nextCursor": {"type": "string", "description": "More events are left: send it as `cursor` to list on."},
+    },
 }
 
 _COUNTS_BY_REASON = {"type": "object", "additionalProperties": {"type": "integer"}}
@@ -393,6 +397,11 @@ RAW_EVENTS_QUERY = (
         "visitorId",
         "Only this visitor's events (its newest, within the dedupe window).",
         {"type": "string", "minLength": 1, "maxLength": 256},
+    ),
+    query_parameter(
+        "cursor",
+        "List on from where an earlier answer stopped: its `nextCursor`.",
+        {"type": "string", "minLength": 1, "maxLength": 96},
     ),
 )
 COVERAGE_QUERY = (

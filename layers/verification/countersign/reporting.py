@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from countersign import clock, coverage
@@ -10,24 +11,54 @@ from countersign.key_usage import last_used_at
 from countersign.keys import in_display_order
 from countersign.numerals import decimal_at_most
 from countersign.store.counters import counter_store
-from countersign.store.data import data_store
+from countersign.store.data import ListingPosition, data_store
 from countersign.store.keys import key_store
 
 DEFAULT_RAW_EVENTS = 25
 MAX_RAW_EVENTS = 100
 RECENT_DROPS = 50
 MAX_VISITOR_ID_CHARS = 256
+#: The events of one raw-events answer, in bytes as Lambda's runtime writes them: under Lambda's
+#: 6 MB response limit with room for the rest of the answer (headers, count, cursor).
+RAW_EVENTS_MAX_BYTES = 5 * 1024 * 1024
+MAX_CURSOR_CHARS = 96
 
 
-def raw_events(app_id: str, *, visitor_id: str | None, limit: str | None) -> dict[str, Any]:
-    """Newest accepted events first, optionally of one visitor, each with how it was verified."""
+def raw_events(app_id: str, *, visitor_id: str | None, limit: str | None, cursor: str | None = None) -> dict[str, Any]:
+    """Newest accepted events first, optionally of one visitor, each with how it was verified.
+
+    At most `limit` events and RAW_EVENTS_MAX_BYTES of them as Lambda's runtime writes the answer
+    (one event can grow sevenfold there: see `wire_bytes`), so the answer always fits Lambda's
+    6 MB response limit. When more events are left, `nextCursor` lists on from the first one not
+    shown (`cursor=`).
+    """
     count = DEFAULT_RAW_EVENTS if limit is None else decimal_at_most(limit, MAX_RAW_EVENTS)
     if count is None or not 1 <= count <= MAX_RAW_EVENTS:
         raise ApiError("invalid_request", f"limit must be an integer from 1 to {MAX_RAW_EVENTS}.")
     if visitor_id is not None and not 0 < len(visitor_id) <= MAX_VISITOR_ID_CHARS:
         raise ApiError("invalid_request", "visitorId must be 1 to 256 characters.")
-    events = data_store().events_by_receipts(app_id, visitor_id=visitor_id, limit=count)
+    start = None
+    if cursor is not None:
+        start = ListingPosition.from_cursor(cursor) if len(cursor) <= MAX_CURSOR_CHARS else None
+        if start is None:
+            raise ApiError("invalid_request", "cursor must be the nextCursor of an earlier raw-events answer.")
+    events: list[dict[str, Any]] = []
+    size = 0
+    # One event more than asked for (when there is one) says whether a next page exists.
+    for position, event in data_store().newest_events(app_id, visitor_id=visitor_id, page=count + 1, start=start):
+        event_size = wire_bytes(event) + 1  # and its comma
+        if len(events) == count or size + event_size > RAW_EVENTS_MAX_BYTES:
+            return {"events": events, "count": len(events), "nextCursor": position.to_cursor()}
+        events.append(event)
+        size += event_size
     return {"events": events, "count": len(events)}
+
+
+def wire_bytes(value: Any) -> int:
+    """The bytes `value` takes in a Lambda proxy answer: the resolver writes the body as JSON with
+    non-ASCII escaped (an emoji, 4 bytes of UTF-8, becomes 12), and the runtime writes the answer
+    as JSON again, escaping each quote and backslash of the body once more."""
+    return len(json.dumps(json.dumps(value, separators=(",", ":")))) - 2
 
 
 def diagnostics(app_id: str) -> dict[str, Any]:

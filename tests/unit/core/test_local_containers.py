@@ -6,6 +6,7 @@ state that stays per container, warm reuse, and what a raising, hanging or dying
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from countersign_dev.containers import Functions, InvocationError, Zygote
+from countersign_dev.containers import MAX_RESPONSE_BYTES, Functions, InvocationError, Zygote
 from countersign_dev.template import FunctionSpec
 
 HANDLER = """
@@ -35,6 +36,8 @@ def lambda_handler(event, context):
         time.sleep(60)
     if action == "exit":
         os._exit(3)
+    if action == "answer":  # a proxy answer whose body holds `chars` non-ASCII characters
+        return {"statusCode": 200, "body": "\u00e9" * event["chars"]}
     return {"pid": os.getpid(), "remaining": context.get_remaining_time_in_millis()}
 """
 
@@ -114,3 +117,16 @@ def _gone_within(pid: int, *, seconds: float) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_an_answer_over_lambdas_6_mb_response_limit_fails_the_invocation_as_lambda_counts_it(
+    functions: Functions,
+) -> None:
+    """The runtime writes the answer as JSON, escaping non-ASCII: 1.1 M "é" are 2.2 MB of UTF-8 but
+    6.6 MB on the wire, so Lambda fails the invocation (API Gateway: 502) and so must the stack."""
+    escaped = len(json.dumps("\u00e9")) - 2  # bytes per character as the runtime writes it
+    under = (MAX_RESPONSE_BYTES - 100) // escaped
+    assert functions.invoke("First", {"do": "answer", "chars": under})["statusCode"] == 200
+    with pytest.raises(InvocationError, match="exceeded maximum allowed payload size"):
+        functions.invoke("First", {"do": "answer", "chars": 1_100_000})
+    assert functions.invoke("First", {"do": "echo", "value": 1})["value"] == 1  # the container lives on

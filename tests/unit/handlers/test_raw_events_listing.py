@@ -4,6 +4,7 @@ listing is never cut short by an early page holding fewer events than asked for.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -138,3 +139,63 @@ def test_receipts_from_before_the_index_are_found_once_the_upgrade_step_indexed_
     assert store.index_unindexed_receipts() == 1
     assert [e["insertId"] for e in listed(tenant, "visitorId=old-timer")] == ["before-upgrade"]
     assert store.index_unindexed_receipts() == 0  # nothing left: running it again writes nothing
+
+
+def emoji_events(prefix: str, count: int) -> list[dict[str, Any]]:
+    """Events of nearly 32 KiB each, all emoji: 4 bytes of UTF-8 each, 12 once escaped as JSON."""
+    stamp = int(time.time() * 1000)
+    return [
+        {"type": "t", "timestamp": stamp, "insertId": f"{prefix}-{n}", "properties": {"t": "😀" * 7_900}}
+        for n in range(count)
+    ]
+
+
+def test_raw_events_fit_lambdas_response_limit_and_page_on_by_cursor(world: World, tenant: Tenant) -> None:
+    """Issue 21 defect 5: 100 events of ~32 KiB of emoji were a 9.8 MB answer (a 502 on AWS)."""
+    session_id = start_session(tenant, "emoji")
+    for batch in range(10):  # ten a batch: sent escaped, ten make most of the 1 MiB body limit
+        assert tenant.events(session_id, emoji_events(f"b{batch}", 10))[1]["accepted"] == 10
+    seen: list[str] = []
+    query = "limit=100"
+    for _ in range(10):
+        answer = world.invoke_raw("GET", f"/v1/apps/{tenant.app_id}/raw-events", token=tenant.token, query=query)
+        # What Lambda's runtime sends back, measured as it writes it: within its 6 MB limit.
+        assert len(json.dumps(answer).encode()) <= 6 * 1024 * 1024
+        assert answer["statusCode"] == 200, answer["body"][:300]
+        body = json.loads(answer["body"])
+        assert body["count"] == len(body["events"]) > 0
+        seen.extend(event["insertId"] for event in body["events"])
+        if "nextCursor" not in body:
+            break
+        query = f"limit=100&cursor={body['nextCursor']}"
+    expected = [f"b{batch}-{n}" for batch in range(9, -1, -1) for n in range(9, -1, -1)]
+    assert seen == expected  # each event once, newest first, over the pages
+
+
+def test_a_listing_pages_on_by_count_filtered_or_not(tenant: Tenant) -> None:
+    session_id = start_session(tenant, "pager")
+    for n in range(5):
+        send(tenant, session_id, f"p{n}")
+    send(tenant, start_session(tenant, "other"), "o0")
+    for query, expected in (
+        ("limit=2", [["o0", "p4"], ["p3", "p2"], ["p1", "p0"]]),
+        ("visitorId=pager&limit=2", [["p4", "p3"], ["p2", "p1"], ["p0"]]),
+    ):
+        pages: list[list[str]] = []
+        page_query = query
+        while True:
+            status, raw = tenant.admin("GET", "/raw-events", query=page_query)
+            assert status == 200, raw
+            pages.append([event["insertId"] for event in raw["events"]])
+            if "nextCursor" not in raw:
+                break
+            page_query = f"{query}&cursor={raw['nextCursor']}"
+        assert [page for page in pages if page] == expected, query
+        assert len(pages) <= len(expected) + 1
+
+
+@pytest.mark.parametrize("cursor", ["x", "%00", "a" * 97, "MTIzfDQ", "MTc5NjU1NzM4NDcyMyNnZ2dnfDE"])
+def test_a_cursor_that_no_answer_gave_is_400(tenant: Tenant, cursor: str) -> None:
+    status, body = tenant.admin("GET", "/raw-events", query=f"cursor={cursor}")
+    assert (status, body["error"]["code"]) == (400, "invalid_request")
+    assert "nextCursor" in body["error"]["message"]

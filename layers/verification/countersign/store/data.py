@@ -31,8 +31,10 @@ they end, receipts and drops for the dedupe window.
 
 from __future__ import annotations
 
+import base64
 import heapq
 import json
+import re
 import secrets
 import zlib
 from collections.abc import Iterable, Iterator
@@ -137,6 +139,35 @@ def stored_item(item: dict[str, Any]) -> SessionRecord | StoredEvent | None:
     if values["sk"] == "SESSION":
         return _session_record(app_id, identity, values)
     return _stored_event(app_id, identity, values)
+
+
+@dataclass(frozen=True)
+class ListingPosition:
+    """Where an event stands in the raw-events listing: its receipt's sort key
+    (<received ms, 13 digits>#<batchId>) and its index in that receipt, newest first."""
+
+    receipt: str
+    index: int
+
+    def to_cursor(self) -> str:
+        """The opaque text a client sends back to list on from here."""
+        return base64.urlsafe_b64encode(f"{self.receipt}|{self.index}".encode()).decode().rstrip("=")
+
+    @classmethod
+    def from_cursor(cls, cursor: str) -> ListingPosition | None:
+        """The position a cursor of `to_cursor` names, or None if it is not one."""
+        if not _CURSOR_SHAPE.fullmatch(cursor):
+            return None
+        try:
+            text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        found = _POSITION_SHAPE.fullmatch(text)
+        return cls(found["receipt"], int(found["index"])) if found else None
+
+
+_CURSOR_SHAPE = re.compile(r"[A-Za-z0-9_-]+")
+_POSITION_SHAPE = re.compile(r"(?P<receipt>[0-9]{13}#[0-9a-f]{32})\|(?P<index>[0-9]{1,3})")
 
 
 @dataclass
@@ -287,43 +318,48 @@ class DataStore:
         with aws.calling("dynamodb"):
             self.client.put_item(TableName=self.table, Item=item)
 
-    def events_by_receipts(self, app_id: str, *, visitor_id: str | None, limit: int) -> list[dict[str, Any]]:
-        """The newest accepted events (newest batch first), each with how its session was verified.
+    def newest_events(
+        self, app_id: str, *, visitor_id: str | None, page: int, start: ListingPosition | None = None
+    ) -> Iterator[tuple[ListingPosition, dict[str, Any]]]:
+        """The accepted events, newest batch first, each with its position in the listing and how
+        its session was verified; from `start` (a position an earlier listing gave) when given.
 
-        Receipts are read newest first, a page at a time, until `limit` distinct events are shown
-        or none is left: a page of receipts naming events already shown (a retried batch writes
-        its receipt again) never cuts the answer short. With `visitor_id` the receipts come from
-        that visitor's partition of VisitorReceipts, so other visitors' traffic costs nothing.
+        Receipts are read newest first and their events `page` at a time, only as the caller
+        iterates: a page of receipts naming events already shown (a retried batch writes its
+        receipt again) never cuts the listing short. With `visitor_id` the receipts come from that
+        visitor's partition of VisitorReceipts, so other visitors' traffic costs nothing. A
+        listing resumed at `start` does not know what was shown before it: an event whose retried
+        batch has receipts on both sides of `start` can be shown on both pages.
         """
+        until = start.receipt if start is not None else None
         receipts = (
-            self._app_receipts(app_id, page=limit)
+            self._app_receipts(app_id, page=page, until=until)
             if visitor_id is None
-            else self._visitor_receipts(app_id, visitor_id, page=limit)
+            else self._visitor_receipts(app_id, visitor_id, page=page, until=until)
         )
-        listed: list[dict[str, Any]] = []
         shown: set[str] = set()
         exhausted = False
-        while len(listed) < limit and not exhausted:
-            wanted: dict[str, str] = {}  # dedupe key -> the batch of its newest receipt, in display order
-            while len(wanted) < limit - len(listed):  # enough to fill the answer if each one shows
+        while not exhausted:
+            wanted: dict[str, tuple[str, ListingPosition]] = {}  # key -> (its receipt's batch, position)
+            while len(wanted) < page:
                 receipt = next(receipts, None)
                 if receipt is None:
                     exhausted = True
                     break
-                for key in reversed(receipt["keys"]["L"]):
-                    if key["S"] not in shown:
-                        wanted.setdefault(key["S"], receipt["batchId"]["S"])
+                sort_key = _receipt_order(receipt)
+                keys = [key["S"] for key in reversed(receipt["keys"]["L"])]
+                first = start.index if start is not None and sort_key == start.receipt else 0
+                for index in range(first, len(keys)):
+                    if keys[index] not in shown:
+                        wanted.setdefault(keys[index], (receipt["batchId"]["S"], ListingPosition(sort_key, index)))
             found = self._get_events(app_id, wanted)
-            for key, batch in wanted.items():
+            for key, (batch, position) in wanted.items():
                 event = found.get(key)
                 # Shown under the batch that stored it, once (a retried batch lists it again).
                 if event is None or event.batch_id != batch:
                     continue
                 shown.add(key)
-                listed.append(_event_json(event))
-                if len(listed) == limit:
-                    break
-        return listed
+                yield position, _event_json(event)
 
     def index_unindexed_receipts(self) -> int:
         """Give every receipt written before VisitorReceipts existed its index key; how many.
@@ -387,13 +423,17 @@ class DataStore:
 
     # helpers -----------------------------------------------------------------------------------
 
-    def _app_receipts(self, app_id: str, *, page: int) -> Iterator[dict[str, Any]]:
-        """Every receipt of the application, newest first: its RAW_SHARDS partitions merged, each
-        read a page of `page` receipts at a time, a next page only when the merge reaches it."""
+    def _app_receipts(self, app_id: str, *, page: int, until: str | None) -> Iterator[dict[str, Any]]:
+        """Every receipt of the application (up to the sort key `until`, included), newest first:
+        its RAW_SHARDS partitions merged, each read a page of `page` receipts at a time, a next
+        page only when the merge reaches it."""
         shards = [
             self._items(
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": string(f"RAW#{app_id}#{shard}")},
+                KeyConditionExpression="pk = :pk" + (" AND sk <= :until" if until else ""),
+                ExpressionAttributeValues={
+                    ":pk": string(f"RAW#{app_id}#{shard}"),
+                    **({":until": string(until)} if until else {}),
+                },
                 ScanIndexForward=False,
                 Limit=page,
             )
@@ -401,13 +441,18 @@ class DataStore:
         ]
         return heapq.merge(*shards, key=_receipt_order, reverse=True)
 
-    def _visitor_receipts(self, app_id: str, visitor_id: str, *, page: int) -> Iterator[dict[str, Any]]:
-        """One visitor's receipts, newest first: a page of the index names them (keys only), one
-        BatchGetItem reads them."""
+    def _visitor_receipts(
+        self, app_id: str, visitor_id: str, *, page: int, until: str | None
+    ) -> Iterator[dict[str, Any]]:
+        """One visitor's receipts (up to the sort key `until`, included), newest first: a page of
+        the index names them (keys only), one BatchGetItem reads them."""
         for names in self._query_pages(
             IndexName=VISITOR_RECEIPTS_INDEX,
-            KeyConditionExpression="visitorReceipts = :visitor",
-            ExpressionAttributeValues={":visitor": string(_visitor_receipts_key(app_id, visitor_id))},
+            KeyConditionExpression="visitorReceipts = :visitor" + (" AND sk <= :until" if until else ""),
+            ExpressionAttributeValues={
+                ":visitor": string(_visitor_receipts_key(app_id, visitor_id)),
+                **({":until": string(until)} if until else {}),
+            },
             ScanIndexForward=False,
             Limit=page,
         ):
