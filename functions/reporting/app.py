@@ -29,9 +29,8 @@ app = make_resolver(admin=True, max_body_bytes=ADMIN_BODY_LIMIT)
     **doc.admin_route(ok=(200, doc.RAW_EVENTS), errors=(400,), query=doc.RAW_EVENTS_QUERY),
 )
 def raw_events(appId: str) -> dict[str, Any]:
-    return reporting.raw_events(
-        appId, visitor_id=query_param(app, "visitorId"), limit=query_param(app, "limit"), cursor=query_param(app, "cursor")
-    )
+    visitor_id, limit, cursor = (query_param(app, name) for name in ("visitorId", "limit", "cursor"))
+    return reporting.raw_events(appId, visitor_id=visitor_id, limit=limit, cursor=cursor)
 
 
 @app.get(
