@@ -2,7 +2,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { LIMITS, backoffMs, byteLength, claimedIdentity, retryAfterMs, takeBatch, uuid } from "../../sdk/browser/src/countersign.js";
+import { LIMITS, byteLength, uuid } from "../../sdk/browser/src/events.js";
+import { claimedIdentity } from "../../sdk/browser/src/session.js";
+import { backoffMs, retryAfterMs, takeBatch } from "../../sdk/browser/src/transport.js";
 
 const event = (i, size = 0) => ({ type: "click", timestamp: 1, insertId: `id-${i}`, properties: { pad: "x".repeat(size) } });
 const body = (events) => byteLength(JSON.stringify({ sessionId: "s_1", events }));

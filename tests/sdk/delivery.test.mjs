@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { MemoryStorage, createCountersign } from "../../sdk/browser/src/countersign.js";
+import { MemoryStorage, createCountersign } from "../../sdk/browser/src/index.js";
 import { API, APP, api, fakeBrowser, ok, session } from "./fake_browser.mjs";
 
 async function started(env, options = {}) {
@@ -16,8 +16,8 @@ const sentIds = (requests) => requests.flatMap((r) => r.body.events.map((e) => e
 test("track stores the event with its insertId before it returns", async () => {
   const env = fakeBrowser(api());
   const sdk = await started(env);
-  const first = sdk.track("click", "buy", { sku: 1 });
-  const second = sdk.track("click", "buy", { sku: 1 });
+  const first = sdk.record("click", "buy", { sku: 1 });
+  const second = sdk.record("click", "buy", { sku: 1 });
   assert.notEqual(first, second, "the same content tracked twice is two events");
   const stored = env.queuedKeys().map((key) => JSON.parse(env.store.getItem(key)).e);
   assert.deepEqual(stored.map((e) => e.insertId).sort(), [first, second].sort());
@@ -36,7 +36,7 @@ test("503 with Retry-After: the same events are sent again, not before Retry-Aft
   let calls = 0;
   const env = fakeBrowser(api((r) => (++calls === 1 ? { status: 503, headers: { "Retry-After": "7" }, body: { error: { code: "service_unavailable" } } } : ok(r.body.events))));
   const sdk = await started(env);
-  const ids = [sdk.track("a"), sdk.track("b")];
+  const ids = [sdk.record("a"), sdk.record("b")];
   await env.advance(1000);
   assert.equal(env.events().length, 1);
   assert.equal(env.queuedKeys().length, 2, "nothing leaves the queue without an answer for it");
@@ -58,7 +58,7 @@ test("429 and network errors back off exponentially until an answer", async () =
     return ok(r.body.events);
   }));
   const sdk = await started(env);
-  sdk.track("a");
+  sdk.record("a");
   await env.advance(120_000);
   const times = env.events().map((r) => r.at);
   assert.equal(times.length, 4);
@@ -71,8 +71,8 @@ test("other 4xx are final: not retried, each event reported", async () => {
   const rejected = [];
   const env = fakeBrowser(api(() => ({ status: 403, body: { error: { code: "unsigned_metadata_rejected", message: "Only signed." } } })));
   const sdk = await started(env, { onRejected: (r) => rejected.push(r) });
-  sdk.track("a");
-  sdk.track("b");
+  sdk.record("a");
+  sdk.record("b");
   await env.advance(600_000);
   assert.equal(env.events().length, 1);
   assert.deepEqual(rejected.map((r) => [r.index, r.code, r.message, r.event.type]), [
@@ -86,7 +86,7 @@ test("per-event rejections reach onRejected with index, code and message; the re
   const rejected = [];
   const env = fakeBrowser(api(() => ({ status: 200, body: { accepted: 1, duplicates: 1, rejected: [{ index: 2, code: "event_too_old", message: "Too old." }] } })));
   const sdk = await started(env, { onRejected: (r) => rejected.push(r) });
-  const ids = ["a", "b", "c"].map((type) => sdk.track(type));
+  const ids = ["a", "b", "c"].map((type) => sdk.record(type));
   await sdk.flush();
   assert.deepEqual(rejected, [{ index: 2, code: "event_too_old", message: "Too old.", event: env.events()[0].body.events[2] }]);
   assert.equal(rejected[0].event.insertId, ids[2]);
@@ -98,7 +98,7 @@ test("session_not_found: the session starts again with the last credentials, onc
   const env = fakeBrowser(api((r) => (r.body.sessionId === "s_1" || ++calls > 1 ? { status: 404, body: { error: { code: "session_not_found" } } } : ok(r.body.events))));
   const errors = [];
   const sdk = await started(env, { onError: (e) => errors.push(e) });
-  sdk.track("a");
+  sdk.record("a");
   await sdk.flush();
   const starts = env.requests.filter((r) => r.url.endsWith("/sessions"));
   assert.equal(starts.length, 2);
@@ -108,10 +108,10 @@ test("session_not_found: the session starts again with the last credentials, onc
   assert.deepEqual(errors, []);
 
   // The new session ends too, and the one after it at once: stop and report, keep the events.
-  sdk.track("b");
+  sdk.record("b");
   await sdk.flush();
   assert.equal(env.requests.filter((r) => r.url.endsWith("/sessions")).length, 3);
-  sdk.track("c");
+  sdk.record("c");
   await env.advance(10_000);
   assert.equal(sdk.status().stopped, "session_not_found");
   assert.equal(errors.length, 1);
@@ -123,7 +123,7 @@ test("page hide sends with keepalive, within 64 KiB, and keeps the events until 
   let hang = false;
   const env = fakeBrowser(api(() => (hang ? "hang" : undefined)));
   const sdk = await started(env);
-  for (let i = 0; i < 40; i++) sdk.track("view", "page", { pad: "x".repeat(3_000) });
+  for (let i = 0; i < 40; i++) sdk.record("view", "page", { pad: "x".repeat(3_000) });
   hang = true;
   env.page.hidden();
   await env.settle();
@@ -142,7 +142,7 @@ test("page hide sends with keepalive, within 64 KiB, and keeps the events until 
 test("the page's answer to a keepalive send still acknowledges (the page was only hidden)", async () => {
   const env = fakeBrowser(api());
   const sdk = await started(env);
-  sdk.track("a");
+  sdk.record("a");
   env.page.hidden();
   await env.settle();
   assert.equal(env.events()[0].keepalive, true);
@@ -152,7 +152,7 @@ test("the page's answer to a keepalive send still acknowledges (the page was onl
 test("the queue is bounded: the oldest events are dropped first, and counted", async () => {
   const env = fakeBrowser(api(() => new TypeError("offline")));
   const sdk = await started(env, { maxQueuedEvents: 3 });
-  const ids = ["a", "b", "c", "d", "e"].map((t) => sdk.track(t));
+  const ids = ["a", "b", "c", "d", "e"].map((t) => sdk.record(t));
   const kept = env.queuedKeys().map((k) => JSON.parse(env.store.getItem(k)).e.insertId).sort();
   assert.deepEqual(kept, ids.slice(2).sort());
   assert.equal(sdk.status().dropped, 2);
@@ -170,7 +170,7 @@ test("a full storage makes room by dropping the oldest event, counted", async ()
   }
   const env = fakeBrowser(api(() => new TypeError("offline")), { storage: new SmallStorage() });
   const sdk = await started(env);
-  const ids = ["a", "b", "c"].map((t) => sdk.track(t));
+  const ids = ["a", "b", "c"].map((t) => sdk.record(t));
   const kept = env.queuedKeys().map((k) => JSON.parse(env.store.getItem(k)).e.insertId).sort();
   assert.deepEqual(kept, ids.slice(1).sort());
   assert.equal(sdk.status().dropped, 1);
@@ -179,7 +179,7 @@ test("a full storage makes room by dropping the oldest event, counted", async ()
 test("413: smaller batches until they go through", async () => {
   const env = fakeBrowser(api((r) => (r.body.events.length > 2 ? { status: 413, body: { error: { code: "payload_too_large" } } } : ok(r.body.events))));
   const sdk = await started(env);
-  for (let i = 0; i < 5; i++) sdk.track("e" + i);
+  for (let i = 0; i < 5; i++) sdk.record("e" + i);
   await sdk.flush();
   assert.deepEqual(env.events().map((r) => r.body.events.length), [5, 2, 2, 1]);
   assert.equal(env.queuedKeys().length, 0);
@@ -190,7 +190,7 @@ test("a reload delivers what the last page left queued, with that page's session
   let online = false;
   const first = fakeBrowser(api((r) => (online ? ok(r.body.events) : new TypeError("offline"))), { storage });
   const before = await started(first);
-  const ids = [before.track("a"), before.track("b")];
+  const ids = [before.record("a"), before.record("b")];
   await first.advance(1000);
   assert.equal(first.queuedKeys().length, 2);
 
@@ -207,7 +207,7 @@ test("events of an ended session of the same visitor move to the current session
   const storage = new MemoryStorage();
   const first = fakeBrowser(api(() => new TypeError("offline")), { storage });
   const before = await started(first);
-  const id = before.track("a");
+  const id = before.record("a");
   await first.advance(1000);
 
   const second = fakeBrowser(
@@ -225,7 +225,7 @@ test("events of an ended session of the same visitor move to the current session
 test("clearSession forgets the visitor and what is queued for them", async () => {
   const env = fakeBrowser(api(() => new TypeError("offline")));
   const sdk = await started(env);
-  sdk.track("a");
+  sdk.record("a");
   sdk.clearSession();
   assert.equal(env.queuedKeys().length, 0);
   assert.equal(sdk.status().sessionId, null);
@@ -248,7 +248,7 @@ test("a session that cannot start is reported and stops delivery; the events sta
   const errors = [];
   const sdk = createCountersign(env);
   const start = sdk.initialize({ apiUrl: API, appId: APP, jwt: "x.y.z", signingKeyName: "key_1", onError: (e) => errors.push(e) });
-  sdk.track("a");
+  sdk.record("a");
   await assert.rejects(start, { code: "invalid_signature", status: 401 });
   await env.advance(60_000);
   assert.equal(env.events().length, 0);
@@ -266,7 +266,7 @@ test("requests that learn of the same ended session together share one restart",
     return ok(r.body.events);
   });
   const sdk = await started(env);
-  sdk.track("a");
+  sdk.record("a");
   const [update] = await Promise.all([sdk.setAccountData({ plan: "pro" }), sdk.flush()]);
   assert.equal(update.sessionId, "s_2");
   assert.equal(starts, 2, "one restart for both");

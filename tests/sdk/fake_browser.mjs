@@ -1,6 +1,6 @@
 // A scripted environment for the SDK: storage, a clock and timers the test moves, and an API
 // whose answers the test chooses per request (everything else is the SDK's real code).
-import { MemoryStorage } from "../../sdk/browser/src/countersign.js";
+import { MemoryStorage } from "../../sdk/browser/src/queue.js";
 
 export const API = "https://api.test/api";
 export const APP = "app_0123456789abcdef";
@@ -38,6 +38,15 @@ export function fakeBrowser(answer, { storage = new MemoryStorage(), start = 1_8
     },
     clearTimeout: (id) => timers.delete(id),
     locks: undefined,
+    warnings: [],
+    warn: (...args) => env.warnings.push(args.join(" ")),
+    where: () => ({
+      page: { url: "https://shop.example/pricing?plan=pro#access_token=secret", path: "/pricing", referrer: "https://search.example/?q=shop", title: "Pricing" },
+      userAgent: "FakeBrowser/1.0",
+      locale: "en-GB",
+      timezone: "Europe/London",
+      screen: { width: 1280, height: 800 },
+    }),
     watchPage(handlers) {
       env.page = handlers;
     },

@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { CLOCK_TOLERANCE_MS, MAX_DELAY_MS, MemoryStorage, backoffMs, createCountersign, retryAfterMs } from "../../sdk/browser/src/countersign.js";
+import { MemoryStorage, createCountersign } from "../../sdk/browser/src/index.js";
+import { CLOCK_TOLERANCE_MS, MAX_DELAY_MS, backoffMs, retryAfterMs } from "../../sdk/browser/src/transport.js";
 import { API, APP, api, fakeBrowser, ok } from "./fake_browser.mjs";
 
 const sentIds = (requests) => requests.flatMap((r) => r.body.events.map((e) => e.insertId));
@@ -29,7 +30,7 @@ test("a lone surrogate never reaches the API: the string is made well-formed, th
   const rejected = [];
   const env = fakeBrowser(strictApi());
   const sdk = await started(env, { onRejected: (r) => rejected.push(r) });
-  const ids = [sdk.track("t", "good-1"), sdk.track("t", "x", { t: "😀 hi".slice(0, 1), ["k" + "😀".slice(1)]: 1 }), sdk.track("t", "good-2")];
+  const ids = [sdk.record("t", "good-1"), sdk.record("t", "x", { t: "😀 hi".slice(0, 1), ["k" + "😀".slice(1)]: 1 }), sdk.record("t", "good-2")];
   await sdk.flush();
   assert.deepEqual(rejected, []);
   assert.deepEqual(env.events().map((r) => r.body.events.length), [1 * 3]);
@@ -44,9 +45,9 @@ test("properties nested past the API's limit: that event alone is refused to onR
   const sdk = await started(env, { onRejected: (r) => rejected.push(r) });
   let deep = { leaf: 1 };
   for (let i = 0; i < 30; i++) deep = { deep };
-  const good = [sdk.track("t", "good-1")];
-  const bad = sdk.track("t", "x", deep);
-  good.push(sdk.track("t", "good-2"));
+  const good = [sdk.record("t", "good-1")];
+  const bad = sdk.record("t", "x", deep);
+  good.push(sdk.record("t", "good-2"));
   await sdk.flush();
   assert.deepEqual(sentIds(env.events()), good);
   assert.deepEqual(rejected.map((r) => [r.code, r.event.insertId]), [["invalid_event", bad]]);
@@ -59,7 +60,7 @@ test("an event nested exactly to the API's limit (16 levels) is sent", async () 
   const sdk = await started(env);
   let deep = 1;
   for (let i = 0; i < 15; i++) deep = { deep }; // properties at level 2 of the event: 15 more
-  sdk.track("t", "edge", deep);
+  sdk.record("t", "edge", deep);
   await sdk.flush();
   assert.equal(depth(env.events()[0].body.events[0]), 16);
 });
@@ -69,7 +70,7 @@ test("a body-level 400 splits the batch until its culprit goes alone; only that 
   // An event this SDK would not send (queued by an older version, say): the API refuses the body.
   const env = fakeBrowser(api((r) => (r.body.events.some((e) => e.name === "poison") ? invalidJson : ok(r.body.events))));
   const sdk = await started(env, { onRejected: (r) => rejected.push(r) });
-  const [a, poison, b, c] = ["a", "poison", "b", "c"].map((name) => sdk.track("t", name));
+  const [a, poison, b, c] = ["a", "poison", "b", "c"].map((name) => sdk.record("t", name));
   await sdk.flush();
   assert.deepEqual(rejected.map((r) => [r.code, r.event.insertId]), [["invalid_json", poison]]);
   const accepted = env.events().filter((r) => !r.body.events.some((e) => e.name === "poison"));
@@ -84,7 +85,7 @@ test("a 200 whose body is not the API's answer (a proxy's page) deletes nothing;
   const bodies = [{ status: 200, text: "<html><body>Sign in to the Wi-Fi</body></html>", headers: { "Content-Type": "text/html" } }, { status: 200, body: { ok: true } }];
   const env = fakeBrowser(api((r) => bodies.shift() ?? ok(r.body.events)));
   const sdk = await started(env, { onRejected: (r) => rejected.push(r), onError: (e) => errors.push(e) });
-  const ids = [sdk.track("a"), sdk.track("b")];
+  const ids = [sdk.record("a"), sdk.record("b")];
   await env.advance(100);
   assert.equal(env.events().length, 1);
   assert.equal(env.queuedKeys().length, 2, "an HTML 200 acknowledges nothing");
@@ -102,7 +103,7 @@ test("a 4xx that is not the API's (a proxy's 403 page) is not final: the events 
   const env = fakeBrowser(api((r) => (++calls === 1 ? { status: 403, text: "<h1>Forbidden by proxy</h1>" } : ok(r.body.events))));
   const rejected = [];
   const sdk = await started(env, { onRejected: (r) => rejected.push(r) });
-  const id = sdk.track("a");
+  const id = sdk.record("a");
   await env.advance(100);
   assert.equal(env.queuedKeys().length, 1);
   await env.advance(5000);
@@ -115,7 +116,7 @@ test("Retry-After: 3000000 is capped: no timer overflows, the retry comes within
   let calls = 0;
   const env = fakeBrowser(api((r) => (++calls === 1 ? { status: 429, headers: { "Retry-After": "3000000" }, body: { error: { code: "throttled" } } } : ok(r.body.events))));
   const sdk = await started(env);
-  sdk.track("a");
+  sdk.record("a");
   await env.advance(1000);
   assert.deepEqual(env.overflows, [], "a timer over 2^31-1 ms fires at once in browsers (a busy loop)");
   assert.equal(env.events().length, 1);
@@ -151,7 +152,7 @@ test("localStorage with 43 characters free: initialize does not throw, events ar
   assert.doesNotThrow(() => {
     start = sdk.initialize({ apiUrl: API, appId: APP, metadata: { visitor: { id: "v-1" } } });
   });
-  const id = sdk.track("a");
+  const id = sdk.record("a");
   await start;
   await sdk.flush();
   assert.deepEqual(sentIds(env.events()), [id]);
@@ -176,11 +177,11 @@ test("a client clock 7 days slow: timestamps are corrected by the API's Date (to
   const sdk = createCountersign(env);
   const before = sdk.initialize({ apiUrl: API, appId: APP, metadata: { visitor: { id: "v-1" } } });
   const early = env.now();
-  sdk.track("before-the-session-answered");
+  sdk.record("before-the-session-answered");
   await before;
   await env.advance(5000);
   const late = env.now();
-  sdk.track("after");
+  sdk.record("after");
   await sdk.flush();
   const sent = env.events().flatMap((r) => r.body.events);
   assert.equal(sent.length, 2);
@@ -193,7 +194,7 @@ test("a retry sends the corrected timestamp it sent first, not a new one", async
   let calls = 0;
   env = fakeBrowser((r) => skewedApi(env, -3 * DAY, (x) => (++calls === 1 ? new TypeError("offline") : ok(x.body.events)))(r));
   const sdk = await started(env);
-  sdk.track("a");
+  sdk.record("a");
   await env.advance(10_000);
   const [first, second] = env.events().map((r) => r.body.events[0].timestamp);
   assert.equal(env.events().length, 2);
@@ -206,7 +207,7 @@ test("a clock within the tolerance is trusted as it is (the Date header has 1-se
   env = fakeBrowser((r) => skewedApi(env, CLOCK_TOLERANCE_MS - 2000, (x) => ok(x.body.events))(r));
   const sdk = await started(env);
   const at = env.now();
-  sdk.track("a");
+  sdk.record("a");
   await sdk.flush();
   assert.equal(env.events()[0].body.events[0].timestamp, at);
 });
