@@ -26,22 +26,27 @@ def _if_none_match() -> str | None:
     return app.current_event.headers.get("if-none-match") or app.current_event.headers.get("If-None-Match")
 
 
+def _answer(name: str) -> Response[Any]:
+    # HEAD: the same status and headers as GET, no body (a CDN or a link checker asks so).
+    head = app.current_event.http_method == "HEAD"
+    return site.answer(name, if_none_match=_if_none_match(), head=head)
+
+
 # Module scripts are fetched with CORS: SDK files carry `Access-Control-Allow-Origin: *` themselves.
-@app.get("/sdk/<file>", cors=False, include_in_schema=False)
+@app.route("/sdk/<file>", ["GET", "HEAD"], cors=False, include_in_schema=False)
 def sdk_file(file: str) -> Response[Any]:
-    return site.answer(f"sdk/{file}", if_none_match=_if_none_match())
+    return _answer(f"sdk/{file}")
 
 
-@app.get("/console", cors=False, include_in_schema=False)
+@app.route("/console", ["GET", "HEAD"], cors=False, include_in_schema=False)
 def console_index() -> Response[Any]:
-    return site.answer("console/index.html", if_none_match=_if_none_match())
+    return _answer("console/index.html")
 
 
 # `.+`: a console asset path may have several segments (/console/{proxy+} in the template).
-@app.get("/console/.+", cors=False, include_in_schema=False)
+@app.route("/console/.+", ["GET", "HEAD"], cors=False, include_in_schema=False)
 def console_asset() -> Response[Any]:
-    path = app.current_event.path.removeprefix("/")
-    return site.answer(path, if_none_match=_if_none_match())
+    return _answer(app.current_event.path.removeprefix("/"))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

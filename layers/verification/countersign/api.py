@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -41,6 +42,21 @@ class CountersignResolver(APIGatewayRestResolver):
     def __init__(self, *, max_body_bytes: int, cors: CORSConfig) -> None:
         super().__init__(cors=cors)
         self.max_body_bytes = max_body_bytes
+        #: The methods of each API Gateway resource ("/v1/apps/{appId}/sessions") this resolver
+        #: routes, as its routes declare them: what a 405's Allow header lists (RFC 9110 15.5.6).
+        self.methods_by_resource: dict[str, set[str]] = {}
+
+    def route(self, rule: str, method: str | list[str] | tuple[str], *args: Any, **kwargs: Any) -> Any:
+        resource = re.sub(r"<(\w+)>", r"{\1}", rule)
+        methods = self.methods_by_resource.setdefault(resource, set())
+        methods.update(m.upper() for m in ([method] if isinstance(method, str) else method))
+        if kwargs.get("cors", args[0] if args else None) is not False:
+            methods.add("OPTIONS")  # the CORS preflight Powertools answers for this route
+        return super().route(rule, method, *args, **kwargs)
+
+    def allowed_methods(self, resource: str) -> str:
+        """The Allow header's value for `resource`: its methods, comma-separated, sorted."""
+        return ", ".join(sorted(self.methods_by_resource.get(resource, set())))
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         if len(_body_bytes_or_empty(event)) > self.max_body_bytes:
@@ -81,7 +97,7 @@ def make_resolver(*, admin: bool, max_body_bytes: int) -> CountersignResolver:
         # method), so a path we were given without a matching route is a wrong method.
         resource = app.current_event.resource or ""
         if resource and "{proxy+}" not in resource:
-            return error_response(ApiError("method_not_allowed"))
+            return error_response(ApiError("method_not_allowed"), Allow=app.allowed_methods(resource))
         return error_response(ApiError("not_found"))
 
     @app.exception_handler(Exception)
@@ -106,12 +122,12 @@ def make_resolver(*, admin: bool, max_body_bytes: int) -> CountersignResolver:
     return app
 
 
-def error_response(error: ApiError) -> Response[str]:
+def error_response(error: ApiError, **headers: str) -> Response[str]:
     return Response(
         status_code=error.status,
         content_type=content_types.APPLICATION_JSON,
         body=json.dumps(error.body()),
-        headers=error.headers(),
+        headers={**error.headers(), **headers},
     )
 
 

@@ -107,14 +107,15 @@ class Site:
                 raise StaticSiteError(f"{name}: static files live in sdk/ or console/")
         return cls(assets)
 
-    def answer(self, name: str, *, if_none_match: str | None = None) -> Response[Any]:
-        """The file listed under `name` (304 when the client holds this version), or 404."""
+    def answer(self, name: str, *, if_none_match: str | None = None, head: bool = False) -> Response[Any]:
+        """The file listed under `name` (304 when the client holds this version), or 404; with
+        `head`, the same answer without its body."""
         asset = self.assets.get(name)
         if asset is None:
             raise ApiError("not_found", "No file is served under this path.")
         if if_none_match and asset.etag in {tag.strip() for tag in if_none_match.split(",")}:
             return Response(status_code=304, headers=dict(asset.headers), body="")
-        return Response(status_code=200, headers=dict(asset.headers), body=asset.body)
+        return Response(status_code=200, headers=dict(asset.headers), body="" if head else asset.body)
 
     def pinned_name(self, name: str) -> str:
         """The content-hashed name under which `name` (an sdk/ file) is also served."""

@@ -3,8 +3,11 @@ nothing but the files of its manifest (SPEC 7, 8)."""
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +72,12 @@ def test_a_client_holding_the_version_gets_304(world: World) -> None:
 def test_the_type_declarations_are_served_too(world: World) -> None:
     response = get(world, "/sdk/countersign.d.ts")
     assert response["statusCode"] == 200
-    assert "initialize(options: InitializeOptions): Promise<Session>;" in response["body"]
+    assert "initialize(options: InitializeOptions): Promise<Session | null>;" in response["body"]
 
 
 def test_the_sdk_is_small() -> None:
-    assert len(gzip.compress(SDK.read_bytes(), 9)) < 8 * 1024
+    for built in (SDK, STATIC / "sdk" / "countersign.iife.js"):
+        assert len(gzip.compress(built.read_bytes(), 9)) < 8 * 1024, built.name
 
 
 def test_the_console_page_has_strict_security_headers(world: World) -> None:
@@ -133,3 +137,63 @@ def test_the_manifest_lists_only_servable_text_files(tmp_path: Path) -> None:
     (tmp_path / "console" / "passwd.txt").symlink_to("/etc/passwd")
     with pytest.raises(StaticSiteError, match="symbolic link"):
         Site.from_directory(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "path", ["/sdk/countersign.js", "/sdk/countersign.iife.js", "/sdk/countersign.d.ts", "/console"]
+)
+def test_head_answers_200_with_the_get_headers_and_no_body(world: World, path: str) -> None:
+    got = get(world, path, {"Origin": "https://shop.example"})
+    head = get(world, path, {"Origin": "https://shop.example"}, method="HEAD")
+    assert (head["statusCode"], head["body"]) == (200, "")
+    assert head["headers"] == got["headers"] and head["headers"]["etag"]
+
+
+def test_the_iife_is_served_like_the_module_with_its_own_pinned_name(world: World) -> None:
+    response = get(world, "/sdk/countersign.iife.js", {"Origin": "https://shop.example"})
+    assert response["statusCode"] == 200
+    assert response["body"] == (STATIC / "sdk" / "countersign.iife.js").read_text()
+    assert response["headers"]["access-control-allow-origin"] == "*"
+    pinned = response["headers"]["link"][1 : response["headers"]["link"].index(">")]
+    assert re.fullmatch(r"countersign\.[0-9a-f]{12}\.iife\.js", pinned), pinned
+    assert get(world, f"/sdk/{pinned}")["body"] == response["body"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("POST", "/sdk/countersign.js", "GET, HEAD"),
+        ("DELETE", "/console", "GET, HEAD"),
+        ("PUT", "/v1/apps/app_0123456789abcdef/events", "OPTIONS, POST"),
+        ("GET", "/v1/apps/app_0123456789abcdef/sessions", "OPTIONS, POST"),
+        ("DELETE", "/v1/apps/app_0123456789abcdef/sessions/s_example-session-000000000000000000000", "OPTIONS, PATCH"),
+    ],
+)
+def test_every_405_says_which_methods_the_path_allows(world: World, method: str, path: str, allow: str) -> None:
+    world.seed_example_app()
+    response = get(world, path, method=method)
+    assert response["statusCode"] == 405
+    assert json.loads(response["body"])["error"]["code"] == "method_not_allowed"
+    assert response["headers"]["allow"] == allow
+
+
+def test_the_documented_snippet_pins_the_served_iife_by_name_and_integrity() -> None:
+    """docs/sdk-web.md's snippet loads the IIFE under the content-hashed name the API serves it by,
+    with the SRI hash of exactly that file (a stale snippet would be blocked by the browser)."""
+    site = Site.from_directory(STATIC)
+    iife = (STATIC / "sdk" / "countersign.iife.js").read_bytes()
+    docs = (STATIC.parents[2] / "docs" / "sdk-web.md").read_text()
+    snippet = docs[docs.index("<!-- snippet: iife -->") :].split("```")[1]
+    pinned = site.pinned_name("sdk/countersign.iife.js")
+    assert f'"https://API_ID.execute-api.REGION.amazonaws.com/api/{pinned}"' in snippet
+    sri = "sha384-" + base64.b64encode(hashlib.sha384(iife).digest()).decode()
+    assert f'"{sri}"' in snippet
+    # The console fills the same template (served as a console file) for the signed-in application.
+    template = (STATIC / "console" / "snippet.txt").read_text()
+    values = {
+        "API_URL": "https://API_ID.execute-api.REGION.amazonaws.com/api",
+        "APP_ID": "app_0123456789abcdef",
+        "FILE": pinned.removeprefix("sdk/"),
+        "SRI": sri,
+    }
+    assert snippet == "html\n" + re.sub(r"\{\{(\w+)\}\}", lambda match: values[match[1]], template)
