@@ -12,20 +12,24 @@ from pathlib import Path
 from benchmarks.report import Figure
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE = ROOT / "functions" / "web" / "static" / "sdk" / "countersign.js"
-#: What a page downloads to send data: the issue's aim, under 8 KB gzipped.
+SERVED = ROOT / "functions" / "web" / "static" / "sdk"
+#: What a page downloads to send data, per build: issue 25's budget, 8 KB gzipped each.
 GZIP_BUDGET_BYTES = 8 * 1024
+BUILDS = (("ES module", "countersign.js"), ("IIFE (script tag)", "countersign.iife.js"))
 
 
 def sdk_size_figures() -> list[Figure]:
-    raw = SOURCE.read_bytes()
-    return [
-        Figure(
-            "(h) browser SDK size",
-            "sdk/countersign.js, gzip -9",
-            float(len(gzip.compress(raw, 9))),
-            "bytes",
-            GZIP_BUDGET_BYTES,
-            f"{len(raw)} bytes uncompressed",
+    figures = []
+    for label, name in BUILDS:
+        raw = (SERVED / name).read_bytes()
+        figures.append(
+            Figure(
+                "(h) browser SDK size",
+                f"sdk/{name}, {label}, gzip -9",
+                float(len(gzip.compress(raw, 9))),
+                "bytes",
+                GZIP_BUDGET_BYTES,
+                f"{len(raw)} bytes uncompressed",
+            )
         )
-    ]
+    return figures

@@ -78,11 +78,13 @@ if (main && process.argv.includes("--check")) {
     process.exit(1);
   }
 } else if (main) {
+  // --dist-only (npm pack's prepack): the package's files, nothing committed is touched.
+  const everywhere = !process.argv.includes("--dist-only");
   await mkdir(dist, { recursive: true });
   const files = await outputs();
   for (const [name, text] of Object.entries(files)) {
-    await writeFile(servedPath(name), text);
+    if (everywhere) await writeFile(servedPath(name), text);
     await writeFile(join(dist, name), text);
   }
-  await writeFile(docs, await documented(files));
+  if (everywhere) await writeFile(docs, await documented(files));
 }

@@ -2,12 +2,13 @@
 
 import { call, currentSession, forget, remember } from "./api.js";
 import { $, describe, status } from "./dom.js";
+import { loadInstall, setUpInstall } from "./install.js";
 import { hideSecrets, loadKeys, setUpKeys } from "./keys.js";
 import { loadCoverage, loadDiagnostics, loadRawEvents, setUpReports } from "./reports.js";
 import { loadSettings, setUpSettings } from "./settings.js";
 
 const VIEWS = {
-  "install-settings": (ctx) => Promise.all([loadSettings(ctx), loadKeys(ctx)]),
+  "install-settings": (ctx) => Promise.all([loadSettings(ctx), loadKeys(ctx), loadInstall(ctx)]),
   "raw-events": loadRawEvents,
   diagnostics: loadDiagnostics,
   coverage: loadCoverage,
@@ -88,6 +89,7 @@ async function signIn(event) {
 function start() {
   setUpSettings(ctx);
   setUpKeys(ctx);
+  setUpInstall();
   setUpReports(ctx);
   $("sign-in-form").addEventListener("submit", signIn);
   $("sign-out").addEventListener("click", () => signOut(""));
