@@ -106,6 +106,7 @@ build: install  ## sam build without Docker: arm64 / python3.13 wheels, 3.13 byt
 		--build-dir .aws-sam/build >/dev/null
 	grep -q "manylinux.*_aarch64" .aws-sam/build/VerificationLayer/python/cryptography-*.dist-info/WHEEL
 	"$(PYTHON313)" tools/artifact/check_bytecode.py .aws-sam/build
+	$(BIN)/python tools/artifact/check_sizes.py .aws-sam/build template.yaml
 	@echo "sam build: ok (.aws-sam/build; the layer's cryptography is the aarch64 build)"
 
 bench: build  ## performance ratios and budgets (BENCHMARKS.md), the built artifact's too; exits non-zero if a budget is missed

@@ -189,9 +189,17 @@ def test_a_signed_session_and_its_metadata_update_reach_the_lake_whole(
         "expiresAt": started["expiresAt"],
         "metadataVersion": 1,
         "change": "started",
+        "changedAt": started["startedAt"],
     }
     assert started["expiresAt"][:19] + "Z" == start["expiresAt"]  # the API's answer, to the millisecond
-    assert updated == {**started, "visitor": {"plan": "pro", "seats": 3}, "metadataVersion": 2, "change": "updated"}
+    assert updated == {
+        **started,
+        "visitor": {"plan": "pro", "seats": 3},
+        "metadataVersion": 2,
+        "change": "updated",
+        "changedAt": updated["changedAt"],
+    }
+    assert updated["changedAt"] > started["startedAt"]
 
 
 def test_two_applications_each_see_only_their_own_lines(local: LocalApi, lake: LakeTarget) -> None:

@@ -36,7 +36,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
@@ -168,15 +168,16 @@ class Functions:
     def names(self) -> list[str]:
         return list(self._pools)
 
-    def warm(self) -> None:
-        """Start one container per function now, in parallel, so first requests are warm."""
+    def warm(self, *, skip: Collection[str] = ()) -> None:
+        """Start one container per function (but those in `skip`) now, in parallel, so first requests are warm."""
 
         def start(name: str) -> None:
             with self._container(name):
                 pass
 
-        with ThreadPoolExecutor(max_workers=len(self._pools) or 1) as pool:
-            list(pool.map(start, self._pools))
+        names = [name for name in self._pools if name not in skip]
+        with ThreadPoolExecutor(max_workers=len(names) or 1) as pool:
+            list(pool.map(start, names))
 
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         """Run `event` through `function`'s handler in one of its containers; its answer."""

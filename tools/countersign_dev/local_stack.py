@@ -47,6 +47,7 @@ from countersign_dev.containers import Functions, InvocationError, Zygote
 from countersign_dev.faults import SdkFaults
 from countersign_dev.gateway import Answer, GatewayResponses
 from countersign_dev.provision import ACCOUNT_ID, REGION, provision
+from countersign_dev.schedules import scheduled_only, start_schedule_runners
 from countersign_dev.stream_poller import start_stream_pollers
 
 STAGE = "api"
@@ -103,6 +104,8 @@ class LocalState:
     demo_app: dict[str, str] = field(default_factory=dict)
     export_bucket: str = ""
     export_dead_letter_queue: str = ""
+    #: The tables of SPEC 6.2: the embedded catalog (SQLite) and the warehouse in the emulation's S3.
+    tables: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -115,6 +118,7 @@ class LocalState:
             "demoApp": self.demo_app,
             "exportBucket": self.export_bucket,
             "exportDeadLetterQueueUrl": self.export_dead_letter_queue,
+            "tables": self.tables,
         }
 
 
@@ -133,6 +137,8 @@ class LocalStack:
         self._http: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
         self._stream_pollers: list[Any] = []
+        self._schedules: list[Any] = []
+        self._tables: dict[str, str] = {}
         self.state: LocalState | None = None
         self.faults = SdkFaults(options.sdk_fault_rate, options.fault_seed) if options.sdk_fault_rate else None
 
@@ -158,12 +164,17 @@ class LocalStack:
             kms_key_id=names["kms"],
             export_bucket=refs["ExportBucket"],
             export_dead_letter_queue=refs["ExportDeadLetterQueue"],
+            tables=self._tables,
         )
         self.state.demo_app = create_app(self.state, "Demo application")
         self._write_state_file()
+        # After the banner's state is written: the first fold waits one (local) period anyway.
+        self._schedules = start_schedule_runners(self.template, self.functions.invoke)
         return self.state
 
     def stop(self) -> None:
+        for runner in self._schedules:
+            runner.stop()
         for poller in self._stream_pollers:
             poller.stop()
         if self._http is not None:
@@ -262,9 +273,30 @@ class LocalStack:
             name: {str(key): tpl.resolve(value, refs, attrs) for key, value in spec.environment.items()}
             for name, spec in specs.items()
         }
+        self._local_tables(refs, environments)
         assert self._zygote is not None
         self.functions = Functions(self._zygote, specs, environments)
-        self.functions.warm()
+        # Functions only schedules invoke start with their first run, not with the stack.
+        self.functions.warm(skip=scheduled_only(self.template))
+
+    def _local_tables(self, refs: dict[str, str], environments: dict[str, dict[str, str]]) -> None:
+        """The tables' catalog is an SQLite file of this run (the emulation's S3 starts empty too)."""
+        folder = (self.options.state_dir / "tables").resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        catalog = folder / "catalog.db"
+        catalog.unlink(missing_ok=True)
+        self._tables = {
+            "catalog": f"sqlite:///{catalog}",
+            "warehouse": f"s3://{refs['ExportBucket']}/tables",
+            "namespace": refs.get("TablesDatabase", "countersign"),
+        }
+        for environment in environments.values():
+            if "TABLES_CATALOG" in environment:
+                environment.update(
+                    TABLES_CATALOG="sql",
+                    TABLES_CATALOG_URI=self._tables["catalog"],
+                    TABLES_WAREHOUSE=self._tables["warehouse"],
+                )
 
     # HTTP --------------------------------------------------------------------------------------
 
@@ -572,4 +604,5 @@ def read_state(state_dir: Path) -> LocalState:
         demo_app=data.get("demoApp", {}),
         export_bucket=data.get("exportBucket", ""),
         export_dead_letter_queue=data.get("exportDeadLetterQueueUrl", ""),
+        tables=data.get("tables", {}),
     )

@@ -78,6 +78,9 @@ def provision(
             AliasName=tpl.resolve(props["AliasName"], refs, attrs),
             TargetKeyId=tpl.resolve(props["TargetKeyId"], refs, attrs),
         )
+    # Glue databases are names: the local stack's tables live in its own embedded catalog.
+    for name, res in tpl.resources_of_type(template, "AWS::Glue::Database").items():
+        refs[name] = tpl.resolve(res["Properties"]["DatabaseInput"]["Name"], refs, attrs)
     if s3 is not None:
         for name in tpl.resources_of_type(template, "AWS::S3::Bucket"):
             bucket = f"{stack_name}-{name}".lower()

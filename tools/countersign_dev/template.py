@@ -7,6 +7,7 @@ and the function, nothing here.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,41 @@ def routes(template: dict[str, Any]) -> list[Route]:
             resource = props["Path"]
             found.append(Route(str(props["Method"]).upper(), str(resource), str(name), _path_pattern(resource)))
     return sorted(found, key=lambda r: (r.method == "ANY", r.resource))
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """One `Type: Schedule` / `ScheduleV2` event of a function: a rate and the input the function receives."""
+
+    function: str  # logical id
+    name: str  # the event's name in the template
+    every_seconds: float
+    input: dict[str, Any]
+
+
+_RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def schedules(template: dict[str, Any]) -> list[Schedule]:
+    """Every Schedule event of every function, its rate resolved with the parameters' defaults."""
+    refs = parameter_defaults(template)
+    found = []
+    for name, res in resources_of_type(template, "AWS::Serverless::Function").items():
+        for event_name, event in res["Properties"].get("Events", {}).items():
+            if event.get("Type") not in ("Schedule", "ScheduleV2"):
+                continue
+            props = event["Properties"]
+            expression = resolve(props.get("ScheduleExpression", props.get("Schedule")), refs, {})
+            rate = _RATE.fullmatch(expression)
+            if rate is None:
+                raise TemplateError(
+                    f"{name}.{event_name}: the local stack runs rate(N unit) schedules, not {expression!r}"
+                )
+            seconds = int(rate.group(1)) * _UNIT_SECONDS[rate.group(2).rstrip("s")]
+            payload = json.loads(str(props.get("Input", "{}")))
+            found.append(Schedule(str(name), str(event_name), float(seconds), payload))
+    return found
 
 
 def parameter_defaults(template: dict[str, Any]) -> dict[str, str]:

@@ -1,6 +1,7 @@
 """Every functions/*/app.py is the Powertools idiom: a resolver with its body limit, routes, and a
 lambda_handler that is only the decorators and `return app.resolve(event, context)`. A function
-fed by a stream (export) has no resolver: its handler is the decorators and one call of its module."""
+fed by a stream (export) or a schedule (tables) has no resolver: its handler is the decorators and
+one call of its module."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from pathlib import Path
 import pytest
 
 ALL_FUNCTIONS = sorted((Path(__file__).resolve().parents[3] / "functions").glob("*/app.py"))
-STREAM_FUNCTIONS = {"export": "return export.deliver(event.get('Records') or [], lake_objects())"}
+STREAM_FUNCTIONS = {
+    "export": "return export.deliver(event.get('Records') or [], lake_objects())",
+    "tables": "return tasks.run(str(event.get('task', '')), context.get_remaining_time_in_millis)",
+}
 FUNCTIONS = [path for path in ALL_FUNCTIONS if path.parent.name not in STREAM_FUNCTIONS]
 DECORATORS = {"inject_lambda_context", "log_metrics"}
 
@@ -50,4 +54,4 @@ def test_a_stream_handler_is_the_decorators_and_one_call(name: str) -> None:
 
 def test_every_function_is_checked() -> None:
     assert [path.parent.name for path in FUNCTIONS] == ["ingest", "jwks", "keys", "reporting", "settings", "web"]
-    assert [path.parent.name for path in ALL_FUNCTIONS if path not in FUNCTIONS] == ["export"]
+    assert [path.parent.name for path in ALL_FUNCTIONS if path not in FUNCTIONS] == ["export", "tables"]

@@ -42,8 +42,15 @@ def test_every_function_publishes_a_version_that_the_api_calls_through_the_alias
             if r["Type"] == "AWS::Lambda::EventSourceMapping"
             and str(r["Properties"]["FunctionName"].get("Ref", "")).startswith(function)
         ]
-        assert permissions or mappings
-        assert all(name == {"Ref": f"{function}Aliaslive"} for name in permissions + mappings)
+        # A scheduled function (tables) is invoked by its EventBridge Scheduler schedules, through the alias.
+        schedules = [
+            r["Properties"]["Target"]["Arn"]
+            for r in resources.values()
+            if r["Type"] == "AWS::Scheduler::Schedule"
+            and str(r["Properties"]["Target"]["Arn"].get("Ref", "")).startswith(function)
+        ]
+        assert permissions or mappings or schedules
+        assert all(name == {"Ref": f"{function}Aliaslive"} for name in permissions + mappings + schedules)
     api = next(r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi")
     uris = [
         operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]

@@ -66,6 +66,9 @@ class TableSettings:
     uri: str = ""  # the SQL catalog's database, sqlite:///<path>
     s3_endpoint: str = ""  # the local stack's moto server; empty on AWS
     region: str = ""
+    #: With `s3_endpoint` only (the emulation's fixed keys); on AWS the role's credentials apply.
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
 
     @classmethod
     def from_environment(cls) -> TableSettings:
@@ -91,8 +94,8 @@ def open_catalog(settings: TableSettings) -> Catalog:
     if settings.s3_endpoint:  # the local stack: moto server, path-style, its fixed credentials
         properties |= {
             "s3.endpoint": settings.s3_endpoint,
-            "s3.access-key-id": os.environ.get("AWS_ACCESS_KEY_ID", ""),
-            "s3.secret-access-key": os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+            "s3.access-key-id": settings.s3_access_key_id or os.environ.get("AWS_ACCESS_KEY_ID", ""),
+            "s3.secret-access-key": settings.s3_secret_access_key or os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
             "s3.force-virtual-addressing": "false",
         }
     if settings.catalog == "sql":
