@@ -98,7 +98,7 @@ scan: $(SCAN_STAMP)  ## the scanners operators run: checkov and cfn-lint's serve
 	$(SCAN_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
 openapi: install  ## write docs/openapi.json from the routes (a test fails when it drifts)
-	$(BIN)/python -m countersign_dev.openapi > docs/openapi.json
+	$(BIN)/python -m countersign_dev.devtools.openapi > docs/openapi.json
 
 build: install  ## sam build without Docker: arm64 / python3.13 wheels, 3.13 bytecode, via the makefiles
 	$(call require_python313)

@@ -41,7 +41,7 @@ from pathlib import Path
 
 from benchmarks.cold_start import interleaved, lambda_environment, paired_ratio, run_script
 from benchmarks.report import Figure, median
-from countersign_dev import template as tpl
+from countersign_dev.emulation import template as tpl
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ARTIFACT = REPO_ROOT / ".aws-sam" / "build"

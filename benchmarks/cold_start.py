@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.report import Figure, median
-from countersign_dev import template as tpl
+from countersign_dev.emulation import template as tpl
 
 REGION = "us-east-1"
 BOTO3 = "import boto3"

@@ -18,8 +18,8 @@ import boto3
 from benchmarks.inprocess import IngestBench, recording
 from benchmarks.report import Figure
 from countersign.lake import lake_line
-from countersign_dev.containers import LambdaContext
-from countersign_dev.provision import REGION
+from countersign_dev.emulation.containers import LambdaContext
+from countersign_dev.emulation.provision import REGION
 from tests.support.lake import export_mapping, stream_records
 
 

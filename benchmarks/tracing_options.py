@@ -29,7 +29,7 @@ from pathlib import Path
 from benchmarks.artifact import BARE, CACHE, DEFAULT_ARTIFACT, Probe, installed_site, lambda_layout, measure
 from benchmarks.cold_start import lambda_environment, paired_ratio
 from benchmarks.report import median
-from countersign_dev import template as tpl
+from countersign_dev.emulation import template as tpl
 
 OPTIONS: dict[str, tuple[list[str], str]] = {
     "none (Lambda active tracing only)": ([], ""),

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from countersign_dev import template as tpl
-from countersign_dev.gateway import GatewayResponses
+from countersign_dev.emulation import template as tpl
+from countersign_dev.emulation.gateway import GatewayResponses
 from tests.support.local import LocalApi, error_shape_problem
 
 BROWSER = {"Origin": "https://shop.example"}

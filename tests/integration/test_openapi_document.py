@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from countersign import coverage, reporting
-from countersign_dev import template as tpl
-from countersign_dev.openapi import DOCUMENT_PATH, text
+from countersign_dev.devtools.openapi import DOCUMENT_PATH, text
+from countersign_dev.emulation import template as tpl
 from tests.support.local import REPO_ROOT, LocalApi
 
 

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from countersign_dev import template as tpl
+from countersign_dev.emulation import template as tpl
 from tests.support.local import LocalApi, Reply, error_shape_problem
 
 FLOOD_LIMIT = 3  # the flooding application's override, requests per second

@@ -10,7 +10,7 @@ from typing import Any
 
 from countersign.lake import KINDS, Kind, line_identity, parse_object_key
 from countersign.store.lake_objects import LakeObjects
-from countersign_dev.stream_poller import StreamMapping, lambda_shape, stream_mappings
+from countersign_dev.emulation.stream_poller import StreamMapping, lambda_shape, stream_mappings
 
 
 def export_mapping(template: dict[str, Any]) -> StreamMapping:

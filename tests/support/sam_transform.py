@@ -6,7 +6,7 @@ from typing import Any
 
 from samtranslator.translator.transform import transform
 
-from countersign_dev import template as tpl
+from countersign_dev.emulation import template as tpl
 
 
 def translated(parameters: dict[str, str]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from countersign_dev.jwks_serve import TlsFiles, write_tls_files
+from countersign_dev.devtools.jwks_serve import TlsFiles, write_tls_files
 
 
 @dataclass(frozen=True)

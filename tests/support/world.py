@@ -26,11 +26,11 @@ from countersign.keys import MAX_ACTIVE_KEYS
 from countersign.store.control import ControlStore
 from countersign.store.data import DataStore, SessionRecord
 from countersign.store.keys import KeyStore
-from countersign_dev import template as tpl
 from countersign_dev.apps import create_application
-from countersign_dev.containers import LambdaContext, import_handler_module
-from countersign_dev.local_stack import proxy_event
-from countersign_dev.provision import REGION, Provisioned, provision
+from countersign_dev.emulation import template as tpl
+from countersign_dev.emulation.containers import LambdaContext, import_handler_module
+from countersign_dev.emulation.local_stack import proxy_event
+from countersign_dev.emulation.provision import REGION, Provisioned, provision
 
 #: The example application every file in events/ addresses (see events/README.md).
 EXAMPLE_APP_ID = "app_0123456789abcdef"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from countersign_dev import template as tpl
+from countersign_dev.emulation import template as tpl
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from countersign.errors import ApiError
 from countersign.jwks import parse_jwk_set
 from countersign.netguard import AddressPolicy, fetch
 from countersign_dev.cli import main
-from countersign_dev.jwks_serve import JwksServer, ensure_tls_files
+from countersign_dev.devtools.jwks_serve import JwksServer, ensure_tls_files
 
 
 def keygen(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

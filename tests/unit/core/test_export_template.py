@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from countersign.lake import EVENT_FIELDS, SESSION_FIELDS
-from countersign_dev.stream_poller import stream_mappings
+from countersign_dev.emulation.stream_poller import stream_mappings
 
 
 def resource(template: dict[str, Any], name: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from countersign_dev import template as tpl
+from countersign_dev.emulation import template as tpl
 
 
 def statements(template: dict[str, Any], function: str) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from countersign.lake import (
     parse_object_key,
     start_after_key,
 )
-from countersign_dev.stream_poller import matches
+from countersign_dev.emulation.stream_poller import matches
 
 
 def _line(sequence: int, identity: str = "", dt: str = "2026-11-26") -> LakeLine:

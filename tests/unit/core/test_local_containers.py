@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from countersign_dev.containers import MAX_RESPONSE_BYTES, Functions, InvocationError, Zygote
-from countersign_dev.template import FunctionSpec
+from countersign_dev.emulation.containers import MAX_RESPONSE_BYTES, Functions, InvocationError, Zygote
+from countersign_dev.emulation.template import FunctionSpec
 
 HANDLER = """
 import os, time

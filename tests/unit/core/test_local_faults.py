@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from countersign_dev.faults import KINDS, SdkFaults
+from countersign_dev.emulation.faults import KINDS, SdkFaults
 
 SDK_REQUESTS = [
     ("POST", "/v1/apps/app_1/sessions"),

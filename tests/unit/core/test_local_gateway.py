@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from countersign_dev.local_stack import GatewayRequest, LocalOptions, LocalStack
+from countersign_dev.emulation.local_stack import GatewayRequest, LocalOptions, LocalStack
 from tests.support.local import raw_http
 
 READ_TIMEOUT = 0.5

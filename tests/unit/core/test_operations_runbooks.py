@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from countersign_dev import template as tpl
+from countersign_dev.emulation import template as tpl
 
 RUNBOOK = tpl.REPO_ROOT / "docs" / "operations.md"
 #: The parts of every runbook, in the order an on-call engineer needs them.

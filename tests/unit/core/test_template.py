@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from countersign_dev import template as tpl
+from countersign_dev.emulation import template as tpl
 
 # SPEC 3: every route and the function that must serve it.
 SPEC_ROUTES = {

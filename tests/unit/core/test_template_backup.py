@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from countersign_dev import template as tpl
+from countersign_dev.emulation import template as tpl
 
 BACKUP_RESOURCES = ("BackupKey", "BackupVault", "BackupPlan", "BackupSelection", "BackupRole", "BackupJobsFailedAlarm")
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
-from countersign_dev import template as tpl
+from countersign_dev.emulation import template as tpl
 from tests.support.sam_transform import translated
 
 COST_TAGS = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from countersign_dev import template as tpl
+from countersign_dev.emulation import template as tpl
 
 OVERRIDE_VARIABLES = ("ALLOW_PRIVATE_JWKS_HOSTS", "JWKS_CA_BUNDLE")
 FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")

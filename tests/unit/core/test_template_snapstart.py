@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from countersign_dev import template as tpl
+from countersign_dev.emulation import template as tpl
 from tests.support.sam_transform import translated
 
 FUNCTIONS = sorted(tpl.functions(tpl.load_template()).values(), key=lambda spec: spec.logical_id)

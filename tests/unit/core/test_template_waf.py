@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from countersign.errors import ERRORS
-from countersign_dev import template as tpl
+from countersign_dev.emulation import template as tpl
 from tests.support.sam_transform import translated
 
 

@@ -26,10 +26,10 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from countersign import aws
-from countersign_dev.containers import LambdaContext
+from countersign_dev.emulation.containers import LambdaContext
+from countersign_dev.emulation.provision import REGION
+from countersign_dev.emulation.stream_poller import ShardDelivery, StreamMapping
 from countersign_dev.lake import LakeTarget, redrive, redrive_message
-from countersign_dev.provision import REGION
-from countersign_dev.stream_poller import ShardDelivery, StreamMapping
 from tests.support.lake import export_mapping, identity_counts, lake_keys, stream_records
 from tests.support.tenant import Tenant
 from tests.support.world import World

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from countersign_dev import template as tpl
-from countersign_dev.containers import LambdaContext
-from countersign_dev.local_stack import proxy_event
+from countersign_dev.emulation import template as tpl
+from countersign_dev.emulation.containers import LambdaContext
+from countersign_dev.emulation.local_stack import proxy_event
 from tests.support.tenant import aws_calls
 from tests.support.world import World
 

@@ -13,9 +13,9 @@ import pytest
 
 from countersign import envelope
 from countersign.store.keys import KeyStore
-from countersign_dev import template as tpl
-from countersign_dev.containers import LambdaContext
-from countersign_dev.local_stack import proxy_event
+from countersign_dev.emulation import template as tpl
+from countersign_dev.emulation.containers import LambdaContext
+from countersign_dev.emulation.local_stack import proxy_event
 from tests.support.world import EXAMPLE_ADMIN_TOKEN, EXAMPLE_APP_ID, EXAMPLE_KEY_NAME, EXAMPLE_SECRET, World
 
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")

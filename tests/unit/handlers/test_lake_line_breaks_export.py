@@ -11,10 +11,10 @@ from typing import Any
 
 import boto3
 
-from countersign_dev.containers import LambdaContext
+from countersign_dev.emulation.containers import LambdaContext
+from countersign_dev.emulation.provision import REGION
+from countersign_dev.emulation.stream_poller import ShardDelivery
 from countersign_dev.lake import LakeTarget, read_lines, redrive_message
-from countersign_dev.provision import REGION
-from countersign_dev.stream_poller import ShardDelivery
 from tests.support.lake import export_mapping, identity_counts, lake_keys, stream_records
 from tests.support.tenant import Tenant
 from tests.support.world import World

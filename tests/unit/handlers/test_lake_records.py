@@ -12,7 +12,7 @@ import jwt
 from countersign.lake import (
     lake_line,
 )
-from countersign_dev.provision import REGION
+from countersign_dev.emulation.provision import REGION
 from tests.support.lake import export_mapping, stream_records
 from tests.support.tenant import Tenant
 from tests.support.world import World

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from countersign_dev import template as tpl
+from countersign_dev.emulation import template as tpl
 from tests.support.scenario import EXPECTED_IN_LOGS, run_scenario
 from tests.support.world import World
 

@@ -98,9 +98,9 @@ def test_logs_carry_the_api_gateway_correlation_id(world: World) -> None:
     import logging
 
     from countersign.observability import logger
-    from countersign_dev.containers import LambdaContext
-    from countersign_dev.local_stack import proxy_event
-    from countersign_dev.template import routes
+    from countersign_dev.emulation.containers import LambdaContext
+    from countersign_dev.emulation.local_stack import proxy_event
+    from countersign_dev.emulation.template import routes
 
     app = world.create_app()
     route = next(r for r in routes(world.template) if r.method == "PATCH" and r.function == "SettingsFunction")

@@ -17,7 +17,7 @@ import pytest
 import snapshot_restore_py
 
 from countersign import aws, snapstart
-from countersign_dev import template as tpl
+from countersign_dev.emulation import template as tpl
 from tests.support.world import World
 
 FUNCTIONS = sorted(tpl.functions(tpl.load_template()).values(), key=lambda spec: spec.logical_id)

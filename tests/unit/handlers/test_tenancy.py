@@ -19,7 +19,7 @@ from countersign import aws, container, tenancy
 from countersign.store import counters as counters_module
 from countersign.store.control import ControlStore
 from countersign.store.counters import COUNTER_SHARDS, RATE_SLOTS, CounterStore
-from countersign_dev import template as tpl
+from countersign_dev.emulation import template as tpl
 from tests.support.tenant import Tenant, aws_calls
 from tests.support.world import World
 

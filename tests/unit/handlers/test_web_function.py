@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from countersign.static_files import IMMUTABLE, Site, StaticSiteError
-from countersign_dev import template as tpl
-from countersign_dev.local_stack import proxy_event
+from countersign_dev.emulation import template as tpl
+from countersign_dev.emulation.local_stack import proxy_event
 from tests.support.world import LambdaContext, World
 
 STATIC = Path(__file__).resolve().parents[3] / "functions" / "web" / "static"

@@ -61,8 +61,8 @@ def text(document: dict[str, Any]) -> str:
 
 def main() -> int:
     """Import every function of template.yaml as Lambda would and print the document."""
-    from countersign_dev import template as tpl
-    from countersign_dev.containers import import_handler_module
+    from countersign_dev.emulation import template as tpl
+    from countersign_dev.emulation.containers import import_handler_module
 
     modules = []
     for spec in tpl.functions(tpl.load_template()).values():

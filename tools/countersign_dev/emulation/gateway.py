@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from countersign_dev import template as tpl
+from countersign_dev.emulation import template as tpl
 
 #: The status API Gateway gives each answer type the local stack can meet, before any override.
 DEFAULT_STATUS = {

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from countersign_dev import template as tpl
+from countersign_dev.emulation import template as tpl
 
 #: Template seconds per local second.
 SPEEDUP = 60.0

@@ -20,7 +20,7 @@ import re
 import threading
 from dataclasses import dataclass
 
-from countersign_dev.gateway import Answer
+from countersign_dev.emulation.gateway import Answer
 
 SDK_PATH = re.compile(r"/v1/apps/[^/]+/(?:sessions(?:/[^/]+)?|events)")
 KINDS = ("unavailable", "throttled", "lost_answer")

@@ -10,13 +10,57 @@ import secrets
 import sys
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 
-from countersign_dev.cli import SECRET_ENV
 from countersign_dev.errors import CliError
+from countersign_dev.render import json_text
 
+#: Where `countersign sign` reads an HS256 secret from (keeps it out of shell history and `ps`).
+SECRET_ENV = "COUNTERSIGN_SIGNING_SECRET"  # noqa: S105 - the variable's name, not a secret
 #: HS256 keys shorter than the hash (256 bits) are weak; the service's secrets are longer.
 MIN_SECRET_BYTES = 32
+
+
+def register(commands: Any) -> None:
+    sign = commands.add_parser(
+        "sign",
+        help="print a signed JWT for testing (adds a random nonce)",
+        description=f"Print a signed JWT. HS256 reads the secret from {SECRET_ENV}, --secret-file or --secret-stdin.",
+        epilog=(
+            "example: COUNTERSIGN_SIGNING_SECRET=$(countersign keys reveal KEY -q --local) "
+            "countersign sign --key-name KEY --visitor-id v-1 --session-body"
+        ),
+    )
+    claims = sign.add_mutually_exclusive_group()
+    claims.add_argument("--claims", help="claims as a JSON object")
+    claims.add_argument("--claims-file", type=Path, help="file holding the claims JSON object")
+    sign.add_argument("--visitor-id", help="shortcut: sets visitor.id")
+    sign.add_argument("--account-id", help="shortcut: sets account.id")
+    sign.add_argument("--expires-in", type=int, metavar="SECONDS", help="adds exp = now + SECONDS")
+    sign.add_argument("--key-name", help="HS256: the signing key name")
+    secret = sign.add_mutually_exclusive_group()
+    # Refused with a clear line: a secret on the command line lands in shell history and `ps`.
+    secret.add_argument("--secret", help=argparse.SUPPRESS)
+    secret.add_argument("--secret-file", type=Path, help=f"HS256: file holding the secret (or set {SECRET_ENV})")
+    secret.add_argument("--secret-stdin", action="store_true", help="HS256: read the secret from standard input")
+    sign.add_argument("--private-key", type=Path, help="RS256: PEM private key")
+    sign.add_argument("--kid", help="RS256: key id of the key in your JWKS")
+    sign.add_argument("--session-body", action="store_true", help="print the POST /sessions body, not just the JWT")
+    sign.set_defaults(run=lambda args: print(sign_command(args)))
+
+    keygen = commands.add_parser(
+        "keygen",
+        help="write an RSA private key and the matching JWKS",
+        epilog="example: countersign keygen --kid k-2026 --private-key rs256.pem --jwks jwks.json",
+    )
+    keygen.add_argument("--kid", required=True, help="key id to publish")
+    keygen.add_argument("--private-key", type=Path, required=True, help="where to write the PEM private key")
+    keygen.add_argument("--jwks", type=Path, required=True, help="JWKS file to write (an existing one gains the key)")
+    keygen.add_argument(
+        "--bits", type=int, default=2048, choices=[2048, 3072, 4096], help="RSA key size (default 2048)"
+    )
+    keygen.set_defaults(run=lambda args: print(json_text(keygen_command(args)), end=""))
 
 
 def sign_command(args: argparse.Namespace) -> str:

@@ -1,6 +1,6 @@
 """Write example API Gateway events into events/ (how the files there were made).
 
-    .venv/bin/python -m countersign_dev.example_events \\
+    .venv/bin/python -m countersign_dev.devtools.example_events \\
         '[["settings-get", "GET", "/v1/apps/{appId}/settings", "/v1/apps/app_0123456789abcdef/settings"]]'
 
 Each spec is [file stem, method, resource, path, body (or null), with admin token (default true),
@@ -14,8 +14,8 @@ import json
 import sys
 from typing import Any
 
-from countersign_dev import template as tpl
-from countersign_dev.local_stack import proxy_event
+from countersign_dev.emulation import template as tpl
+from countersign_dev.emulation.local_stack import proxy_event
 
 EXAMPLE_ADMIN_TOKEN = "csa_example-admin-token-for-events-0000000000000"  # noqa: S105 - documented example
 API_HOST = "abc123.execute-api.us-east-1.amazonaws.com"

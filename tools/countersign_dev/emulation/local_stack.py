@@ -15,7 +15,7 @@ How a request travels, and where to hook in:
   the gateway's place (a throttle, an injected fault) by returning (status, headers, body).
 - `LocalStack.functions.invoke(function, event)` runs any function of the template (an API
   proxy event, a stream batch, ...) in a container of its own pool: one OS process per
-  container, one request at a time, as Lambda does (`countersign_dev.containers`). It returns
+  container, one request at a time, as Lambda does (`countersign_dev.emulation.containers`). It returns
   the handler's answer or raises `InvocationError`; use it for every invocation, so nothing
   runs a handler in this process.
 """
@@ -42,12 +42,12 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from countersign.errors import ErrorCode
 from countersign.numerals import decimal_at_most
-from countersign_dev import template as tpl
+from countersign_dev.emulation import template as tpl
 from countersign_dev.containers import Functions, InvocationError, Zygote
 from countersign_dev.faults import SdkFaults
 from countersign_dev.gateway import Answer, GatewayResponses
 from countersign_dev.provision import ACCOUNT_ID, REGION, provision
-from countersign_dev.schedules import scheduled_only, start_schedule_runners
+from countersign_dev.emulation.schedules import scheduled_only, start_schedule_runners
 from countersign_dev.stream_poller import start_stream_pollers
 
 STAGE = "api"
@@ -357,9 +357,9 @@ class LocalStack:
         return self.gateway.answer("MISSING_AUTHENTICATION_TOKEN")
 
     def openapi(self) -> dict[str, Any]:
-        """The API's OpenAPI document (countersign_dev.openapi) with this stack's URL: each
+        """The API's OpenAPI document (countersign_dev.devtools.openapi) with this stack's URL: each
         function's container gives its own routes' part."""
-        from countersign_dev.openapi import merge, schema_options
+        from countersign_dev.devtools.openapi import merge, schema_options
 
         assert self.functions is not None, "start() the stack first"
         parts = (self.functions.openapi(function, **schema_options()) for function in self.functions.names)

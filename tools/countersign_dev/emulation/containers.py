@@ -43,8 +43,8 @@ from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from typing import Any
 
-from countersign_dev import template as tpl
-from countersign_dev.provision import ACCOUNT_ID, REGION
+from countersign_dev.emulation import template as tpl
+from countersign_dev.emulation.provision import ACCOUNT_ID, REGION
 
 #: Concurrent requests each function serves locally (its warm execution environments at most).
 CONTAINERS_PER_FUNCTION = 8
@@ -86,7 +86,7 @@ class Zygote:
         ours, theirs = socket.socketpair()
         self._control = ours
         self._lock = threading.Lock()
-        code = f"from countersign_dev.containers import _zygote_main; _zygote_main({theirs.fileno()})"
+        code = f"from countersign_dev.emulation.containers import _zygote_main; _zygote_main({theirs.fileno()})"
         # Its stdout and stderr are ours, so containers log where the stack logs.
         self._process = subprocess.Popen(
             [sys.executable, "-c", code], pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from countersign_dev import template as tpl
+from countersign_dev.emulation import template as tpl
 
 StreamRecord = dict[str, Any]
 Invoke = Callable[[dict[str, Any]], dict[str, Any] | None]

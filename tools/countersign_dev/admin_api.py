@@ -1,0 +1,97 @@
+"""The admin routes of one application over HTTP (SPEC 3.1), for the admin commands."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+from countersign_dev.errors import CliError
+from countersign_dev.render import Terminal, json_text, printable
+from countersign_dev.render import terminal as default_terminal
+from countersign_dev.target import TOKEN_VARIABLE, AdminTarget, add_target_options, resolve
+
+
+class AdminApiError(CliError):
+    """The API answered an error: its body (for --json) and one line for the terminal."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        error = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(error, dict):
+            line = f"the API answered HTTP {status} without an error body: is it a Countersign API?"
+            error = {}
+        else:
+            line = str(error.get("message"))
+            if error.get("detail"):
+                line += f"{'' if line.endswith(('.', '!', '?')) else ':'} {error['detail']}"
+            line = f"{line} ({error.get('code')}, HTTP {status})"
+        if status == 401:
+            line += f": check {TOKEN_VARIABLE} (the application's admin token)"
+        super().__init__(printable(line))
+        self.status = status
+        self.body = body
+        self.code = error.get("code")
+
+
+class AdminClient:
+    """The admin routes of one application over HTTP; an error answer raises AdminApiError."""
+
+    def __init__(self, target: AdminTarget) -> None:
+        import requests
+
+        self.target = target
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {target.token}"
+
+    def call(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None) -> Any:
+        import requests
+
+        url = f"{self.target.api_url}/v1/apps/{quote(self.target.app_id, safe='')}{path}"
+        try:
+            response = self.http.request(method, url, json=body, params=params, timeout=30)
+        except requests.RequestException as error:
+            hint = ": is the local stack running (make dev)?" if self.target.local else ""
+            raise CliError(f"cannot reach {self.target.api_url} ({type(error).__name__}){hint}") from error
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if response.status_code >= 400:
+            raise AdminApiError(response.status_code, answer)
+        if answer is None:
+            raise CliError(f"{self.target.api_url} answered HTTP {response.status_code} without JSON")
+        return answer
+
+
+# ------------------------------------------------------------------------------- admin commands
+
+#: What an admin command does: call the API, and say how to show its answer as text.
+Shown = tuple[Any, Callable[[Any], str]]
+Action = Callable[[AdminClient, argparse.Namespace, Terminal], Shown]
+
+
+def add_admin_command(
+    commands: Any, name: str, action: Action, helptext: str, *, confirm: bool = False, example: str = ""
+) -> argparse.ArgumentParser:
+    """A command on the admin routes: the target options, --json, --yes when it asks first."""
+    parser: argparse.ArgumentParser = commands.add_parser(name, help=helptext, description=helptext, epilog=example)
+    add_target_options(parser, ("local", "api"), app_help="the application id (with --local: the demo app unless set)")
+    parser.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
+    if confirm:
+        parser.add_argument("--yes", action="store_true", help="confirm without asking (non-interactive use)")
+    parser.set_defaults(run=run_admin, action=action)
+    return parser
+
+
+def run_admin(args: argparse.Namespace, terminal: Terminal | None = None) -> None:
+    """Run one admin command: print its table (or the API's JSON), or raise CliError."""
+    terminal = terminal or default_terminal()
+    client = AdminClient(resolve(args).admin())
+    try:
+        answer, show = args.action(client, args, terminal)
+    except AdminApiError as error:
+        if args.json and error.body is not None:
+            terminal.out.write(json_text(error.body))
+        raise
+    terminal.out.write(json_text(answer) if args.json else show(answer))

@@ -1,0 +1,230 @@
+"""Where a command acts: the one target resolver of the CLI (SPEC 5).
+
+A target is the running local stack (`--local [--state-dir DIR]`), a deployed API (`--api URL
+--app APP`), a deployed stack (`--stack STACK [--region R]`) or, for the lake, a bucket
+(`--bucket NAME`). Every command adds its options with `add_target_options` and resolves them
+with `resolve`; what it then needs (an admin API, a table, the lake's bucket) it asks the
+`Target` for, so "where is the stack" is answered here only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from countersign_dev.errors import CliError
+
+DEFAULT_STATE_DIR = Path(".countersign")
+TOKEN_VARIABLE = "COUNTERSIGN_ADMIN_TOKEN"  # noqa: S105 - the name of the variable, not a token
+Where = Literal["local", "api", "stack", "bucket"]
+#: The local stack's state (local.json) under the names of the deployed stack's outputs.
+_LOCAL_OUTPUTS = {
+    "ApiUrl": "apiUrl",
+    "ControlTableName": "controlTable",
+    "DataTableName": "dataTable",
+    "ExportBucketName": "exportBucket",
+    "ExportDeadLetterQueueUrl": "exportDeadLetterQueueUrl",
+}
+_HELP = {
+    "local": "the running local stack",
+    "api": "a deployed API's base URL (with --app)",
+    "stack": "a deployed CloudFormation stack",
+    "bucket": "an export bucket",
+}
+
+
+def add_target_options(
+    parser: argparse.ArgumentParser,
+    accepts: Iterable[Where],
+    *,
+    required: bool = False,
+    app: bool = True,
+    app_help: str = "the application id",
+) -> None:
+    """The target options of a command that can act on the `accepts` kinds of target."""
+    kinds = list(accepts)
+    group = parser.add_argument_group("target (one of)")
+    where = group.add_mutually_exclusive_group(required=required)
+    for kind in kinds:
+        if kind == "local":
+            where.add_argument("--local", action="store_true", help=_HELP["local"])
+        else:
+            where.add_argument(f"--{kind}", metavar=kind.upper() if kind != "api" else "URL", help=_HELP[kind])
+    if app:
+        group.add_argument("--app", metavar="APP", help=app_help)
+    if "local" in kinds:
+        group.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="with --local: local.json's dir")
+    if "stack" in kinds or "bucket" in kinds:
+        group.add_argument("--region", help="with --stack/--bucket: AWS region (default: your AWS configuration)")
+
+
+@dataclass
+class Target:
+    """A resolved target: where, which application, and the way to its API and AWS resources."""
+
+    where: Where
+    app_id: str | None = None
+    state_dir: Path = DEFAULT_STATE_DIR
+    state: dict[str, Any] = field(default_factory=dict)  # local.json, with --local
+    api_url: str | None = None
+    stack: str | None = None
+    region: str | None = None
+    bucket: str | None = None
+
+    @property
+    def local(self) -> bool:
+        return self.where == "local"
+
+    @property
+    def demo_app(self) -> dict[str, str]:
+        return dict(self.state.get("demoApp") or {})
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of the target's AWS (the local stack's moto server with --local)."""
+        import boto3
+
+        if self.local:
+            return boto3.client(
+                service,  # type: ignore[call-overload]
+                endpoint_url=self.state["awsEndpointUrl"],
+                region_name=self.state["region"],
+                aws_access_key_id="countersign-local",
+                aws_secret_access_key="countersign-local",  # noqa: S106 - moto accepts any credentials
+            )
+        return boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+
+    def output(self, name: str, *, required: bool = True) -> str:
+        """A stack output (ControlTableName, ExportBucketName...); local.json's value with --local.
+        A missing one is an error, or "" when not `required`."""
+        value = str(self.state.get(_LOCAL_OUTPUTS[name]) or "") if self.local else self.outputs.get(name, "")
+        if not value and required:
+            if self.local:
+                raise CliError(f"{self.state_dir}/local.json has no {_LOCAL_OUTPUTS[name]}: restart the local stack")
+            raise CliError(f"stack {self.stack} has no {name} output: is it a Countersign stack of this version?")
+        return value
+
+    def table(self, output: str) -> tuple[Any, str]:
+        """A DynamoDB client and the table named by the stack's `output` (ControlTableName, DataTableName)."""
+        client, table = self.client("dynamodb"), self.output(output)
+        if self.local:
+            try:
+                client.describe_table(TableName=table)
+            except Exception as error:
+                raise CliError(f"the local stack in {self.state_dir} is not running (make dev)") from error
+        return client, table
+
+    @cached_property
+    def outputs(self) -> dict[str, str]:
+        cloudformation = self.client("cloudformation")
+        try:
+            described = cloudformation.describe_stacks(StackName=self.stack)["Stacks"][0]
+        except cloudformation.exceptions.ClientError as error:
+            raise CliError(f"stack {self.stack}: {error.response['Error'].get('Message', 'not found')}") from error
+        return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+
+    def parameters(self) -> dict[str, str]:
+        """The stack's parameters (the local stack runs with the template's defaults)."""
+        if self.local:
+            from countersign_dev.emulation import template as tpl
+
+            return tpl.parameter_defaults(tpl.load_template())
+        described = self.client("cloudformation").describe_stacks(StackName=self.stack)["Stacks"][0]
+        return {p["ParameterKey"]: p.get("ResolvedValue", p["ParameterValue"]) for p in described.get("Parameters", [])}
+
+    def admin(self, environ: Mapping[str, str] | None = None) -> AdminTarget:
+        """The admin API of the application, and its token (never from the command line)."""
+        environ = os.environ if environ is None else environ
+        token = environ.get(TOKEN_VARIABLE, "").strip()
+        if self.where == "api":
+            if not self.app_id:
+                raise CliError("--api needs --app APP (the application id)")
+            if not token:
+                raise CliError(f"set {TOKEN_VARIABLE} to the application's admin token")
+            return AdminTarget(str(self.api_url).rstrip("/"), self.app_id, token, local=False)
+        if not self.local:
+            raise CliError("choose a target: --local (the local stack), or --api URL --app APP")
+        demo = self.demo_app
+        app_id = self.app_id or demo["appId"]
+        if not token:
+            if app_id != demo["appId"]:
+                raise CliError(
+                    f"set {TOKEN_VARIABLE} to the admin token of {app_id} (local.json has the demo app's only)"
+                )
+            token = demo["adminToken"]
+        return AdminTarget(str(self.state["apiUrl"]).rstrip("/"), app_id, token, local=True)
+
+
+@dataclass(frozen=True)
+class AdminTarget:
+    api_url: str
+    app_id: str
+    token: str
+    local: bool
+
+
+def resolve(args: argparse.Namespace, *, default: Where | None = None) -> Target:
+    """The target the options name (`default` when they name none; else a one-line error)."""
+    app_id = getattr(args, "app", None)
+    region = getattr(args, "region", None)
+    state_dir = getattr(args, "state_dir", DEFAULT_STATE_DIR)
+    if getattr(args, "api", None):
+        check_api_url(args.api)
+        return Target("api", app_id, api_url=args.api)
+    if getattr(args, "stack", None):
+        return Target("stack", app_id, stack=args.stack, region=region)
+    if getattr(args, "bucket", None):
+        return Target("bucket", app_id, bucket=args.bucket, region=region)
+    if not getattr(args, "local", False) and default != "local":
+        raise CliError("choose a target: --local (the local stack), or --api URL --app APP")
+    return Target("local", app_id, state_dir=state_dir, state=read_local_state(state_dir))
+
+
+def read_local_state(state_dir: Path) -> dict[str, Any]:
+    """local.json of the running local stack (SPEC 5), or a one-line error saying what to do."""
+    state_file = state_dir / "local.json"
+    try:
+        state = json.loads(state_file.read_text())
+        if not isinstance(state, dict) or not state.get("apiUrl") or not isinstance(state.get("demoApp"), dict):
+            raise ValueError("no apiUrl or demoApp")
+    except FileNotFoundError as error:
+        raise CliError(f"{state_file} not found: start the local stack first (make dev)") from error
+    except (OSError, ValueError) as error:
+        raise CliError(f"{state_file} is not a local stack's state file ({error})") from error
+    return state
+
+
+def check_api_url(url: str) -> None:
+    """An https:// URL, or plain http:// to this machine only: the admin token must not cross a
+    network in clear text (a proxy, a shared Wi-Fi or a mistyped host would read it)."""
+    from urllib.parse import urlsplit
+
+    from countersign_dev.render import printable
+
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in {"https", "http"} or not parts.hostname:
+        raise CliError(f"--api {printable(url)}: give the API's base URL (https://...)")
+    if scheme == "http" and not _loopback(parts.hostname):
+        raise CliError(
+            f"--api {printable(url)}: refusing to send the admin token over plain HTTP to "
+            f"{printable(parts.hostname)}; use https:// (plain http:// is for this machine only)"
+        )
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a name other than localhost could resolve anywhere
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
