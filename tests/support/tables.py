@@ -19,9 +19,9 @@ from countersign.lake import KINDS, Kind, line_identity
 from countersign.store.lake_objects import LakeObjects
 from countersign.tables.catalog import TableSettings, open_table
 from countersign.tables.fold import fold
-from countersign_dev.containers import LambdaContext
-from countersign_dev.provision import REGION
-from countersign_dev.stream_poller import ShardDelivery
+from countersign_dev.emulation.containers import LambdaContext
+from countersign_dev.emulation.provision import REGION
+from countersign_dev.emulation.stream_poller import ShardDelivery
 from tests.support.lake import export_mapping, lake_lines, stream_records
 from tests.support.tenant import Tenant
 from tests.support.world import World

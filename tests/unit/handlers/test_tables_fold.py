@@ -22,8 +22,8 @@ import pytest
 from countersign.lake import KINDS
 from countersign.tables import ledger as ledgers
 from countersign.tables.catalog import open_table
-from countersign_dev.containers import LambdaContext
-from countersign_dev.provision import REGION
+from countersign_dev.emulation.containers import LambdaContext
+from countersign_dev.emulation.provision import REGION
 from tests.support.tables import HookedCatalog, Tables, export_everything, landing_identities
 from tests.support.tenant import Tenant
 from tests.support.world import World

@@ -17,7 +17,7 @@ from countersign import clock
 from countersign.lake import KINDS
 from countersign.tables.catalog import open_table
 from countersign.tables.maintenance import MaintenanceOutcome, compact, expire, maintain, referenced_files, sweep
-from countersign_dev.provision import REGION
+from countersign_dev.emulation.provision import REGION
 from tests.support.tables import HookedCatalog, Tables, export_everything, landing_identities
 from tests.support.tenant import Tenant
 from tests.support.world import World

@@ -43,12 +43,12 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from countersign.errors import ErrorCode
 from countersign.numerals import decimal_at_most
 from countersign_dev.emulation import template as tpl
-from countersign_dev.containers import Functions, InvocationError, Zygote
-from countersign_dev.faults import SdkFaults
-from countersign_dev.gateway import Answer, GatewayResponses
-from countersign_dev.provision import ACCOUNT_ID, REGION, provision
+from countersign_dev.emulation.containers import Functions, InvocationError, Zygote
+from countersign_dev.emulation.faults import SdkFaults
+from countersign_dev.emulation.gateway import Answer, GatewayResponses
+from countersign_dev.emulation.provision import ACCOUNT_ID, REGION, provision
 from countersign_dev.emulation.schedules import scheduled_only, start_schedule_runners
-from countersign_dev.stream_poller import start_stream_pollers
+from countersign_dev.emulation.stream_poller import start_stream_pollers
 
 STAGE = "api"
 # API Gateway's own limits: payload, and request line plus headers (the functions apply the
