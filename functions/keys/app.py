@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from countersign import keys
 from countersign import openapi_schemas as doc
-from countersign.api import ADMIN_BODY_LIMIT, json_body, json_response, make_resolver
+from countersign.api import ADMIN_BODY_LIMIT, json_body, json_response, make_resolver, optional_json_body
 from countersign.observability import logger, metrics
 
 app = make_resolver(admin=True, max_body_bytes=ADMIN_BODY_LIMIT)
@@ -56,11 +56,13 @@ def reveal_key(appId: str, keyName: str) -> Response[str]:
 
 @app.post(
     "/v1/apps/<appId>/keys/<keyName>/revoke",
-    summary="Revoke a key permanently",
-    **doc.admin_route(ok=(200, doc.KEY), errors=(404, 409, 413)),
+    summary="Revoke a key permanently (with dryRun: what revoking it would drop, and nothing revoked)",
+    **doc.admin_route(
+        ok=(200, doc.KEY_REVOKE), errors=(404, 409, 413), body=doc.KEY_REVOKE_REQUEST, body_required=False
+    ),
 )
 def revoke_key(appId: str, keyName: str) -> dict[str, Any]:
-    return keys.revoke_key(appId, keyName)
+    return keys.revoke_key(appId, keyName, optional_json_body(app))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

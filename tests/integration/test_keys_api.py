@@ -6,6 +6,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from countersign.keys import MAX_ACTIVE_KEYS
 from tests.support.local import LocalApi, Reply
 
 
@@ -35,7 +36,7 @@ def test_generate_list_reveal_revoke(local: LocalApi, app: dict[str, str]) -> No
     }
     assert re.fullmatch(r"key_[0-9a-f]{12}", key["keyName"])
 
-    assert admin(local, app, "GET").body == {"activeKeys": [key], "revokedKeys": []}
+    assert admin(local, app, "GET").body == {"activeKeys": [key], "revokedKeys": [], "activeKeyLimit": MAX_ACTIVE_KEYS}
 
     revealed = admin(local, app, "POST", key["keyName"], "reveal")
     assert revealed.status == 200
@@ -52,7 +53,11 @@ def test_generate_list_reveal_revoke(local: LocalApi, app: dict[str, str]) -> No
     assert (again.status, again.error_code) == (409, "key_revoked")
     hidden = admin(local, app, "POST", key["keyName"], "reveal")
     assert (hidden.status, hidden.error_code) == (409, "key_revoked")
-    assert admin(local, app, "GET").body == {"activeKeys": [], "revokedKeys": [revoked.body]}
+    assert admin(local, app, "GET").body == {
+        "activeKeys": [],
+        "revokedKeys": [revoked.body],
+        "activeKeyLimit": MAX_ACTIVE_KEYS,
+    }
 
 
 def test_ten_concurrent_generates_make_exactly_five_keys(local: LocalApi, app: dict[str, str]) -> None:

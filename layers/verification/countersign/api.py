@@ -173,6 +173,15 @@ def json_body(app: APIGatewayRestResolver, *, max_depth: int = MAX_BODY_DEPTH) -
         raise ApiError("invalid_json", str(refusal) or None) from refusal
 
 
+def optional_json_body(app: APIGatewayRestResolver) -> dict[str, Any]:
+    """The body of a route that takes none by default (revoke): its JSON object, or {} for no body or
+    anything else, which such a route ignores as it always did."""
+    try:
+        return json_body(app)
+    except ApiError:
+        return {}
+
+
 def body_bytes(event: Mapping[str, Any]) -> bytes:
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):

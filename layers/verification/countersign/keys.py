@@ -25,10 +25,12 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from countersign import clock, envelope
+from countersign import clock, coverage, envelope
 from countersign.errors import ApiError
 from countersign.key_usage import last_used_at
 from countersign.observability import logger, metrics
+from countersign.sdk_requests import MAX_KEY_NAME_CHARS
+from countersign.settings import is_dry_run
 from countersign.store.counters import counter_store
 from countersign.store.keys import KeyNameTaken, StoredKey, key_store
 
@@ -38,7 +40,7 @@ KEY_NAME_PREFIX = "key_"
 SECRET_PREFIX = "css_"  # noqa: S105 - a public prefix, not a secret
 
 # What a path's keyName may look like before it costs a read (generated names are far narrower).
-_KEY_NAME_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_KEY_NAME_SHAPE = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_KEY_NAME_CHARS}}}")
 # A random name colliding with an existing one is a 2**-48 event; a few fresh draws settle it.
 _NAME_ATTEMPTS = 3
 
@@ -54,13 +56,15 @@ def new_secret() -> str:
 
 
 def read_description(body: dict[str, Any]) -> str:
-    """The description of POST /keys: a string of 1 to 200 characters once trimmed."""
+    """The description of POST /keys: a string of 1 to MAX_DESCRIPTION_CHARS characters once trimmed."""
     unknown = sorted(set(body) - {"description"})
     if unknown:
         raise ApiError("invalid_request", f"Unknown field(s): {', '.join(unknown)}. A key takes only a description.")
     description = body.get("description")
     if not isinstance(description, str):
-        raise ApiError("invalid_request", "description is required: a string of 1 to 200 characters.")
+        raise ApiError(
+            "invalid_request", f"description is required: a string of 1 to {MAX_DESCRIPTION_CHARS} characters."
+        )
     description = description.strip()
     if not 1 <= len(description) <= MAX_DESCRIPTION_CHARS:
         raise ApiError(
@@ -101,14 +105,16 @@ def generate_key(app_id: str, body: dict[str, Any], *, now: datetime | None = No
     raise RuntimeError("could not draw an unused key name")
 
 
-def list_keys(app_id: str) -> dict[str, list[dict[str, Any]]]:
-    """`{"activeKeys": [...], "revokedKeys": [...]}`: key objects only, ordered as documented above."""
+def list_keys(app_id: str) -> dict[str, Any]:
+    """`{"activeKeys": [...], "revokedKeys": [...], "activeKeyLimit": 5}`: key objects ordered as
+    documented above, and how many may be active (clients show the limit from here, never a copy)."""
     ordered = in_display_order(key_store().list_keys(app_id))
     used = counter_store().last_used(app_id, "key")
     listed = [key_json(key, last_used_ms=used.get(key.key_name)) for key in ordered]
     return {
         "activeKeys": [key for key in listed if key["status"] == "active"],
         "revokedKeys": [key for key in listed if key["status"] == "revoked"],
+        "activeKeyLimit": MAX_ACTIVE_KEYS,
     }
 
 
@@ -138,13 +144,36 @@ def reveal_secret(app_id: str, key_name: str) -> dict[str, str]:
     return {"keyName": key_name, "secret": secret.decode("utf-8")}
 
 
-def revoke_key(app_id: str, key_name: str, *, now: datetime | None = None) -> dict[str, Any]:
-    """Revoke an active key for good (its slot is freed); 404 key_not_found, 409 key_revoked."""
+def revoke_key(
+    app_id: str, key_name: str, request: dict[str, Any] | None = None, *, now: datetime | None = None
+) -> dict[str, Any]:
+    """Revoke an active key for good (its slot is freed); 404 key_not_found, 409 key_revoked.
+    With `{"dryRun": true}`, answer what revoking would do instead (`preview_revoke`)."""
     _check_name_shape(key_name)
+    if request is not None and is_dry_run(request):
+        return preview_revoke(app_id, key_name, now=now)
     stored = key_store().revoke_key(app_id, key_name, now or clock.now())
     revoked = key_json(stored, last_used_ms=counter_store().last_used_of(app_id, "key", key_name))
     _audit("KeyRevoked", "revoke", key_name)
     return revoked
+
+
+def preview_revoke(app_id: str, key_name: str, *, now: datetime | None = None) -> dict[str, Any]:
+    """A revocation's dry-run: the same 404/409 answers, the key as it is, and what revoking it
+    would have dropped in the last IMPACT_HOURS (the sessions and events it signed, from the
+    coverage counters). Writes nothing; the console and the CLI show this before asking."""
+    stored = key_store().get_key(app_id, key_name)
+    if stored is None:
+        raise ApiError("key_not_found")
+    if stored.status == "revoked":
+        raise ApiError("key_revoked")
+    span = coverage.window(coverage.IMPACT_HOURS, now or clock.now())
+    signed = coverage.tally(counter_store().totals(app_id, span.start, span.end)).keys.get(key_name, coverage.Counts())
+    return {
+        "dryRun": True,
+        "key": key_json(stored, last_used_ms=counter_store().last_used_of(app_id, "key", key_name)),
+        "impact": {"hours": coverage.IMPACT_HOURS, "wouldDrop": signed.to_json()},
+    }
 
 
 def _audit(metric: str, action: str, key_name: str) -> None:

@@ -15,7 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from countersign.events import MAX_CONTEXT_BYTES
+from countersign import claims, coverage, events, sdk_requests, settings, tokens
+
+# Every bound below is the constant the code enforces, imported from the pure module that holds it.
+# The few held by modules with AWS behind them (keys, reporting, netguard) are not imported, to keep
+# this module cheap for every function: tests/unit/core/test_limits_written_once.py ties them.
 
 #: The admin bearer token (SPEC 3.1); the local stack adds it to the document's components.
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
@@ -53,16 +57,13 @@ _TIMESTAMP = {"type": "string", "description": "UTC, YYYY-MM-DDTHH:MM:SSZ"}
 SETTINGS_PATCH: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "anyOf": [
-        {"required": ["useSignedMetadata"]},
-        {"required": ["useRs256SignedMetadata"]},
-        {"required": ["onlyAllowSignedMetadata"]},
-    ],
+    "anyOf": [{"required": [toggle]} for toggle in settings.TOGGLES],
     "properties": {
-        "useSignedMetadata": _BOOLEAN,
-        "useRs256SignedMetadata": _BOOLEAN,
-        "onlyAllowSignedMetadata": _BOOLEAN,
-        "confirmation": {"type": "string", "description": 'Exactly "I understand" where a rule asks for it.'},
+        **dict.fromkeys(settings.TOGGLES, _BOOLEAN),
+        "confirmation": {
+            "type": "string",
+            "description": f'Exactly "{settings.CONFIRMATION_PHRASE}" where a rule asks for it.',
+        },
         "version": {"type": "integer", "description": "Precondition: the settings' current version."},
         "dryRun": {
             "type": "boolean",
@@ -75,7 +76,7 @@ KEY_CREATE: dict[str, Any] = {
     "type": "object",
     "required": ["description"],
     "additionalProperties": False,
-    "properties": {"description": {"type": "string", "minLength": 1, "maxLength": 200}},
+    "properties": {"description": {"type": "string", "minLength": 1, "maxLength": 200}},  # keys.MAX_DESCRIPTION_CHARS
 }
 
 JWKS_URI: dict[str, Any] = {
@@ -83,7 +84,7 @@ JWKS_URI: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "uri": {
-            "anyOf": [{"type": "string", "maxLength": 2048}, {"type": "null"}],
+            "anyOf": [{"type": "string", "maxLength": 2048}, {"type": "null"}],  # netguard.MAX_URI_LENGTH
             "description": "An https URI on a public address, with no query, fragment or userinfo.",
         }
     },
@@ -91,12 +92,12 @@ JWKS_URI: dict[str, Any] = {
 
 _JWT = {
     "type": "string",
-    "maxLength": 16384,
+    "maxLength": tokens.MAX_TOKEN_CHARS,
     "description": "A compact JWS signed with HS256 (with signingKeyName) or RS256 (with a kid of the JWK Set).",
 }
 _IDENTITY = {
     "type": "object",
-    "properties": {"id": {"type": "string", "maxLength": 256}},
+    "properties": {"id": {"type": "string", "maxLength": claims.MAX_ID_CHARS}},
     "description": "Metadata fields; id is the visitor's or account's id.",
 }
 
@@ -107,7 +108,10 @@ CREDENTIALS: dict[str, Any] = {
         {
             "required": ["jwt"],
             "not": {"required": ["metadata"]},
-            "properties": {"jwt": _JWT, "signingKeyName": {"type": "string", "minLength": 1, "maxLength": 128}},
+            "properties": {
+                "jwt": _JWT,
+                "signingKeyName": {"type": "string", "minLength": 1, "maxLength": sdk_requests.MAX_KEY_NAME_CHARS},
+            },
         },
         {
             "required": ["metadata"],
@@ -127,23 +131,24 @@ EVENTS: dict[str, Any] = {
         "events": {
             "type": "array",
             "minItems": 1,
-            "maxItems": 500,
+            "maxItems": events.MAX_EVENTS,
             "items": {
                 "type": "object",
                 "required": ["type", "timestamp"],
                 "additionalProperties": False,
                 "properties": {
-                    "type": {"type": "string", "minLength": 1, "maxLength": 256},
+                    "type": {"type": "string", "minLength": 1, "maxLength": events.MAX_TYPE_CHARS},
                     "timestamp": {"type": "integer", "minimum": 0, "description": "Epoch milliseconds."},
-                    "insertId": {"type": "string", "minLength": 1, "maxLength": 256},
+                    "insertId": {"type": "string", "minLength": 1, "maxLength": events.MAX_INSERT_ID_CHARS},
                     "name": {"type": "string"},
                     "properties": {"type": "object"},
                     "context": {
                         "type": "object",
                         "description": (
-                            f"Where the event happened (page, library, user agent): at most {MAX_CONTEXT_BYTES} bytes"
-                            " of UTF-8 JSON; stored and exported as sent, not part of the content dedupe. A larger or"
-                            " non-object context rejects that event alone (invalid_context)."
+                            "Where the event happened (page, library, user agent): at most"
+                            f" {events.MAX_CONTEXT_BYTES} bytes of UTF-8 JSON; stored and exported as sent, not part of"
+                            " the content dedupe. A larger or non-object context rejects that event alone"
+                            " (invalid_context)."
                         ),
                     },
                 },
@@ -154,24 +159,12 @@ EVENTS: dict[str, Any] = {
 
 # answers -------------------------------------------------------------------------------------
 
+_SETTING_TYPES = {"jwksUri": _STRING_OR_NULL, "version": {"type": "integer"}, "updatedAt": _TIMESTAMP}
+#: The settings object: its fields are the ones `Settings.to_json` writes, in that order.
 SETTINGS: dict[str, Any] = {
     "type": "object",
-    "required": [
-        "useSignedMetadata",
-        "useRs256SignedMetadata",
-        "jwksUri",
-        "onlyAllowSignedMetadata",
-        "version",
-        "updatedAt",
-    ],
-    "properties": {
-        "useSignedMetadata": _BOOLEAN,
-        "useRs256SignedMetadata": _BOOLEAN,
-        "jwksUri": _STRING_OR_NULL,
-        "onlyAllowSignedMetadata": _BOOLEAN,
-        "version": {"type": "integer"},
-        "updatedAt": _TIMESTAMP,
-    },
+    "required": list(settings.Settings().to_json()),
+    "properties": {name: _SETTING_TYPES.get(name, _BOOLEAN) for name in settings.Settings().to_json()},
 }
 
 _SESSIONS_AND_EVENTS = {
@@ -198,7 +191,7 @@ SETTINGS_DRY_RUN: dict[str, Any] = {
             "type": "object",
             "required": ["hours", "wouldDrop"],
             "additionalProperties": False,
-            "properties": {"hours": {"const": 24}, "wouldDrop": _SESSIONS_AND_EVENTS},
+            "properties": {"hours": {"const": coverage.IMPACT_HOURS}, "wouldDrop": _SESSIONS_AND_EVENTS},
         },
     },
 }
@@ -220,9 +213,47 @@ KEY: dict[str, Any] = {
 
 KEY_LIST: dict[str, Any] = {
     "type": "object",
-    "required": ["activeKeys", "revokedKeys"],
-    "properties": {"activeKeys": {"type": "array", "items": KEY}, "revokedKeys": {"type": "array", "items": KEY}},
+    "required": ["activeKeys", "revokedKeys", "activeKeyLimit"],
+    "properties": {
+        "activeKeys": {"type": "array", "items": KEY},
+        "revokedKeys": {"type": "array", "items": KEY},
+        "activeKeyLimit": {
+            "const": 5,  # keys.MAX_ACTIVE_KEYS
+            "description": "How many keys may be active at once: generating one more answers 409 key_limit_reached.",
+        },
+    },
 }
+
+KEY_REVOKE_REQUEST: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "dryRun": {
+            "type": "boolean",
+            "description": (
+                f"true: revoke nothing; answer the key and what it signed in the last {coverage.IMPACT_HOURS} hours."
+            ),
+        }
+    },
+    "description": "Optional: without a body (or with anything else) the key is revoked.",
+}
+
+#: A revocation's dry-run: the key as it is and what revoking it would have dropped.
+KEY_REVOKE_DRY_RUN: dict[str, Any] = {
+    "type": "object",
+    "required": ["dryRun", "key", "impact"],
+    "additionalProperties": False,
+    "properties": {
+        "dryRun": {"const": True},
+        "key": KEY,
+        "impact": {
+            "type": "object",
+            "required": ["hours", "wouldDrop"],
+            "additionalProperties": False,
+            "properties": {"hours": {"const": coverage.IMPACT_HOURS}, "wouldDrop": _SESSIONS_AND_EVENTS},
+        },
+    },
+}
+KEY_REVOKE: dict[str, Any] = {"anyOf": [KEY, KEY_REVOKE_DRY_RUN]}
 
 REVEALED_KEY: dict[str, Any] = {
     "type": "object",
@@ -342,7 +373,7 @@ COVERAGE: dict[str, Any] = {
     "required": ["hours", "from", "to", "sessions", "events", "keys", "kids", "wouldDrop"],
     "additionalProperties": False,
     "properties": {
-        "hours": {"type": "integer", "minimum": 1, "maximum": 720},
+        "hours": {"type": "integer", "minimum": 1, "maximum": coverage.MAX_HOURS},
         "from": {**_TIMESTAMP, "description": "Start of the oldest hour counted (UTC, on the hour)."},
         "to": {**_TIMESTAMP, "description": "The time of the answer (UTC)."},
         "sessions": _BY_MODE,
@@ -391,12 +422,14 @@ def query_parameter(name: str, description: str, schema: dict[str, Any]) -> dict
 
 RAW_EVENTS_QUERY = (
     query_parameter(
-        "limit", "How many events, newest first (default 25).", {"type": "integer", "minimum": 1, "maximum": 100}
+        "limit",
+        "How many events, newest first (default 25).",
+        {"type": "integer", "minimum": 1, "maximum": 100},  # reporting.MAX_RAW_EVENTS
     ),
     query_parameter(
         "visitorId",
         "Only this visitor's events (its newest, within the dedupe window).",
-        {"type": "string", "minLength": 1, "maxLength": 256},
+        {"type": "string", "minLength": 1, "maxLength": 256},  # reporting.MAX_VISITOR_ID_CHARS
     ),
     query_parameter(
         "cursor",
@@ -407,8 +440,8 @@ RAW_EVENTS_QUERY = (
 COVERAGE_QUERY = (
     query_parameter(
         "hours",
-        "The window: the current hour so far and this many hours before it (default 24).",
-        {"type": "integer", "minimum": 1, "maximum": 720},
+        f"The window: the current hour so far and this many hours before it (default {coverage.DEFAULT_HOURS}).",
+        {"type": "integer", "minimum": 1, "maximum": coverage.MAX_HOURS},
     ),
 )
 
@@ -418,17 +451,25 @@ def admin_route(
     ok: tuple[int, dict[str, Any]],
     errors: tuple[int, ...],
     body: dict[str, Any] | None = None,
+    body_required: bool = True,
     query: tuple[dict[str, Any], ...] = (),
 ) -> dict[str, Any]:
     """Keyword arguments for the route decorator of an admin route (bearer token; 401 and 403 always)."""
-    return _route(ok=ok, errors=(401, 403, *errors), body=body, query=query, security=[{"adminToken": []}])
+    return _route(
+        ok=ok,
+        errors=(401, 403, *errors),
+        body=body,
+        body_required=body_required,
+        query=query,
+        security=[{"adminToken": []}],
+    )
 
 
 def sdk_route(
     *, ok: tuple[int, dict[str, Any]], errors: tuple[int, ...], body: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Keyword arguments for the route decorator of a public SDK route (no credentials)."""
-    return _route(ok=ok, errors=errors, body=body, query=(), security=[])
+    return _route(ok=ok, errors=errors, body=body, body_required=True, query=(), security=[])
 
 
 def _route(
@@ -436,6 +477,7 @@ def _route(
     ok: tuple[int, dict[str, Any]],
     errors: tuple[int, ...],
     body: dict[str, Any] | None,
+    body_required: bool,
     query: tuple[dict[str, Any], ...],
     security: list[dict[str, list[str]]],
 ) -> dict[str, Any]:
@@ -443,7 +485,7 @@ def _route(
     if query:
         extensions[QUERY_PARAMETERS_EXTENSION] = list(query)
     if body is not None:
-        extensions["requestBody"] = {"required": True, "content": _json_content(body)}
+        extensions["requestBody"] = {"required": body_required, "content": _json_content(body)}
     status, schema = ok
     responses: dict[int, Any] = {
         status: {"description": "Success.", "content": {"application/json": {"schema": schema}}}

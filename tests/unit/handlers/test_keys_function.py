@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from countersign import envelope
+from countersign.keys import MAX_ACTIVE_KEYS
 from countersign.store.keys import KeyStore
 from countersign_dev.emulation import template as tpl
 from countersign_dev.emulation.containers import LambdaContext
@@ -92,7 +93,7 @@ def test_generate_answers_201_with_the_key_object_and_no_secret(world: World, ap
 def test_generate_refuses_bad_bodies(world: World, app: dict[str, str], body: Any, code: str) -> None:
     status, answer = call(world, app, "POST", body=body)
     assert (status, answer["error"]["code"]) == (400, code)
-    assert call(world, app, "GET")[1] == {"activeKeys": [], "revokedKeys": []}
+    assert call(world, app, "GET")[1] == {"activeKeys": [], "revokedKeys": [], "activeKeyLimit": MAX_ACTIVE_KEYS}
 
 
 @pytest.mark.parametrize("raw", [b"", b"{", b"{'description': 'x'}", b'{"description": NaN}'])
@@ -175,7 +176,9 @@ def test_list_never_shows_a_secret_and_never_calls_kms(
     assert response["statusCode"] == 200
     for secret in secrets_shown:
         assert secret not in response["body"]
-    for listed in json.loads(response["body"]).values():
+    listing = json.loads(response["body"])
+    assert listing.keys() == {"activeKeys", "revokedKeys", "activeKeyLimit"}
+    for listed in (listing["activeKeys"], listing["revokedKeys"]):
         fields = {"keyName", "description", "status", "createdAt", "revokedAt", "lastUsedAt"}
         assert all(set(key) == fields for key in listed)
 
@@ -297,7 +300,7 @@ def test_every_route_needs_the_applications_admin_token(
     assert (status, answer["error"]["code"]) == (403, "forbidden")
     unknown_app = path.replace(app["appId"], "app_ffffffffffffffff")
     assert world.request(method, unknown_app, body=body)[0] == 401
-    assert call(world, app, "GET")[1] == {"activeKeys": [], "revokedKeys": []}
+    assert call(world, app, "GET")[1] == {"activeKeys": [], "revokedKeys": [], "activeKeyLimit": MAX_ACTIVE_KEYS}
 
 
 @pytest.mark.parametrize(

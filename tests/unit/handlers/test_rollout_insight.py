@@ -183,3 +183,50 @@ def test_a_dry_run_reads_the_settings_and_counters_and_writes_nothing(tenant: Te
     assert set(calls) == {"GetItem ADMIN", "GetItem APP", "Query STATS", "UpdateItem STATS"}
     assert calls["UpdateItem STATS"] == 1
     assert tenant.admin("GET", "/settings")[1] == before
+
+
+# a revocation's dry-run: what revoking a key would drop comes from the API -------------------------
+
+
+def test_a_revoke_dry_run_answers_what_the_key_signed_and_revokes_nothing(tenant: Tenant) -> None:
+    key_name, secret = tenant.new_key()
+    other_name, other_secret = tenant.new_key()
+    assert tenant.session(signed(secret, key_name))[0] == 201
+    status, session = tenant.session(signed(secret, key_name))
+    batch = [{"type": "view", "timestamp": int(time.time() * 1000), "insertId": f"i-{i}"} for i in range(3)]
+    assert tenant.events(session["sessionId"], batch)[1]["accepted"] == 3
+    assert tenant.session(signed(other_secret, other_name))[0] == 201
+
+    with dynamodb_writes() as calls:
+        status, answer = tenant.admin("POST", f"/keys/{key_name}/revoke", {"dryRun": True})
+    assert status == 200, answer
+    assert answer["dryRun"] is True
+    assert answer["impact"] == {"hours": 24, "wouldDrop": {"sessions": 2, "events": 3}}
+    assert answer["key"]["keyName"] == key_name and answer["key"]["status"] == "active"
+    writes = {name: n for name, n in calls.items() if name.startswith(("Put", "Update", "Delete", "Transact"))}
+    assert writes == {"UpdateItem STATS": 1}  # the admin request counted in its rate window, nothing else
+    assert tenant.session(signed(secret, key_name))[0] == 201  # still active
+
+    # The same answers as the revocation itself: unknown 404, already revoked 409.
+    assert tenant.admin("POST", "/keys/key_000000000000/revoke", {"dryRun": True})[0] == 404
+    assert tenant.admin("POST", f"/keys/{other_name}/revoke")[0] == 200
+    status, again = tenant.admin("POST", f"/keys/{other_name}/revoke", {"dryRun": True})
+    assert (status, again["error"]["code"]) == (409, "key_revoked")
+
+
+@pytest.mark.parametrize("body", [{"dryRun": False}, {"dryRun": "true"}, {"ignored": True}, None])
+def test_a_revoke_without_dry_run_true_revokes(tenant: Tenant, body: Any) -> None:
+    key_name, _ = tenant.new_key()
+    status, answer = tenant.admin("POST", f"/keys/{key_name}/revoke", body)
+    assert (status, answer["status"]) == (200, "revoked"), answer
+
+
+def test_the_keys_listing_carries_the_active_key_limit(tenant: Tenant) -> None:
+    from countersign.keys import MAX_ACTIVE_KEYS
+
+    status, listed = tenant.admin("GET", "/keys")
+    assert (status, listed["activeKeyLimit"]) == (200, MAX_ACTIVE_KEYS)
+    for _ in range(listed["activeKeyLimit"]):
+        tenant.new_key()
+    status, refused = tenant.admin("POST", "/keys", {"description": "one too many"})
+    assert (status, refused["error"]["code"]) == (409, "key_limit_reached")

@@ -4,7 +4,12 @@
 import { confirmChange } from "./confirm.js";
 import { $, describe, fillTable, h, plural, stamp, status, when } from "./dom.js";
 
-const MAX_ACTIVE_KEYS = 5;
+// The limit comes from the API (GET /keys answers activeKeyLimit); words read better in a sentence.
+const NUMBER_WORDS = ["No", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten"];
+
+function fullSentence(limit) {
+  return `${NUMBER_WORDS[limit] || limit} keys are active: revoke one to generate another.`;
+}
 
 let ctx;
 const revealed = new Map(); // keyName -> {cell, button} of a shown secret
@@ -57,10 +62,11 @@ function render(listing) {
   const active = listing.activeKeys || [];
   const rows = active.map((key) => activeRow(key));
   fillTable($("active-keys"), rows, $("keys-status"), "No active keys yet. Generate Key creates one.");
-  const full = active.length >= MAX_ACTIVE_KEYS;
+  const limit = Number(listing.activeKeyLimit);
+  const full = active.length >= limit;
   $("generate-key").disabled = full;
-  $("generate-key").title = full ? "Five keys are active: revoke one to generate another." : "";
-  if (full) status($("keys-status"), "", "Five keys are active: revoke one to generate another.");
+  $("generate-key").title = full ? fullSentence(limit) : "";
+  if (full) status($("keys-status"), "", fullSentence(limit));
 
   const revoked = (listing.revokedKeys || []).map((key) => [
     h("code", {}, key.keyName),
@@ -134,13 +140,13 @@ async function createKey(event) {
   }
 }
 
-/** The key's last use, and what it signed in the last 24 hours when the API reports coverage. */
+/** The key's last use, and what revoking it would drop: the API's dry-run of the revocation. */
 async function recentUse(key) {
   const last = `Last used: ${lastUse(key)}.`;
   try {
-    const coverage = await ctx.call("GET", "/coverage", undefined, { hours: 24 });
-    const usage = (coverage.keys || []).find((entry) => entry.keyName === key.keyName) || {};
-    return `${last} In the last 24 hours it signed ${plural(Number(usage.sessions || 0), "session")} and ${plural(Number(usage.events || 0), "event")}.`;
+    const preview = await ctx.call("POST", `/keys/${encodeURIComponent(key.keyName)}/revoke`, { dryRun: true });
+    const { hours, wouldDrop } = preview.impact;
+    return `${last} In the last ${hours} hours it signed ${plural(Number(wouldDrop.sessions), "session")} and ${plural(Number(wouldDrop.events), "event")}.`;
   } catch {
     return last;
   }
