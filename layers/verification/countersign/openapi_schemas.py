@@ -434,7 +434,7 @@ RAW_EVENTS_QUERY = (
     query_parameter(
         "cursor",
         "List on from where an earlier answer stopped: its `nextCursor`.",
-        {"type": "string", "minLength": 1, "maxLength": 96},
+        {"type": "string", "minLength": 1, "maxLength": 96},  # reporting.MAX_CURSOR_CHARS
     ),
 )
 COVERAGE_QUERY = (
