@@ -85,3 +85,26 @@ def test_the_console_takes_the_key_limit_and_the_revoke_impact_from_the_api() ->
     script = (CONSOLE / "keys.js").read_text()
     assert "listing.activeKeyLimit" in script and "dryRun: true" in script
     assert not re.search(r"\b5\b|\b24\b", script)  # no copy of the key limit or of the impact window
+
+
+def test_the_cli_shows_the_key_limit_the_api_answers() -> None:
+    from countersign_dev.commands.keys import keys_tables
+
+    assert keys_tables({"activeKeys": [], "revokedKeys": [], "activeKeyLimit": 7}).startswith("Active keys (0 of 7)\n")
+    # An API older than activeKeyLimit: no made-up limit.
+    assert keys_tables({"activeKeys": [], "revokedKeys": []}).startswith("Active keys (0)\n")
+
+
+def test_the_cli_help_names_the_limits_the_api_enforces(capsys: pytest.CaptureFixture[str]) -> None:
+    from countersign import coverage, reporting
+    from countersign_dev.cli import main
+
+    for command, bound in [
+        (["keys", "create"], f"1-{keys.MAX_DESCRIPTION_CHARS} characters"),
+        (["keys", "create"], f"at most {keys.MAX_ACTIVE_KEYS} active"),
+        (["raw-events"], f"1-{reporting.MAX_RAW_EVENTS}, default {reporting.DEFAULT_RAW_EVENTS}"),
+        (["coverage"], f"1-{coverage.MAX_HOURS}, default {coverage.DEFAULT_HOURS}"),
+    ]:
+        with pytest.raises(SystemExit):
+            main([*command, "--help"])
+        assert bound in " ".join(capsys.readouterr().out.split()), command

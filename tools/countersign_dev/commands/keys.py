@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 from urllib.parse import quote
 
+from countersign.keys import MAX_ACTIVE_KEYS, MAX_DESCRIPTION_CHARS
 from countersign_dev.admin_api import AdminApiError, AdminClient, Shown, add_admin_command
 from countersign_dev.errors import CliError
 from countersign_dev.render import Terminal, count, pairs, printable, table
@@ -25,10 +26,14 @@ def register(commands: Any) -> None:
         actions,
         "create",
         keys_create,
-        "generate a key (at most five active)",
+        f"generate a key (at most {MAX_ACTIVE_KEYS} active)",
         example='example: countersign keys create --description "web server" --local',
     )
-    create.add_argument("--description", required=True, help="helps you identify the key later (1-200 characters)")
+    create.add_argument(
+        "--description",
+        required=True,
+        help=f"helps you identify the key later (1-{MAX_DESCRIPTION_CHARS} characters)",
+    )
     create.add_argument("--quiet", "-q", action="store_true", help="print only the new key's name")
     reveal = add_admin_command(
         actions,
@@ -82,13 +87,14 @@ def keys_reveal(client: AdminClient, args: argparse.Namespace, terminal: Termina
 
 def keys_revoke(client: AdminClient, args: argparse.Namespace, terminal: Terminal) -> Shown:
     path = f"/keys/{quote(args.key_name, safe='')}/revoke"
-    key = None if args.yes else _active_key(client, args.key_name)
+    listing = None if args.yes else client.call("GET", "/keys")
+    key = None if listing is None else _active_key(listing, args.key_name)
     # An unknown or already revoked key: nothing to confirm, the API says what is wrong.
-    if key is not None:
+    if listing is not None and key is not None:
         terminal.err.write(
             f"Revoke {printable(key['keyName'])} ({printable(key['description'])})?\n"
             f"  Last used: {last_used(key)}\n"
-            f"{_recent_use(client, key['keyName'])}"
+            f"{_recent_use(client, path, listing)}"
             "  Data signed with it will be dropped. Revoking is permanent: it cannot be undone.\n"
         )
         if terminal.ask("Revoke it? [y/N] ").strip().lower() not in {"y", "yes"}:
@@ -97,19 +103,23 @@ def keys_revoke(client: AdminClient, args: argparse.Namespace, terminal: Termina
     return revoked, lambda key: f"Revoked {printable(key['keyName'])} at {key['revokedAt']}.\n"
 
 
-def _recent_use(client: AdminClient, key_name: str) -> str:
-    """What the key signed in the last 24 hours (coverage, SPEC 3.5); nothing if that fails."""
+def _recent_use(client: AdminClient, path: str, listing: dict[str, Any]) -> str:
+    """What revoking the key would drop, as the API's dry-run of the revocation answers it (SPEC 3.5
+    counts); nothing if that fails. An API older than the dry-run would ignore `dryRun` and revoke
+    at once, so it is asked only of an API whose listing shows it knows it (`activeKeyLimit`)."""
+    if "activeKeyLimit" not in listing:
+        return ""
     try:
-        coverage = client.call("GET", "/coverage", params={"hours": 24})
+        preview = client.call("POST", path, {"dryRun": True})
     except AdminApiError:
         return ""
-    usage: dict[str, Any] = next((k for k in coverage.get("keys", []) if k.get("keyName") == key_name), {})
-    sessions, events = count(usage.get("sessions", 0), "session"), count(usage.get("events", 0), "event")
-    return f"  In the last 24 hours it signed {sessions} and {events}.\n"
+    impact = preview["impact"]
+    lost = impact["wouldDrop"]
+    sessions, events = count(lost["sessions"], "session"), count(lost["events"], "event")
+    return f"  In the last {impact['hours']} hours it signed {sessions} and {events}.\n"
 
 
-def _active_key(client: AdminClient, key_name: str) -> dict[str, Any] | None:
-    listing = client.call("GET", "/keys")
+def _active_key(listing: dict[str, Any], key_name: str) -> dict[str, Any] | None:
     return next((key for key in listing.get("activeKeys", []) if key.get("keyName") == key_name), None)
 
 
@@ -123,8 +133,9 @@ def keys_tables(listing: dict[str, Any]) -> str:
         [k["keyName"], k["description"], k["createdAt"], k["revokedAt"], last_used(k)]
         for k in listing.get("revokedKeys", [])
     ]
+    limit = listing.get("activeKeyLimit")  # the API's limit (an older API does not say it)
     return (
-        f"Active keys ({len(active)} of 5)\n"
+        (f"Active keys ({len(active)} of {limit})\n" if limit is not None else f"Active keys ({len(active)})\n")
         + table(["KEY NAME", "DESCRIPTION", "CREATED", "LAST USED"], active, "(none: countersign keys create)")
         + "\nRevoked keys\n"
         + table(["KEY NAME", "DESCRIPTION", "CREATED", "REVOKED", "LAST USED"], revoked)

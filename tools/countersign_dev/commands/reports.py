@@ -6,6 +6,8 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
+from countersign.coverage import DEFAULT_HOURS, MAX_HOURS
+from countersign.reporting import DEFAULT_RAW_EVENTS, MAX_RAW_EVENTS
 from countersign_dev.admin_api import AdminClient, Shown, add_admin_command
 from countersign_dev.render import Terminal, cell, count, table
 
@@ -19,7 +21,9 @@ def register(commands: Any) -> None:
         example="example: countersign raw-events --visitor v-1 --limit 10 --local",
     )
     raw.add_argument("--visitor", metavar="VISITOR_ID", help="only this visitor's events")
-    raw.add_argument("--limit", type=int, metavar="N", help="how many (1-100, default 25)")
+    raw.add_argument(
+        "--limit", type=int, metavar="N", help=f"how many (1-{MAX_RAW_EVENTS}, default {DEFAULT_RAW_EVENTS})"
+    )
     add_admin_command(
         commands,
         "diagnostics",
@@ -34,7 +38,9 @@ def register(commands: Any) -> None:
         "how much traffic is signed, by mode and key",
         example="example: countersign coverage --hours 48 --local",
     )
-    coverage_parser.add_argument("--hours", type=int, metavar="N", help="the window (1-720, default 24)")
+    coverage_parser.add_argument(
+        "--hours", type=int, metavar="N", help=f"the window (1-{MAX_HOURS}, default {DEFAULT_HOURS})"
+    )
 
 
 def raw_events(client: AdminClient, args: argparse.Namespace, terminal: Terminal) -> Shown:

@@ -89,12 +89,14 @@ def _consequences(changes: dict[str, bool]) -> str:
 
 
 def _impact_line(dry_run: dict[str, Any]) -> str:
-    """What the last 24 hours would have lost under the new settings (SPEC 3.5)."""
-    impact = dry_run.get("impact", {})
-    lost = impact.get("wouldDrop", {})
+    """What the dry-run's window (its `impact.hours`) would have lost under the new settings (SPEC 3.5)."""
+    impact = dry_run.get("impact")
+    if not isinstance(impact, dict):
+        return ""
+    lost = impact["wouldDrop"]
     return (
-        f"Impact: in the last {impact.get('hours', 24)} hours this would have dropped "
-        f"{count(lost.get('sessions', 0), 'session')} and {count(lost.get('events', 0), 'event')}.\n"
+        f"Impact: in the last {impact['hours']} hours this would have dropped "
+        f"{count(lost['sessions'], 'session')} and {count(lost['events'], 'event')}.\n"
     )
 
 
