@@ -19,7 +19,7 @@ class TtlCache(Generic[V]):
     the same key may both load it, which is harmless for the idempotent reads cached here.
     """
 
-    def __init__(self, ttl_seconds: float, max_entries: int = 4096, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, ttl_seconds: float, max_entries: int = 4096, clock: Callable[[], float] | None = None):
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
         self._clock = clock
@@ -27,7 +27,7 @@ class TtlCache(Generic[V]):
         self._lock = threading.Lock()
 
     def get_or_load(self, key: Hashable, load: Callable[[], V]) -> V:
-        now = self._clock()
+        now = self._now()
         with self._lock:
             found = self._entries.get(key)
             if found is not None and now - found[0] < self.ttl_seconds:
@@ -39,10 +39,14 @@ class TtlCache(Generic[V]):
 
     def put(self, key: Hashable, value: V, *, loaded_at: float | None = None) -> None:
         with self._lock:
-            self._entries[key] = (self._clock() if loaded_at is None else loaded_at, value)
+            self._entries[key] = (self._now() if loaded_at is None else loaded_at, value)
             self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
+
+    def _now(self) -> float:
+        # time.monotonic is looked up at each call, so a test can hold every cache's clock still.
+        return self._clock() if self._clock is not None else time.monotonic()
 
     def clear(self) -> None:
         with self._lock:
