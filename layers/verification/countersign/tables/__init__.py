@@ -7,6 +7,7 @@
     ledger       which landing objects a table holds: files named by its snapshot summaries
     fold         folding new landing objects into the tables, exactly once
     maintenance  compaction of closed days, snapshot expiry, unreferenced files, landing retention
+    tasks        what the tables function does on each schedule (fold, maintain)
     completeness reconcile (DataTable against `events`, SPEC 6.3) and backfill
 
 Only `columns` is importable without pyiceberg and pyarrow: every other module needs the tables
