@@ -112,6 +112,10 @@ def test_glue_tables_list_the_record_fields_and_project_app_and_dt(
     table_input = resource(template, table)["TableInput"]
     kind = table_input["Name"]
     assert [c["Name"] for c in table_input["StorageDescriptor"]["Columns"]] == [f.lower() for f in fields]
+    # A column is a name, a type and perhaps a comment (a comma in an unquoted comment makes more keys).
+    assert [set(c) - {"Comment"} for c in table_input["StorageDescriptor"]["Columns"]] == [{"Name", "Type"}] * len(
+        fields
+    )
     assert table_input["PartitionKeys"] == [{"Name": "app", "Type": "string"}, {"Name": "dt", "Type": "string"}]
     parameters = table_input["Parameters"]
     assert parameters["projection.enabled"] == "true" and parameters["projection.app.type"] == "injected"
