@@ -3,6 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+# .venv in two steps: what `make dev` runs (RUN_STAMP), then the toolchain `make test` adds (STAMP).
+RUN_STAMP := $(VENV)/.run-stamp
 STAMP := $(VENV)/.installed-stamp
 # The scanners have their own environment: checkov's dependencies are not SAM CLI's.
 SCAN_VENV := .venv-scanners
@@ -13,21 +15,31 @@ STAMP313 := $(VENV313)/.installed-stamp
 include tools/artifact/python313.mk
 export PYTHON313
 export SAM_CLI_TELEMETRY := 0
-export PYTHONDONTWRITEBYTECODE := 1
+# `make test` runs its checks this many at a time (each check's output is printed whole when it ends).
+TEST_JOBS ?= 4
+# Longest first: make starts them in this order.
+CHECKS := unit-3.11 unit-3.13 integration browser lint build scan validate sdk
 
-.PHONY: help install install313 dev test lint format unit integration sdk sdk-deps sdk-build browser validate scan build bench bench-load fuzz openapi clean
+.PHONY: help install install-run install313 dev test checks lint unit-3.11 unit-3.13 format unit integration sdk sdk-deps sdk-build browser validate scan build bench bench-load fuzz openapi clean
 .DEFAULT_GOAL := help
 
 help:  ## list the targets and what each does (this text)
-	@grep -hE '^[a-z][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## (.*)$$/\1\t\2/' | expand -t 14
+	@grep -hE '^[a-z][a-z0-9.-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9.-]+):.*## (.*)$$/\1\t\2/' | expand -t 14
 
-install: $(STAMP)  ## create .venv with the layer (editable), the CLI and the dev tools
+install-run: $(RUN_STAMP)  ## create .venv with what `make dev` runs: the layer (editable), the CLI, the local stack on moto
 
-$(STAMP): pyproject.toml layers/verification/pyproject.toml constraints.txt
+$(RUN_STAMP): pyproject.toml layers/verification/pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt \
-		-e layers/verification -e '.[dev]'
+		-e layers/verification -e .
+	touch $(RUN_STAMP)
+
+install: $(STAMP)  ## install-run, then the toolchain of `make test` (pytest, ruff, mypy, SAM CLI, playwright; Chromium and Node)
+
+$(STAMP): $(RUN_STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt \
+		-e layers/verification -e '.[toolchain]'
 	tools/browser-deps.sh
 	touch $(STAMP)
 
@@ -46,10 +58,14 @@ $(STAMP313): pyproject.toml layers/verification/pyproject.toml constraints.txt
 		-e layers/verification -e '.[test]'
 	touch $(STAMP313)
 
-dev: install  ## the API on http://127.0.0.1:3000 backed by moto server; Ctrl-C stops it
+dev: install-run  ## the API on http://127.0.0.1:3000 backed by moto server; Ctrl-C stops it
 	$(BIN)/countersign local
 
-test: install lint unit integration sdk browser validate scan build  ## every check (what CI runs)
+test:  ## every check (what CI runs), 4 at a time (TEST_JOBS=N); exits non-zero if any check fails
+	@$(MAKE) --no-print-directory --keep-going -j$(TEST_JOBS) --output-sync=target checks
+	@echo "make test: every check passed ($(CHECKS))"
+
+checks: $(CHECKS)
 
 lint: install  ## ruff, ruff format --check and mypy --strict (layer, tools, each function)
 	$(BIN)/ruff check .
@@ -61,8 +77,12 @@ format: install  ## ruff --fix and ruff format, in place
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-unit: install install313  ## the unit suite under the development Python, then under CPython 3.13
+unit: unit-3.11 unit-3.13  ## the unit suite under the development Python and under CPython 3.13
+
+unit-3.11: install  ## the unit suite under the development Python (.venv)
 	$(BIN)/pytest tests/unit
+
+unit-3.13: install313  ## the unit suite under CPython 3.13, Lambda's Python (.venv313)
 	$(VENV313)/bin/pytest tests/unit
 
 integration: install  ## integration tests over HTTP against a local stack on moto server

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import boto3
@@ -173,6 +174,12 @@ class World:
         )
 
 
+@cache
+def _template() -> dict[str, Any]:
+    """template.yaml parsed once per process: every world reads it, none changes it."""
+    return tpl.load_template()
+
+
 @contextmanager
 def mocked_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     """moto's mock_aws with the template provisioned, and a cold container around it."""
@@ -189,7 +196,7 @@ def mocked_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     with mock_aws():
-        template = tpl.load_template()
+        template = _template()
         provisioned = provision(
             template, boto3.client("dynamodb"), boto3.client("kms"), s3=boto3.client("s3"), sqs=boto3.client("sqs")
         )

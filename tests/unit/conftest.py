@@ -3,9 +3,19 @@ functions (and the store they use) on moto's in-process `mock_aws`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
+from tests.support.setup_cost import one_key_pair_for_symmetric_kms_keys, shared_botocore_data
 from tests.support.tls import TestPki, make_test_pki
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _setup_once_per_process() -> Iterator[None]:
+    """botocore's models parsed once and moto's unused KMS key pair made once (setup_cost.py)."""
+    with shared_botocore_data(), one_key_pair_for_symmetric_kms_keys():
+        yield
 
 
 @pytest.fixture(scope="module")
