@@ -161,6 +161,7 @@ def would_drop(traffic: Tally, settings: Settings) -> Counts:
             only_allow_signed_metadata=settings.only_allow_signed_metadata,
             key_status="active",
             signature_valid=True,
+            subject_suppressed=False,  # suppressed subjects' traffic is not counted as accepted
         )
         if isinstance(policy.decide(facts), str):
             dropped.sessions += counts.sessions

@@ -49,8 +49,11 @@ ErrorCode = Literal[
     "missing_nonce",
     "signing_key_name_required",
     "identity_mismatch",
+    "subject_suppressed",
     "session_not_found",
     "app_not_found",
+    "erasure_not_found",
+    "suppression_not_found",
     "too_many_events",
     "event_too_large",
     "rate_limited",
@@ -138,8 +141,16 @@ ERRORS: dict[ErrorCode, Answer] = {
     "missing_nonce": Answer(400, "The claims need a non-empty string nonce at the top level.", drop=True),
     "signing_key_name_required": Answer(400, "An HS256 token needs a signingKeyName.", drop=True),
     "identity_mismatch": Answer(409, "The id must equal the session's own visitor or account id.", drop=True),
+    "subject_suppressed": Answer(
+        403,
+        "This visitor or account asked to be forgotten: its new data is refused until the suppression is lifted.",
+        drop=True,
+    ),
     "session_not_found": Answer(404, "The session is unknown or expired: start a new session."),
     "app_not_found": Answer(404, "No application with this id accepts data."),
+    # erasure (SPEC 9)
+    "erasure_not_found": Answer(404, "No erasure with this id exists for this application."),
+    "suppression_not_found": Answer(404, "Nothing is suppressed under this id for this application."),
     # events
     "too_many_events": Answer(413, "A batch holds at most 500 events."),
     "event_too_large": Answer(413, "An event is at most 32 KiB as JSON."),

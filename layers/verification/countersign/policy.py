@@ -28,6 +28,7 @@ Rows, first match wins:
 | rs256       | key found, signature not checked yet                          | Pending.SIGNATURE           |
 | rs256       | key found, bad signature                                      | invalid_signature           |
 | rs256       | key found, good signature                                     | accepted                    |
+| (accepted)  | its visitor or account is suppressed by an erasure (SPEC 9)   | subject_suppressed          |
 
 * "malformed token or claims" is dropped with a specific code: the parser or the claims rules
   name it (malformed_token, token_expired, missing_nonce, ...); `malformed_token` is this table's
@@ -38,6 +39,10 @@ Metadata proven by a signature cannot be changed without one, whatever the setti
 unsigned update of a signed session is refused (SPEC 3.3 is silent on mixing; this is what a
 customer who signs expects). A session is re-checked on every events batch by running the same
 table with `signature_valid=True` (see `countersign.verify.recheck`).
+
+The last row applies only to what every other row accepts: whether the subject is suppressed is
+known once the claims are verified (a subject id is only worth looking up when proven), so the
+core asks for it last (`Pending.SUBJECT`). Nothing of a suppressed subject is stored.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ class Pending(enum.Enum):
 
     KEY_STATUS = "key_status"
     SIGNATURE = "signature"
+    SUBJECT = "subject"
 
 
 #: A drop code (a row of `countersign.errors.ERRORS`), a pending step, or None for accepted.
@@ -76,6 +82,8 @@ class Facts:
     ("active") or not ("unknown"); `signature_valid` is the signature check. Both stay None until
     `decide` asks for them with a `Pending` step. `updates_signed_session` is True when the
     request is a metadata update of a session that was started with a verified JWT.
+    `subject_suppressed` says whether the visitor or account of an otherwise accepted request is
+    under an erasure's suppression; None until `decide` asks for it (`Pending.SUBJECT`).
     """
 
     kind: CredentialKind
@@ -86,6 +94,7 @@ class Facts:
     key_status: KeyStatus | None = None
     signature_valid: bool | None = None
     updates_signed_session: bool = False
+    subject_suppressed: bool | None = None
 
     def __post_init__(self) -> None:
         # Literal types are not checked at run time; a typo here would silently change a row.
@@ -101,6 +110,16 @@ def decide(facts: Facts) -> Decision:
     Returns a drop code, `None` when the credential is accepted, or the `Pending` fact to gather
     before calling again.
     """
+    decision = _credential_decision(facts)
+    if decision is not None:
+        return decision
+    if facts.subject_suppressed is None:
+        return Pending.SUBJECT
+    return "subject_suppressed" if facts.subject_suppressed else None
+
+
+def _credential_decision(facts: Facts) -> Decision:
+    """Every row but the last: the credential against the settings and keys."""
     if facts.kind == "malformed":
         return "malformed_token"
     if facts.kind == "unsupported":

@@ -1,6 +1,7 @@
 """The one verification core: session start and metadata updates both come through here.
 
     credentials -> classify -> policy (settings gate) -> key status -> signature -> claims -> Verified
+    Verified + the subject's ids -> subject_allowed (the suppression row of the same table)
 
 Each step runs only when `countersign.policy.decide` asks for its fact, so a request the settings
 already drop never reaches the key directory, the JWKS endpoint or the cryptography. Every drop is
@@ -66,12 +67,22 @@ class RsaKeySource(Protocol):
 
 @dataclass(frozen=True)
 class Verified:
-    """Claims that passed the acceptance table and the common claims rules, and how."""
+    """Claims that passed the acceptance table and the common claims rules, and how.
+
+    `facts` is what the table was last asked with: it still needs the subject's suppression
+    (`subject_allowed`) before anything is stored.
+    """
 
     claims: dict[str, Any]
     signed: TokenKind | None
     key_name: str | None
     kid: str | None
+    facts: Facts
+
+
+def subject_allowed(verified: Verified, *, suppressed: bool) -> None:
+    """The table's last row: raise `subject_suppressed` when the verified subject is suppressed."""
+    _settle(_with(verified.facts, subject_suppressed=suppressed), expect=None)
 
 
 def verify_credentials(
@@ -106,8 +117,8 @@ def verify_credentials(
 
     if not isinstance(credential, str):
         facts = facts_of("unsigned")
-        _settle(facts, expect=None, reason=_unsigned_reason(facts))
-        return Verified(check_claims(credential, signed=None), None, None, None)
+        _settle(facts, expect=Pending.SUBJECT, reason=_unsigned_reason(facts))
+        return Verified(check_claims(credential, signed=None), None, None, None, facts)
 
     classified = _classify(credential)
     if isinstance(classified, ApiError):
@@ -122,7 +133,9 @@ def verify_credentials(
         _settle(facts, expect=Pending.SIGNATURE)
         secret = keys.secret(key_name)
         payload = _check_signature(facts, lambda: tokens.verify_hs256(parsed, secret))
-        return Verified(check_claims(payload, signed="hs256", now=now), "hs256", key_name, None)
+        return Verified(
+            check_claims(payload, signed="hs256", now=now), "hs256", key_name, None, _with(facts, signature_valid=True)
+        )
 
     kid = tokens.rs256_kid(parsed.header)
     uri = settings.jwks_uri
@@ -141,7 +154,9 @@ def verify_credentials(
     _settle(facts, expect=Pending.SIGNATURE)
     found_key = public_key
     payload = _check_signature(facts, lambda: tokens.verify_rs256(parsed, found_key))
-    return Verified(check_claims(payload, signed="rs256", now=now), "rs256", None, kid)
+    return Verified(
+        check_claims(payload, signed="rs256", now=now), "rs256", None, kid, _with(facts, signature_valid=True)
+    )
 
 
 def recheck(
@@ -151,6 +166,8 @@ def recheck(
     settings: SettingsView,
     keys: SigningKeyDirectory,
     jwks: RsaKeySource,
+    *,
+    suppressed: bool = False,
 ) -> None:
     """Re-apply the acceptance table to a session verified earlier (every events batch).
 
@@ -158,8 +175,9 @@ def recheck(
     JWKS URI, and the session's `kid` still published there (the JWKS cache's answer: a set at most
     its TTL old, so removing a key from the set is how a customer revokes it). Unsigned:
     onlyAllowSignedMetadata still off. The signature is not checked again: it was verified when the
-    session started. Raises the drop code of the first row that no longer holds; a JWK Set that
-    cannot be had raises DependencyUnavailable (503, retried), never a drop.
+    session started. `suppressed` is whether the session's visitor or account is now suppressed
+    by an erasure (the last row). Raises the drop code of the first row that no longer holds; a
+    JWK Set that cannot be had raises DependencyUnavailable (503, retried), never a drop.
     """
     facts = Facts(
         kind="unsigned" if signed is None else signed,
@@ -169,7 +187,7 @@ def recheck(
         only_allow_signed_metadata=settings.only_allow_signed_metadata,
     )
     if signed is None:
-        _settle(facts, expect=None)
+        _settle(_with(facts, subject_suppressed=suppressed), expect=None)
         return
     _settle(facts, expect=Pending.KEY_STATUS)
     if signed == "hs256":
@@ -180,7 +198,7 @@ def recheck(
         if not kid or not settings.jwks_uri:
             raise ValueError("an RS256 session always records its kid, and the table checked the URI")
         facts = _with(facts, key_status=_published(jwks, settings.jwks_uri, kid))
-    _settle(_with(facts, signature_valid=True), expect=None)
+    _settle(_with(facts, signature_valid=True, subject_suppressed=suppressed), expect=None)
 
 
 def _published(jwks: RsaKeySource, uri: str, kid: str) -> Literal["active", "unknown"]:
@@ -245,7 +263,7 @@ def _check_signature(facts: Facts, verify: Callable[[], dict[str, Any]]) -> dict
         if error.code != "invalid_signature":
             raise
         _drop(_with(facts, signature_valid=False), reason=error)
-    _settle(_with(facts, signature_valid=True), expect=None)
+    _settle(_with(facts, signature_valid=True), expect=Pending.SUBJECT)
     return payload
 
 
@@ -260,7 +278,7 @@ def _unsigned_reason(facts: Facts) -> ApiError | None:
 
 def _drop(facts: Facts, *, reason: ApiError | None) -> NoReturn:
     """Raise the table's drop for facts the core knows must drop (refused token, unknown key)."""
-    _settle(facts, expect=None, reason=reason)
+    _settle(facts, expect=Pending.SUBJECT, reason=reason)
     raise RuntimeError(f"acceptance table accepted {facts!r}, which the core knows is refused")
 
 

@@ -24,6 +24,7 @@ def facts(
     key: Any = None,
     sig: bool | None = None,
     update_of_signed: bool = False,
+    suppressed: bool | None = False,
 ) -> Facts:
     return Facts(
         kind=kind,
@@ -34,6 +35,7 @@ def facts(
         key_status=key,
         signature_valid=sig,
         updates_signed_session=update_of_signed,
+        subject_suppressed=suppressed,
     )
 
 
@@ -172,15 +174,39 @@ def test_facts_are_asked_for_in_order(kind: Any) -> None:
     assert decide(replace(given, signature_valid=True)) is None
 
 
+@pytest.mark.parametrize("kind", ["unsigned", "hs256", "rs256"])
+def test_a_suppressed_subject_is_the_last_row(kind: Any) -> None:
+    """SPEC 9: what every other row accepts is dropped `subject_suppressed` when its subject is
+    suppressed; the table asks for the subject only once the credential is accepted."""
+    accepted = facts(kind, hs256=ON, rs256=ON, uri=ON, key="active", sig=True, suppressed=None)
+    assert decide(accepted) is Pending.SUBJECT
+    assert decide(replace(accepted, subject_suppressed=True)) == "subject_suppressed"
+    assert decide(replace(accepted, subject_suppressed=False)) is None
+    # A credential another row drops keeps its own reason, suppressed or not.
+    refused = facts(kind, key="revoked", sig=True, only=ON, suppressed=True)
+    assert decide(refused) != "subject_suppressed"
+    assert ERRORS["subject_suppressed"].status == 403 and "subject_suppressed" in DROP_CODES
+
+
 def test_every_drop_the_table_returns_is_a_counted_drop_code() -> None:
     statuses: list[Any] = [None, "active", "revoked", "unknown"]
     kinds: list[Any] = ["unsigned", "hs256", "rs256", "unsupported", "malformed"]
     seen = set()
-    for kind, settings, key, sig, update in itertools.product(
-        kinds, SETTINGS, statuses, [None, True, False], [False, True]
+    for kind, settings, key, sig, update, suppressed in itertools.product(
+        kinds, SETTINGS, statuses, [None, True, False], [False, True], [None, False, True]
     ):
         hs256, rs256, uri, only = settings
-        given = facts(kind, hs256=hs256, rs256=rs256, uri=uri, only=only, key=key, sig=sig, update_of_signed=update)
+        given = facts(
+            kind,
+            hs256=hs256,
+            rs256=rs256,
+            uri=uri,
+            only=only,
+            key=key,
+            sig=sig,
+            update_of_signed=update,
+            suppressed=suppressed,
+        )
         decision = decide(given)
         assert decision is None or isinstance(decision, (str, Pending))
         if isinstance(decision, str):
@@ -197,6 +223,7 @@ def test_every_drop_the_table_returns_is_a_counted_drop_code() -> None:
         "unknown_kid",
         "unsupported_token",
         "malformed_token",
+        "subject_suppressed",
     }
 
 

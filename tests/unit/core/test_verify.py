@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from countersign.claims import session_identity
 from countersign.errors import ApiError, DependencyUnavailable
 from countersign.sdk_requests import Credentials
-from countersign.verify import Verified, credential_labels, recheck, verify_credentials
+from countersign.verify import Verified, credential_labels, recheck, subject_allowed, verify_credentials
 from tests.support.tokens import hs256_credentials, hs256_token, rs256_token
 
 URI = "https://keys.customer.example/.well-known/jwks.json"
@@ -103,6 +103,11 @@ def verify(body: Any, settings: FakeSettings, keys: FakeKeys, jwks: FakeJwks, **
     return verify_credentials(Credentials.from_body(body), settings, keys, jwks, now=kwargs.pop("now", NOW), **kwargs)
 
 
+def accepted_as(verified: Verified) -> tuple[Any, ...]:
+    """What a verification accepted, and how (its facts still wait for the subject's row)."""
+    return verified.claims, verified.signed, verified.key_name, verified.kid
+
+
 def drop(body: Any, settings: FakeSettings, keys: FakeKeys, jwks: FakeJwks, **kwargs: Any) -> ApiError:
     with pytest.raises(ApiError) as excinfo:
         verify(body, settings, keys, jwks, **kwargs)
@@ -143,7 +148,7 @@ def test_body_shapes(body: dict[str, Any], code: str, keys: FakeKeys, jwks: Fake
 def test_unsigned_metadata_accepted_when_only_allow_is_off(keys: FakeKeys, jwks: FakeJwks) -> None:
     metadata = {"visitor": {"id": "v1"}, "account": {"id": "a1"}}
     for settings in (ALL_OFF, HS256_ON, RS256_ON):
-        assert verify({"metadata": metadata}, settings, keys, jwks) == Verified(metadata, None, None, None)
+        assert accepted_as(verify({"metadata": metadata}, settings, keys, jwks)) == (metadata, None, None, None)
     assert keys.calls == [] and jwks.calls == []
 
 
@@ -174,7 +179,7 @@ def test_unsigned_update_of_a_signed_session_is_refused(keys: FakeKeys, jwks: Fa
 
 def test_hs256_accepted(keys: FakeKeys, jwks: FakeJwks) -> None:
     verified = verify(hs256_body(), HS256_ON, keys, jwks)
-    assert verified == Verified(CLAIMS, "hs256", "key-1", None)
+    assert accepted_as(verified) == (CLAIMS, "hs256", "key-1", None)
     assert keys.calls == ["status:key-1", "secret:key-1"]
     assert jwks.calls == []
 
@@ -259,7 +264,7 @@ def test_hs256_token_with_jku_is_unsupported_even_with_everything_on(keys: FakeK
 
 def test_rs256_accepted(rsa_key: rsa.RSAPrivateKey, keys: FakeKeys, jwks: FakeJwks) -> None:
     verified = verify(rs256_body(rsa_key), RS256_ON, keys, jwks)
-    assert verified == Verified(CLAIMS, "rs256", None, "kid-1")
+    assert accepted_as(verified) == (CLAIMS, "rs256", None, "kid-1")
     assert jwks.calls == [(URI, "kid-1")]
     assert keys.calls == []
 
@@ -461,3 +466,30 @@ def test_credential_labels(rsa_key: rsa.RSAPrivateKey) -> None:
     assert labels({"jwt": "garbage", "signingKeyName": "k" * 500}) == {}
     assert labels({"metadata": {}}) == {}
     assert labels(None) == {}
+
+
+@pytest.mark.parametrize("mode", ["unsigned", "hs256", "rs256"])
+def test_a_verified_subject_under_suppression_is_dropped_last(
+    mode: str, keys: FakeKeys, jwks: FakeJwks, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    """SPEC 9 through the one table: a credential every other row accepts is dropped
+    `subject_suppressed` when its subject is suppressed, and accepted when it is not."""
+    settings = BOTH_ON
+    body = {
+        "unsigned": {"metadata": {"visitor": {"id": "v1"}, "account": {"id": "a1"}}},
+        "hs256": hs256_body(),
+        "rs256": rs256_body(rsa_key) if mode == "rs256" else {},
+    }[mode]
+    verified = verify(body, settings, keys, jwks)
+    subject_allowed(verified, suppressed=False)
+    with pytest.raises(ApiError) as refused:
+        subject_allowed(verified, suppressed=True)
+    assert refused.value.code == "subject_suppressed" and refused.value.status == 403 and refused.value.is_drop
+
+
+def test_a_session_whose_subject_is_suppressed_since_stops(keys: FakeKeys, jwks: FakeJwks) -> None:
+    settings = HS256_ON
+    recheck("hs256", "key-1", None, settings, keys, jwks, suppressed=False)
+    with pytest.raises(ApiError) as refused:
+        recheck("hs256", "key-1", None, settings, keys, jwks, suppressed=True)
+    assert refused.value.code == "subject_suppressed"
