@@ -23,6 +23,8 @@ class Config:
     sdk_requests_per_second: int = 500
     admin_requests_per_second: int = 20
     export_bucket: str = ""
+    #: An erasure completes within this many hours of its request (SPEC 9).
+    erasure_deadline_hours: float = 72
 
 
 def _flag(name: str) -> bool:
@@ -45,6 +47,7 @@ def get_config() -> Config:
         sdk_requests_per_second=int(os.environ.get("APP_SDK_REQUESTS_PER_SECOND", "500")),
         admin_requests_per_second=int(os.environ.get("APP_ADMIN_REQUESTS_PER_SECOND", "20")),
         export_bucket=os.environ.get("EXPORT_BUCKET", ""),
+        erasure_deadline_hours=float(os.environ.get("ERASURE_DEADLINE_HOURS", "72")),
     )
 
 

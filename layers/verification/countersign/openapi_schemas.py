@@ -384,6 +384,76 @@ COVERAGE: dict[str, Any] = {
     },
 }
 
+# erasure (SPEC 9) ------------------------------------------------------------------------------
+
+ERASURE_CREATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "oneOf": [{"required": ["visitorId"]}, {"required": ["accountId"]}],
+    "properties": {
+        "visitorId": {"type": "string", "minLength": 1, "maxLength": 256},
+        "accountId": {"type": "string", "minLength": 1, "maxLength": 256},
+        "suppress": {"type": "boolean", "description": "Refuse the subject's new data until lifted."},
+    },
+}
+_STORE_REPORT = {
+    "type": "object",
+    "required": ["removed", "remaining"],
+    "properties": {
+        "removed": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "remaining": {"type": "integer", "description": "What a verification pass still found: 0 when done."},
+    },
+}
+ERASURE: dict[str, Any] = {
+    "type": "object",
+    "required": ["erasureId", "subject", "suppress", "status", "requestedAt", "deadline", "completedAt", "stores"],
+    "properties": {
+        "erasureId": {"type": "string"},
+        "subject": {
+            "type": "object",
+            "required": ["kind"],
+            "properties": {
+                "kind": {"enum": ["visitor", "account"]},
+                "id": {"type": "string", "description": "Only in the answer to the request that created it."},
+            },
+        },
+        "suppress": _BOOLEAN,
+        "status": {"enum": ["pending", "running", "completed", "failed"]},
+        "requestedAt": _TIMESTAMP,
+        "deadline": _TIMESTAMP,
+        "completedAt": _STRING_OR_NULL,
+        "stores": {
+            "type": "object",
+            "properties": {"dataTable": _STORE_REPORT, "landing": _STORE_REPORT, "tables": _STORE_REPORT},
+        },
+    },
+}
+ERASURE_LIST: dict[str, Any] = {
+    "type": "object",
+    "required": ["erasures"],
+    "properties": {"erasures": {"type": "array", "items": ERASURE}},
+}
+SUPPRESSIONS: dict[str, Any] = {
+    "type": "object",
+    "required": ["suppressions"],
+    "properties": {
+        "suppressions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["kind", "erasureId", "createdAt"],
+                "properties": {
+                    "kind": {"enum": ["visitor", "account"]},
+                    "erasureId": {"type": "string"},
+                    "createdAt": _TIMESTAMP,
+                },
+            },
+        }
+    },
+}
+#: The answer of a route that answers 204 (no body).
+NO_CONTENT: dict[str, Any] = {}
+
 # route documentation -------------------------------------------------------------------------
 
 _ERROR_DESCRIPTIONS = {
@@ -392,8 +462,11 @@ _ERROR_DESCRIPTIONS = {
         " or the HTTP request itself is malformed (e.g. its Content-Length)."
     ),
     401: "Missing or invalid admin token, or a token refused by the acceptance policy.",
-    403: "Another application's admin token, or a request the application's settings refuse.",
-    404: "Unknown key, session or application.",
+    403: (
+        "Another application's admin token, or a request the application's settings refuse"
+        " (or whose subject is suppressed: subject_suppressed)."
+    ),
+    404: "Unknown key, session, application, erasure or suppression.",
     405: "This method is not allowed on this path.",
     409: "The request conflicts with the current state (see the code and message).",
     413: "The body (or a batch) is over a limit: any route, even one that takes no body.",
@@ -489,6 +562,8 @@ def _route(
     status, schema = ok
     responses: dict[int, Any] = {
         status: {"description": "Success.", "content": {"application/json": {"schema": schema}}}
+        if status != 204
+        else {"description": "Done; no body."}
     }
     for code in sorted({*errors, *_ALWAYS}):
         responses[code] = {
