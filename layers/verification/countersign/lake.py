@@ -60,6 +60,8 @@ class LakeLine:
     sequence: int  # the stream record's sequence number
     identity: str  # what makes the line unique in its partition: eventId, or sessionId@version
     record: dict[str, Any]
+    #: When the service received it (an event), or when its session started: an erasure's bound.
+    received_ms: int = 0
 
     @property
     def partition(self) -> Partition:
@@ -157,6 +159,12 @@ def json_line(record: dict[str, Any]) -> str:
     return _LINE.encode(record).translate(_ESCAPED_BREAKS)
 
 
+def encode_records(records: Iterable[dict[str, Any]]) -> bytes:
+    """Records read back from an object, encoded as `encode_object` wrote them (an erasure's rewrite)."""
+    text = "".join(json_line(record) + "\n" for record in records)
+    return gzip.compress(text.encode("utf-8", "surrogatepass"), compresslevel=6, mtime=0)
+
+
 def decode_object(data: bytes) -> list[dict[str, Any]]:
     """The records of an object, split at "\n" only: objects written before `json_line` escaped
     U+0085, U+2028 and U+2029 hold them raw inside strings."""
@@ -184,7 +192,8 @@ def _event_line(event: StoredEvent, sequence: int) -> LakeLine:
         "receivedAt": clock.iso(event.received_ms / 1000, milliseconds=True),
         "verification": _verification(event.verified_by, event.key_name, event.kid),
     }
-    return LakeLine("events", event.app_id, clock.utc_day(event.received_ms / 1000), sequence, event.dedupe_key, record)
+    day = clock.utc_day(event.received_ms / 1000)
+    return LakeLine("events", event.app_id, day, sequence, event.dedupe_key, record, event.received_ms)
 
 
 def _session_line(session: SessionRecord, sequence: int, change: str) -> LakeLine:
@@ -206,7 +215,8 @@ def _session_line(session: SessionRecord, sequence: int, change: str) -> LakeLin
         "changedAt": clock.iso(session.metadata_changed_ms / 1000, milliseconds=True),
     }
     day = clock.utc_day(session.metadata_changed_ms / 1000)
-    return LakeLine("sessions", session.app_id, day, sequence, f"{session.session_id}@{version}", record)
+    identity = f"{session.session_id}@{version}"
+    return LakeLine("sessions", session.app_id, day, sequence, identity, record, session.created_ms)
 
 
 def _verification(mode: str, key_name: str | None, kid: str | None) -> dict[str, str]:

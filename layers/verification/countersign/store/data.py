@@ -27,6 +27,11 @@ Why this shape (docs/cost-and-scale.md has the arithmetic):
 - Drop logs are sharded too (as the counters are), so no single item takes every write of a busy app.
 All items carry `ttl`: events live for the dedupe window past their timestamp, sessions until
 they end, receipts and drops for the dedupe window.
+
+Erasing a subject (SPEC 9, `subject_items` / `delete_items`): its sessions and events are found
+by a Scan of the table filtered on their `visitorId` / `accountId` (the table holds only the
+dedupe window; an index would cost a write per event for a rare request), its receipts by its
+visitors' partitions of VisitorReceipts. Drops and counters hold no subject ids and stay.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import heapq
 import json
 import re
 import secrets
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -178,6 +184,19 @@ class WriteOutcome:
     earlier_attempt: list[str] = field(default_factory=list)  # written before by the same batch (a retry)
     duplicates: list[str] = field(default_factory=list)  # written before by another batch
     write_units: float = 0.0
+
+
+@dataclass
+class SubjectItems:
+    """The keys of every DataTable item that holds a subject's data."""
+
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    receipts: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.sessions) + len(self.events) + len(self.receipts)
 
 
 class DataStore:
@@ -392,6 +411,82 @@ class DataStore:
                     continue  # expired and deleted since the scan read it
                 indexed += 1
         return indexed
+
+    # erasure (SPEC 9) -------------------------------------------------------------------------
+
+    def subject_items(self, app_id: str, kind: str, subject_id: str) -> SubjectItems:
+        """Every session, event and receipt of the application that holds this visitor's or
+        account's data (`kind` "visitor" or "account"), read consistently."""
+        found = SubjectItems()
+        session_ids: set[str] = set()
+        visitor_ids: set[str] = set()
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "FilterExpression": "(begins_with(pk, :sessions) OR begins_with(pk, :events)) AND #subject = :id",
+            "ProjectionExpression": "pk, sk, sessionId, visitorId",
+            "ExpressionAttributeNames": {"#subject": "visitorId" if kind == "visitor" else "accountId"},
+            "ExpressionAttributeValues": {
+                ":sessions": string(f"SESSION#{app_id}#"),
+                ":events": string(f"EVENT#{app_id}#"),
+                ":id": string(subject_id),
+            },
+            "ConsistentRead": True,
+        }
+        while True:
+            with aws.calling("dynamodb"):
+                answer = self.client.scan(**request)
+            for item in answer.get("Items", []):
+                key = {"pk": item["pk"], "sk": item["sk"]}
+                if item["sk"]["S"] == "SESSION":
+                    found.sessions.append(key)
+                    session_ids.add(item["pk"]["S"].split("#", 2)[2])
+                else:
+                    found.events.append(key)
+                    session_ids.add(item["sessionId"]["S"])
+                visitor_ids.add(item["visitorId"]["S"])
+            if "LastEvaluatedKey" not in answer:
+                break
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        if kind == "visitor":
+            visitor_ids.add(subject_id)  # receipts can outlive the events they list
+        for visitor_id in sorted(visitor_ids):
+            found.receipts.extend(self._receipts_of(app_id, visitor_id, None if kind == "visitor" else session_ids))
+        return found
+
+    def delete_items(self, keys: list[dict[str, Any]]) -> int:
+        """Delete these items (25 a request, unprocessed ones asked again); how many were asked."""
+        for start in range(0, len(keys), 25):
+            pending: dict[str, Any] = {
+                self.table: [{"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]]
+            }
+            for attempt in range(8):
+                if attempt:
+                    time.sleep(0.05 * 2**attempt)
+                with aws.calling("dynamodb"):
+                    answer = self.client.batch_write_item(RequestItems=pending)
+                pending = answer.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+            if pending:
+                raise DependencyUnavailable("dynamodb")
+        return len(keys)
+
+    def _receipts_of(self, app_id: str, visitor_id: str, session_ids: set[str] | None) -> list[dict[str, Any]]:
+        """The visitor's receipts (all of them, or those of `session_ids` only)."""
+        keys: list[dict[str, Any]] = []
+        for names in self._query_pages(
+            IndexName=VISITOR_RECEIPTS_INDEX,
+            KeyConditionExpression="visitorReceipts = :visitor",
+            ExpressionAttributeValues={":visitor": string(_visitor_receipts_key(app_id, visitor_id))},
+        ):
+            keys.extend({"pk": name["pk"], "sk": name["sk"]} for name in names)
+        if session_ids is None or not keys:
+            return keys
+        return [
+            {"pk": receipt["pk"], "sk": receipt["sk"]}
+            for receipt in self._batch_get(keys)
+            if receipt["sessionId"]["S"] in session_ids
+        ]
 
     # drops ------------------------------------------------------------------------------------
 

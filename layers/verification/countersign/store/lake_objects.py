@@ -4,8 +4,10 @@ The export function writes them and reads back the few a retried batch may overl
 function lists and reads them to fold them into the tables (SPEC 6.2), and deletes those past
 their landing retention once folded; `lake backfill` writes the lines a reconcile found missing.
 
-Objects are written whole (a PUT is atomic: readers see all of an object or nothing) and never
-changed after; a retried delivery writes the same name with the same bytes at most.
+Objects are written whole (a PUT is atomic: readers see all of an object or nothing). Export never
+changes one after; a retried delivery writes the same name with the same bytes at most. Only an
+erasure (SPEC 9) changes an object: it rewrites it under the same name without the subject's
+lines, or deletes it when nothing else is left, so what folded it once still knows it.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from typing import Any
 from countersign import aws, container
 from countersign.config import get_config
 from countersign.lake import (
+    KINDS,
     Kind,
     ObjectName,
     Partition,
     decode_object,
+    encode_records,
     line_identity,
     parse_object_key,
     start_after_key,
@@ -116,6 +120,30 @@ class LakeObjects:
             if not answer.get("IsTruncated"):
                 return folders
             request["ContinuationToken"] = answer["NextContinuationToken"]
+
+    def app_object_keys(self, app_id: str) -> list[str]:
+        """Every landing object of the application (events and sessions, every day)."""
+        keys: list[str] = []
+        for kind in KINDS:
+            request: dict[str, Any] = {"Bucket": self.bucket, "Prefix": f"{kind}/app={app_id}/"}
+            while True:
+                with aws.calling("s3"):
+                    answer = self.client.list_objects_v2(**request)
+                keys.extend(item["Key"] for item in answer.get("Contents", []) if parse_object_key(item["Key"]))
+                if not answer.get("IsTruncated"):
+                    break
+                request["ContinuationToken"] = answer["NextContinuationToken"]
+        return keys
+
+    def rewrite(self, key: str, records: list[dict[str, Any]]) -> None:
+        """Replace an object by these of its records (an erasure); delete it when none is left."""
+        with aws.calling("s3"):
+            if records:
+                self.client.put_object(
+                    Bucket=self.bucket, Key=key, Body=encode_records(records), ContentType="application/gzip"
+                )
+            else:
+                self.client.delete_object(Bucket=self.bucket, Key=key)
 
     def put(self, name: ObjectName, body: bytes) -> None:
         with aws.calling("s3"):
