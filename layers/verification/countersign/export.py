@@ -14,6 +14,10 @@ whatever the shard: objects of other shards may overlap in sequence numbers, nev
 
 One batch per shard is in flight at a time (the mapping's ParallelizationFactor is 1), so no
 other writer adds lines of these records between the listing and the write.
+
+Erased subjects (SPEC 9): a line of a subject whose erasure is running, or of data it already
+erased, is never written, whatever delivery carries it (a stream retry, a redrive). The erased
+subjects are read for each batch, not cached, so a retry after an erasure sees it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from countersign.errors import DependencyUnavailable
 from countersign.lake import LakeLine, ObjectName, Partition, encode_object, lake_line, object_name
 from countersign.observability import logger, metrics
 from countersign.store.lake_objects import LakeObjects
+from countersign.subjects import ErasedFilter, erased_filter
 
 _GROUP_THREADS = 8
 
@@ -44,6 +49,7 @@ class BatchOutcome:
     already_exported: int = 0  # lines an earlier delivery had written
     retry_from: str | None = None  # sequence number of the first record to deliver again
     lines_written: int = 0  # lines in the objects this delivery wrote
+    erased: int = 0  # lines of erased subjects, never written
 
     def batch_item_failures(self) -> dict[str, Any]:
         """Lambda's partial batch response: records before `retry_from` are done."""
@@ -67,12 +73,14 @@ def deliver(records: list[dict[str, Any]], lake: LakeObjects) -> dict[str, Any]:
     metrics.add_metric(name="LakeLinesWritten", unit=MetricUnit.Count, value=outcome.lines_written)
     metrics.add_metric(name="LakeLinesAlreadyExported", unit=MetricUnit.Count, value=outcome.already_exported)
     metrics.add_metric(name="LakeObjectsWritten", unit=MetricUnit.Count, value=len(outcome.written))
+    metrics.add_metric(name="LakeLinesErased", unit=MetricUnit.Count, value=outcome.erased)
     logger.info(
         "batch exported" if outcome.retry_from is None else "batch partly exported: retry",
         extra={
             "records": len(records),
             "objects": outcome.written,
             "already_exported": outcome.already_exported,
+            "erased": outcome.erased,
             "retry_from": outcome.retry_from,
         },
     )
@@ -83,11 +91,18 @@ def export_batch(records: Iterable[dict[str, Any]], lake: LakeObjects) -> BatchO
     """Write every lake line of `records` that no earlier delivery wrote; report what failed."""
     groups: dict[Partition, list[LakeLine]] = defaultdict(list)
     outcome = BatchOutcome()
+    erased: dict[str, ErasedFilter] = {}
     for record in records:
         line = lake_line(record)
-        if line is not None:
-            groups[line.partition].append(line)
-            outcome.lines += 1
+        if line is None:
+            continue
+        outcome.lines += 1
+        if line.app_id not in erased:  # a failure here is a 503 of the whole batch: Lambda retries it
+            erased[line.app_id] = erased_filter(line.app_id)
+        if erased[line.app_id](line.record["visitorId"], line.record["accountId"], line.received_ms):
+            outcome.erased += 1
+            continue
+        groups[line.partition].append(line)
     # Every group is awaited before answering, even when one raised: Lambda freezes the container
     # once the handler returns, and a write still in flight would land during a later delivery.
     futures = [

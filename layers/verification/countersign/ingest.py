@@ -31,8 +31,9 @@ from countersign.events import check_batch
 from countersign.observability import metrics
 from countersign.sdk_requests import Credentials, EventsRequest
 from countersign.store.data import EventRecord, SessionChanged, SessionRecord, data_store
+from countersign.subjects import session_erased, suppressed
 from countersign.ttl_cache import TtlCache
-from countersign.verify import credential_labels, recheck, verify_credentials
+from countersign.verify import credential_labels, recheck, subject_allowed, verify_credentials
 
 logger = Logger(child=True)
 
@@ -52,6 +53,9 @@ def start_session(app_id: str, credentials: Credentials) -> dict[str, Any]:
     with _counting_drops(app_id, "sessions", credentials):
         verified = verify_credentials(credentials, view.settings, KeyDirectory(view), jwks_keys(), now=now)
         identity = session_identity(verified.claims, signed=verified.signed, now=now)
+        subject_allowed(
+            verified, suppressed=suppressed(app_id, visitor_id=identity.visitor_id, account_id=identity.account_id)
+        )
     default_end = now + get_config().session_ttl_seconds
     session = SessionRecord(
         app_id=app_id,
@@ -100,6 +104,9 @@ def update_session(app_id: str, session_id: str, credentials: Credentials) -> di
                 session_account_id=session.account_id,
                 signed=verified.signed,
                 session_anonymous=session.anonymous,
+            )
+            subject_allowed(
+                verified, suppressed=suppressed(app_id, visitor_id=session.visitor_id, account_id=session.account_id)
             )
         visitor, account = session.visitor, session.account
         if update.target == "visitor":
@@ -164,7 +171,16 @@ def accept_events(app_id: str, request: EventsRequest) -> dict[str, Any]:
 
 
 def _recheck(session: SessionRecord, view: AppView) -> None:
-    recheck(session.signed, session.key_name, session.kid, view.settings, KeyDirectory(view), jwks_keys())
+    recheck(
+        session.signed,
+        session.key_name,
+        session.kid,
+        view.settings,
+        KeyDirectory(view),
+        jwks_keys(),
+        # A session of a subject suppressed since it started (its erasure is on its way) stops too.
+        suppressed=suppressed(session.app_id, visitor_id=session.visitor_id, account_id=session.account_id),
+    )
 
 
 def _live_session(app_id: str, session_id: str, *, cached: bool) -> SessionRecord:
@@ -179,6 +195,11 @@ def _live_session(app_id: str, session_id: str, *, cached: bool) -> SessionRecor
     else:
         session = store.get_session(app_id, session_id)
     if session is None or session.expires_at <= time.time():
+        raise ApiError("session_not_found")
+    # A session of an erased subject is gone (SPEC 9), even from a warm container's cache; one
+    # whose subject is also suppressed is left to the acceptance table, which drops it (counted).
+    subject = {"visitor_id": session.visitor_id, "account_id": session.account_id}
+    if session_erased(app_id, started_ms=session.created_ms, **subject) and not suppressed(app_id, **subject):
         raise ApiError("session_not_found")
     return session
 
