@@ -50,6 +50,9 @@ def test_the_export_role_reads_the_stream_and_writes_its_prefixes_nothing_else(t
         "WriteAndCheckLakeObjects": ["s3:GetObject", "s3:PutObject"],
         "ListLakePartitions": ["s3:ListBucket"],
         "SendFailedBatches": ["sqs:SendMessage"],
+        # SPEC 9: which subjects were erased (ControlTable), by their keyed hash (the app's key).
+        "ReadErasedSubjects": ["dynamodb:GetItem", "dynamodb:Query"],
+        "OpenSubjectHashKey": ["kms:Decrypt"],
     }
     assert all(s["Effect"] == "Allow" for s in statements.values())
     assert statements["ReadDataTableStream"]["Resource"] == {"Fn::GetAtt": ["DataTable", "StreamArn"]}

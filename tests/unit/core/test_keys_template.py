@@ -69,14 +69,19 @@ def test_kms_use_is_bound_to_the_secrets_key_and_the_app_and_key_name_context(te
 
 
 def test_only_the_keys_function_can_encrypt_secrets(template: dict[str, Any]) -> None:
+    """Signing secrets: only the keys function. The privacy function seals what an erasure needs
+    (SPEC 9) and nothing else: its Encrypt is held to those key names by the context."""
     encrypting = {
-        function
+        function: statement
         for function in tpl.functions(template)
         for statement in statements(template, function)
         if statement.get("Effect") == "Allow"
         and any(a in {"kms:Encrypt", "kms:*", "kms:GenerateDataKey", "*"} for a in actions(statement))
     }
-    assert encrypting == {"KeysFunction"}
+    assert set(encrypting) == {"KeysFunction", "PrivacyFunction"}
+    assert encrypting["PrivacyFunction"]["Condition"]["ForAllValues:StringLike"] == {
+        "kms:EncryptionContext:keyName": ["subject-hash", "erasure:*"]
+    }
 
 
 def test_the_keys_function_has_a_log_group_with_retention(template: dict[str, Any]) -> None:

@@ -25,6 +25,11 @@ SPEC_ROUTES = {
     ("GET", "/v1/apps/{appId}/raw-events"): "ReportingFunction",
     ("GET", "/v1/apps/{appId}/diagnostics"): "ReportingFunction",
     ("GET", "/v1/apps/{appId}/coverage"): "ReportingFunction",
+    ("POST", "/v1/apps/{appId}/erasures"): "PrivacyFunction",
+    ("GET", "/v1/apps/{appId}/erasures"): "PrivacyFunction",
+    ("GET", "/v1/apps/{appId}/erasures/{erasureId}"): "PrivacyFunction",
+    ("GET", "/v1/apps/{appId}/suppressions"): "PrivacyFunction",
+    ("DELETE", "/v1/apps/{appId}/suppressions/{kind}/{subjectId}"): "PrivacyFunction",
     ("POST", "/v1/apps/{appId}/sessions"): "IngestFunction",
     ("PATCH", "/v1/apps/{appId}/sessions/{sessionId}"): "IngestFunction",
     ("POST", "/v1/apps/{appId}/events"): "IngestFunction",
@@ -111,6 +116,7 @@ def test_only_the_functions_that_need_kms_have_it(template: dict[str, Any]) -> N
     assert kms == {
         "KeysFunction": ["kms:Decrypt", "kms:Encrypt"],
         "IngestFunction": ["kms:Decrypt"],
+        "PrivacyFunction": ["kms:Decrypt", "kms:Encrypt"],
         "SettingsFunction": [],
         "JwksFunction": [],
         "ReportingFunction": [],
@@ -193,7 +199,7 @@ def test_error_alarms_fire_on_a_rate_over_five_minutes_never_on_a_single_failure
         and {event["Type"] for event in res["Properties"].get("Events", {}).values()} <= {"Schedule", "ScheduleV2"}
         and res["Properties"].get("Events")
     }
-    assert scheduled == {"TablesFunction"}
+    assert scheduled == {"TablesFunction", "ErasureFunction"}
     for name in scheduled:
         alarm = resources(template)[f"{name}ErrorsAlarm"]["Properties"]
         assert (alarm["MetricName"], alarm["Statistic"], alarm["Period"]) == ("Errors", "Sum", 300)

@@ -1,0 +1,417 @@
+"""Erasure and suppression (SPEC 9) on mock_aws: the routes, the keyed-hash records, suppression
+through the acceptance table, and the processor erasing DataTable and the landing lake with proof,
+for one application only; then no stream retry or redrive brings the subject back.
+
+Traffic goes through the ingest function; DataTable's stream (moto) is delivered to the export
+function by the local stack's model of Lambda's event source mapping; the erasure function runs
+as its schedule would call it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import boto3
+import pytest
+
+from countersign import container, erasure_run
+from countersign.store.erasures import erasure_store
+from countersign_dev.emulation.containers import LambdaContext
+from countersign_dev.emulation.provision import REGION
+from countersign_dev.emulation.stream_poller import ShardDelivery
+from countersign_dev.lake import redrive_message
+from tests.support.lake import export_mapping, lake_keys, lake_lines, stream_records
+from tests.support.tenant import Tenant
+from tests.support.world import World
+
+VISITOR = "visitor-erase-me@example.com"
+OTHER = "visitor-keep-me"
+ACCOUNT = "acct-erase-me"
+
+
+@dataclass
+class Traffic:
+    """Two applications' sessions and events, exported to the lake."""
+
+    world: World
+    app: Tenant
+    other_app: Tenant
+    sessions: dict[tuple[str, str], str] = field(default_factory=dict)  # (app, visitor) -> sessionId
+    delivered: int = 0  # stream records delivered to the export so far
+
+    @property
+    def s3(self) -> Any:
+        return boto3.client("s3", region_name=REGION)
+
+    @property
+    def bucket(self) -> str:
+        return self.world.provisioned.refs["ExportBucket"]
+
+    def records(self) -> list[dict[str, Any]]:
+        streams = boto3.client("dynamodbstreams", region_name=REGION)
+        mapping = export_mapping(self.world.template)
+        found = stream_records(streams, self.world.provisioned.attrs[("DataTable", "StreamArn")])
+        return [record for record in found if mapping.passes(record)]
+
+    def deliver(self, records: list[dict[str, Any]] | None = None) -> None:
+        """Deliver stream records to the export function as Lambda would (new ones by default)."""
+        everything = self.records()
+        batch = everything[self.delivered :] if records is None else records
+        if records is None:
+            self.delivered = len(everything)
+        if not batch:
+            return
+        failed: list[dict[str, Any]] = []
+        streams = boto3.client("dynamodbstreams", region_name=REGION)
+        stream_arn = self.world.provisioned.attrs[("DataTable", "StreamArn")]
+        shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        ShardDelivery(
+            replace(export_mapping(self.world.template), batch_size=7),
+            lambda event: self.world.handler("ExportFunction")(event, LambdaContext("ExportFunction")),
+            stream_arn=stream_arn,
+            shard_id=shard,
+            on_failure=failed.append,
+        ).deliver(batch)
+        assert failed == []
+
+    def lines(self, tenant: Tenant, kind: str = "events") -> list[dict[str, Any]]:
+        return lake_lines(self.s3, self.bucket, kind, tenant.app_id)  # type: ignore[arg-type]
+
+    def run_erasures(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.world.handler("ErasureFunction")({}, LambdaContext("ErasureFunction"))
+        return result
+
+
+def _start(tenant: Tenant, visitor: str, account: str = "") -> str:
+    status, session = tenant.session(
+        {"metadata": {"visitor": {"id": visitor, "email": visitor}, "account": {"id": account}}}
+    )
+    assert status == 201, session
+    return str(session["sessionId"])
+
+
+def _send(tenant: Tenant, session_id: str, count: int, tag: str) -> None:
+    now = int(time.time() * 1000)
+    events = [{"type": "track", "name": tag, "timestamp": now + i, "insertId": f"{tag}-{i}"} for i in range(count)]
+    status, answer = tenant.events(session_id, events)
+    assert status == 200 and answer["accepted"] == count, answer
+
+
+@pytest.fixture
+def traffic(world: World) -> Traffic:
+    app, other_app = Tenant(world), Tenant(world)
+    found = Traffic(world, app, other_app)
+    for tenant in (app, other_app):
+        for visitor in (VISITOR, OTHER):
+            # Two sessions each, a day's events in several batches: the subject's lines spread
+            # over several objects, mixed with another visitor's.
+            for round_ in range(2):
+                sid = _start(tenant, visitor, ACCOUNT if visitor == VISITOR else "acct-other")
+                found.sessions[(tenant.app_id, visitor)] = sid
+                _send(tenant, sid, 5, f"{visitor}-{round_}")
+        found.deliver()
+    # The subject updates its metadata once more (a MODIFY line in the lake too).
+    update = {"metadata": {"visitor": {"id": VISITOR, "plan": "pro"}}}
+    assert app.sdk("PATCH", f"/sessions/{found.sessions[(app.app_id, VISITOR)]}", update)[0] == 200
+    found.deliver()
+    assert any(line["visitorId"] == VISITOR for line in found.lines(app))
+    return found
+
+
+def _all_items(world: World, table: str) -> list[dict[str, Any]]:
+    return world.dynamodb.scan(TableName=table)["Items"]
+
+
+def _subject_items(world: World, app_id: str, subject: str) -> list[dict[str, Any]]:
+    return [
+        item
+        for item in _all_items(world, world.data_table)
+        if f"#{app_id}#" in item["pk"]["S"] + "#"
+        and subject in json.dumps(item)
+        and not item["pk"]["S"].startswith(("STATS#", "DROPS#"))
+    ]
+
+
+# routes ----------------------------------------------------------------------------------------
+
+
+def test_an_erasure_request_answers_202_once_with_the_id_then_200_with_the_one_under_way(world: World) -> None:
+    tenant = Tenant(world)
+    status, created = tenant.admin("POST", "/erasures", {"visitorId": VISITOR, "suppress": True})
+    assert status == 202, created
+    assert created["subject"] == {"kind": "visitor", "id": VISITOR}
+    assert created["status"] == "pending" and created["suppress"] is True and created["completedAt"] is None
+    assert created["deadline"] > created["requestedAt"] and created["stores"] == {}
+
+    status, again = tenant.admin("POST", "/erasures", {"visitorId": VISITOR})
+    assert status == 200 and again["erasureId"] == created["erasureId"]
+    assert again["subject"] == {"kind": "visitor"}  # the id is shown only to the request that created it
+
+    status, listed = tenant.admin("GET", "/erasures")
+    assert status == 200 and [e["erasureId"] for e in listed["erasures"]] == [created["erasureId"]]
+    assert VISITOR not in json.dumps(listed)
+    status, shown = tenant.admin("GET", f"/erasures/{created['erasureId']}")
+    assert status == 200 and shown == {**created, "subject": {"kind": "visitor"}}
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({}, "exactly one"),
+        ({"visitorId": "a", "accountId": "b"}, "exactly one"),
+        ({"visitorId": 42}, "string of 1 to 256"),
+        ({"visitorId": ""}, "string of 1 to 256"),
+        ({"accountId": "x" * 257}, "string of 1 to 256"),
+        ({"visitorId": "a", "suppress": "yes"}, "suppress must be true or false"),
+        ({"visitorId": "a", "everything": True}, "Unknown field"),
+    ],
+)
+def test_bad_erasure_requests_are_400_in_the_error_shape(world: World, body: dict[str, Any], says: str) -> None:
+    tenant = Tenant(world)
+    status, answer = tenant.admin("POST", "/erasures", body)
+    assert status == 400
+    assert answer["error"]["code"] == "invalid_request" and says in answer["error"]["message"]
+    assert tenant.admin("GET", "/erasures")[1] == {"erasures": []}
+
+
+def test_erasure_routes_need_the_applications_own_admin_token(world: World) -> None:
+    tenant, other = Tenant(world), Tenant(world)
+    path = f"/v1/apps/{tenant.app_id}"
+    for method, suffix, body in [
+        ("POST", "/erasures", {"visitorId": "v"}),
+        ("GET", "/erasures", None),
+        ("GET", "/erasures/er_0000000000000_000000000000", None),
+        ("GET", "/suppressions", None),
+        ("DELETE", "/suppressions/visitors/v", None),
+    ]:
+        assert world.request(method, path + suffix, body=body)[0] == 401
+        status, answer = world.request(method, path + suffix, body=body, token=other.token)
+        assert status == 403 and answer["error"]["code"] == "forbidden"
+    assert tenant.admin("GET", "/erasures")[1] == {"erasures": []}
+
+
+def test_unknown_erasures_and_suppressions_are_404_and_a_bad_kind_400(world: World) -> None:
+    tenant = Tenant(world)
+    assert tenant.admin("GET", "/erasures/er_0000000000000_000000000000")[1]["error"]["code"] == "erasure_not_found"
+    assert tenant.admin("GET", "/erasures/not-an-id")[0] == 404
+    status, answer = tenant.admin("DELETE", "/suppressions/visitors/nobody")
+    assert status == 404 and answer["error"]["code"] == "suppression_not_found"
+    status, answer = tenant.admin("DELETE", "/suppressions/people/nobody")
+    assert status == 400 and answer["error"]["code"] == "invalid_request"
+
+
+def test_erasure_and_suppression_records_hold_a_keyed_hash_never_the_id(world: World) -> None:
+    one, two = Tenant(world), Tenant(world)
+    for tenant in (one, two):
+        assert tenant.admin("POST", "/erasures", {"visitorId": VISITOR, "suppress": True})[0] == 202
+        assert tenant.admin("POST", "/erasures", {"accountId": ACCOUNT})[0] == 202
+    items = _all_items(world, world.control_table)
+    # Binary attributes (KMS ciphertexts) are searched byte for byte too.
+    stored = json.dumps(items, default=lambda data: data.decode("latin-1"))
+    assert VISITOR not in stored and ACCOUNT not in stored and "erase-me" not in stored
+    # Keyed per application: the same visitor id is a different hash in each.
+    hashes = {item["pk"]["S"]: item["sk"]["S"] for item in items if item["sk"]["S"].startswith("SUPPRESS#visitor#")}
+    assert len(hashes) == 2 and len(set(hashes.values())) == 2
+    status, listed = one.admin("GET", "/suppressions")
+    assert status == 200 and [s["kind"] for s in listed["suppressions"]] == ["visitor"]
+    assert set(listed["suppressions"][0]) == {"kind", "erasureId", "createdAt"}
+
+
+# suppression -----------------------------------------------------------------------------------
+
+
+def test_a_suppressed_subject_is_dropped_subject_suppressed_counted_and_nothing_stored(world: World) -> None:
+    tenant = Tenant(world)
+    session_id = _start(tenant, VISITOR, ACCOUNT)
+    assert tenant.admin("POST", "/erasures", {"accountId": ACCOUNT, "suppress": True})[0] == 202
+    container.reset()  # past the cache bound (CACHE_TTL_SECONDS) on a warm container
+
+    before = {item["pk"]["S"] for item in _all_items(world, world.data_table) if item["pk"]["S"].startswith("SESSION#")}
+    status, answer = tenant.session({"metadata": {"visitor": {"id": "someone-else"}, "account": {"id": ACCOUNT}}})
+    assert status == 403 and answer["error"]["code"] == "subject_suppressed"
+    update = {"metadata": {"account": {"id": ACCOUNT, "plan": "gold"}}}
+    status, answer = tenant.sdk("PATCH", f"/sessions/{session_id}", update)
+    assert status == 403 and answer["error"]["code"] == "subject_suppressed"
+    status, answer = tenant.events(session_id, [{"type": "track", "timestamp": int(time.time() * 1000)}])
+    assert status == 403 and answer["error"]["code"] == "subject_suppressed"
+    after = {item["pk"]["S"] for item in _all_items(world, world.data_table) if item["pk"]["S"].startswith("SESSION#")}
+    assert after == before  # nothing of it stored
+    assert tenant.dropped().get("subject_suppressed") == 3
+
+    # Another subject of the same application is not affected.
+    assert tenant.session({"metadata": {"visitor": {"id": OTHER}, "account": {"id": "acct-other"}}})[0] == 201
+    # Lifted: its new data is accepted again.
+    assert tenant.admin("DELETE", f"/suppressions/accounts/{ACCOUNT}")[0] == 204
+    assert tenant.admin("GET", "/suppressions")[1] == {"suppressions": []}
+    container.reset()
+    assert tenant.session({"metadata": {"visitor": {"id": VISITOR}, "account": {"id": ACCOUNT}}})[0] == 201
+
+
+def test_an_application_without_suppressions_opens_no_key_on_the_ingest_path(world: World) -> None:
+    from tests.support.tenant import aws_calls
+
+    tenant = Tenant(world)
+    session_id = _start(tenant, OTHER)
+    with aws_calls("kms", "dynamodb") as calls:
+        _send(tenant, session_id, 3, "warm")
+    assert calls["kms.Decrypt"] == 0
+
+
+# the processor ---------------------------------------------------------------------------------
+
+
+def test_an_erasure_removes_the_visitor_from_datatable_and_landing_with_proof_and_only_there(traffic: Traffic) -> None:
+    app, other_app, world = traffic.app, traffic.other_app, traffic.world
+    kept_lines = [line for line in traffic.lines(app) if line["visitorId"] == OTHER]
+    other_app_lines = traffic.lines(other_app) + traffic.lines(other_app, "sessions")
+    other_app_keys = lake_keys(traffic.s3, traffic.bucket, "events", other_app.app_id)
+
+    status, created = app.admin("POST", "/erasures", {"visitorId": VISITOR})
+    assert status == 202
+    ran = traffic.run_erasures()
+    assert ran["completed"] == [created["erasureId"]]
+
+    status, done = app.admin("GET", f"/erasures/{created['erasureId']}")
+    assert status == 200 and done["status"] == "completed" and done["completedAt"]
+    stores = done["stores"]
+    assert stores["dataTable"]["removed"] == {"sessions": 2, "events": 10, "receipts": 2}
+    assert stores["landing"]["removed"]["lines"] == 10 + 3  # 10 events, 2 starts and an update
+    assert {name: report["remaining"] for name, report in stores.items()} == {"dataTable": 0, "landing": 0}
+
+    # Gone from DataTable and the lake of this application...
+    assert _subject_items(world, app.app_id, VISITOR) == []
+    assert not any(VISITOR in json.dumps(line) for kind in ("events", "sessions") for line in traffic.lines(app, kind))
+    container.reset()  # past the cache bound (CACHE_TTL_SECONDS) of the warm ingest container
+    status, raw = app.admin("GET", "/raw-events", query=f"visitorId={VISITOR}")
+    assert status == 200 and raw["events"] == []
+    status, answer = app.events(
+        traffic.sessions[(app.app_id, VISITOR)], [{"type": "x", "timestamp": int(time.time() * 1000)}]
+    )
+    assert status == 404 and answer["error"]["code"] == "session_not_found"
+    # ...while the other visitor's lines are untouched, and the other application's data whole.
+    assert sorted(json.dumps(line) for line in traffic.lines(app) if line["visitorId"] == OTHER) == sorted(
+        json.dumps(line) for line in kept_lines
+    )
+    assert traffic.lines(other_app) + traffic.lines(other_app, "sessions") == other_app_lines
+    assert lake_keys(traffic.s3, traffic.bucket, "events", other_app.app_id) == other_app_keys
+    assert len(_subject_items(world, other_app.app_id, VISITOR)) == 2 + 10 + 2
+
+
+def test_only_the_objects_holding_the_subject_are_rewritten(traffic: Traffic) -> None:
+    app = traffic.app
+    keys = lake_keys(traffic.s3, traffic.bucket, "events", app.app_id) + lake_keys(
+        traffic.s3, traffic.bucket, "sessions", app.app_id
+    )
+    from countersign.store.lake_objects import LakeObjects
+
+    lake = LakeObjects(traffic.bucket, traffic.s3)
+    holding = {key for key in keys if any(line["visitorId"] == VISITOR for line in lake.read(key))}
+    untouched = {
+        key: traffic.s3.head_object(Bucket=traffic.bucket, Key=key)["LastModified"]
+        for key in keys
+        if key not in holding
+    }
+    assert holding and untouched
+
+    app.admin("POST", "/erasures", {"visitorId": VISITOR})
+    time.sleep(1.1)  # S3's LastModified has second precision
+    traffic.run_erasures()
+    (erasure,) = app.admin("GET", "/erasures")[1]["erasures"]
+    landing = erasure["stores"]["landing"]["removed"]
+    assert landing["objectsRewritten"] + landing["objectsDeleted"] == len(holding)
+    for key, modified in untouched.items():
+        assert traffic.s3.head_object(Bucket=traffic.bucket, Key=key)["LastModified"] == modified
+
+
+def test_an_account_erasure_removes_every_session_of_the_account(traffic: Traffic) -> None:
+    app = traffic.app
+    status, created = app.admin("POST", "/erasures", {"accountId": ACCOUNT})
+    assert status == 202
+    traffic.run_erasures()
+    done = app.admin("GET", f"/erasures/{created['erasureId']}")[1]
+    assert done["status"] == "completed" and done["stores"]["dataTable"]["removed"]["sessions"] == 2
+    assert not any(line["accountId"] == ACCOUNT for line in traffic.lines(app) + traffic.lines(app, "sessions"))
+    assert any(line["accountId"] == ACCOUNT for line in traffic.lines(traffic.other_app))
+
+
+# nothing brings it back ------------------------------------------------------------------------
+
+
+def test_a_stream_retry_after_the_erasure_never_exports_the_subject_again(traffic: Traffic) -> None:
+    app = traffic.app
+    app.admin("POST", "/erasures", {"visitorId": VISITOR})
+    traffic.run_erasures()
+    others = sorted(json.dumps(line) for line in traffic.lines(app))
+
+    traffic.deliver(traffic.records())  # Lambda delivers the whole stream again (a retry)
+
+    assert not any(line["visitorId"] == VISITOR for line in traffic.lines(app) + traffic.lines(app, "sessions"))
+    assert sorted(json.dumps(line) for line in traffic.lines(app)) == others  # and nothing twice
+
+
+def test_a_stream_retry_during_the_erasure_never_exports_the_subject(traffic: Traffic) -> None:
+    app = traffic.app
+    app.admin("POST", "/erasures", {"visitorId": VISITOR})
+    # Before the processor ran, the stream is delivered again: nothing of the subject is written.
+    for key in lake_keys(traffic.s3, traffic.bucket, "events", app.app_id):
+        traffic.s3.delete_object(Bucket=traffic.bucket, Key=key)
+    traffic.deliver(traffic.records())
+    assert not any(line["visitorId"] == VISITOR for line in traffic.lines(app))
+    assert any(line["visitorId"] == OTHER for line in traffic.lines(app))
+
+
+def test_a_redrive_after_the_erasure_never_exports_the_subject_again(traffic: Traffic) -> None:
+    app = traffic.app
+    records = traffic.records()
+    app.admin("POST", "/erasures", {"visitorId": VISITOR})
+    traffic.run_erasures()
+    streams = boto3.client("dynamodbstreams", region_name=REGION)
+    message = {
+        "DDBStreamBatchInfo": {
+            "shardId": streams.describe_stream(StreamArn=traffic.world.provisioned.attrs[("DataTable", "StreamArn")])[
+                "StreamDescription"
+            ]["Shards"][0]["ShardId"],
+            "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
+            "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
+            "streamArn": traffic.world.provisioned.attrs[("DataTable", "StreamArn")],
+        }
+    }
+    redrive_message(message, streams, traffic.s3, traffic.bucket)
+    assert not any(line["visitorId"] == VISITOR for line in traffic.lines(app) + traffic.lines(app, "sessions"))
+
+
+def test_a_subject_who_comes_back_unsuppressed_after_the_erasure_is_new_data(traffic: Traffic) -> None:
+    app = traffic.app
+    app.admin("POST", "/erasures", {"visitorId": VISITOR})
+    traffic.run_erasures()
+    container.reset()
+    sid = _start(app, VISITOR)
+    _send(app, sid, 2, "back")
+    traffic.deliver()
+    assert sorted(line["name"] for line in traffic.lines(app) if line["visitorId"] == VISITOR) == ["back", "back"]
+
+
+# schedule, one at a time, deadline -------------------------------------------------------------
+
+
+def test_erasures_of_one_application_run_one_at_a_time_and_late_ones_are_counted(traffic: Traffic) -> None:
+    app, other_app = traffic.app, traffic.other_app
+    first = app.admin("POST", "/erasures", {"visitorId": VISITOR})[1]["erasureId"]
+    second = app.admin("POST", "/erasures", {"visitorId": OTHER})[1]["erasureId"]
+    third = other_app.admin("POST", "/erasures", {"visitorId": OTHER})[1]["erasureId"]
+
+    fourth = app.admin("POST", "/erasures", {"accountId": "acct-other"})[1]["erasureId"]
+
+    ran = traffic.run_erasures()
+    assert ran["processed"] == [first, third]  # one per application per run, oldest first
+    assert ran["completed"] == [first, third] and ran["pastDeadline"] == 0
+    assert app.admin("GET", f"/erasures/{second}")[1]["status"] == "pending"
+
+    # 73 hours later (the default deadline is 72): the run takes the second; the fourth is late.
+    late = erasure_run.run_queue(now=lambda: time.time() + 73 * 3600)
+    assert late.completed == [second] and late.past_deadline == 1
+    assert erasure_run.run_queue().completed == [fourth]
+    assert erasure_store().queued() == []
