@@ -13,6 +13,7 @@ describe what the route accepts: a body the schema allows is never refused for i
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from countersign import claims, coverage, events, sdk_requests, settings, tokens
@@ -391,8 +392,8 @@ ERASURE_CREATE: dict[str, Any] = {
     "additionalProperties": False,
     "oneOf": [{"required": ["visitorId"]}, {"required": ["accountId"]}],
     "properties": {
-        "visitorId": {"type": "string", "minLength": 1, "maxLength": 256},
-        "accountId": {"type": "string", "minLength": 1, "maxLength": 256},
+        "visitorId": {"type": "string", "minLength": 1, "maxLength": 256},  # erasures.MAX_SUBJECT_ID_CHARS
+        "accountId": {"type": "string", "minLength": 1, "maxLength": 256},  # erasures.MAX_SUBJECT_ID_CHARS
         "suppress": {"type": "boolean", "description": "Refuse the subject's new data until lifted."},
     },
 }
@@ -562,7 +563,7 @@ def _route(
     status, schema = ok
     responses: dict[int, Any] = {
         status: {"description": "Success.", "content": {"application/json": {"schema": schema}}}
-        if status != 204
+        if status != HTTPStatus.NO_CONTENT
         else {"description": "Done; no body."}
     }
     for code in sorted({*errors, *_ALWAYS}):
