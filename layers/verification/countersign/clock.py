@@ -37,3 +37,13 @@ def now_iso(*, microseconds: bool = False) -> str:
 def parse_iso(text: str) -> datetime:
     """A timestamp `iso` wrote (to the second) back as an aware UTC datetime."""
     return datetime.strptime(text, _SECONDS).replace(tzinfo=UTC)
+
+
+def parse_iso_ms(text: str) -> float:
+    """Epoch seconds of a timestamp `iso` wrote to the second or the millisecond."""
+    for layout in (_SECONDS, "%Y-%m-%dT%H:%M:%S.%fZ"):
+        try:
+            return datetime.strptime(text, layout).replace(tzinfo=UTC).timestamp()
+        except ValueError:
+            continue
+    raise ValueError(f"not a timestamp of ours: {text!r}")

@@ -26,8 +26,9 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
-from countersign import container
+from countersign import clock, container
 from countersign.config import get_config
 from countersign.envelope import open_secret, seal_secret
 from countersign.store.erasures import ErasedSubject, SubjectKind, erasure_store
@@ -137,6 +138,14 @@ def erased_filter(app_id: str) -> ErasedFilter:
         return False
 
     return is_erased
+
+
+def record_erased(is_erased: ErasedFilter, record: dict[str, Any]) -> bool:
+    """Whether a landing line (an event or a session change) is data an erasure removed: the fold
+    and backfill ask this of every line they would put in the tables."""
+    moment = record.get("receivedAt") or record.get("startedAt")
+    received_ms = int(clock.parse_iso_ms(moment) * 1000) if isinstance(moment, str) else 0
+    return is_erased(str(record.get("visitorId") or ""), str(record.get("accountId") or ""), received_ms)
 
 
 def _nothing_erased(visitor_id: str, account_id: str, received_ms: int) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -415,3 +416,42 @@ def test_erasures_of_one_application_run_one_at_a_time_and_late_ones_are_counted
     assert late.completed == [second] and late.past_deadline == 1
     assert erasure_run.run_queue().completed == [fourth]
     assert erasure_store().queued() == []
+
+
+def test_the_fold_during_or_after_an_erasure_never_puts_the_subject_in_the_tables(
+    traffic: Traffic, tmp_path: Path
+) -> None:
+    """The fold reads landing objects that still hold the subject while its erasure is queued:
+    none of its lines becomes a row, the others all do; after the erasure nothing changes that."""
+    from countersign.lake import KINDS
+    from countersign.store.lake_objects import LakeObjects
+    from countersign.tables.catalog import TableSettings, open_table
+    from countersign.tables.fold import fold
+
+    app = traffic.app
+    settings = TableSettings(
+        catalog="sql", namespace="countersign", warehouse=f"file://{tmp_path}/tables", uri=f"sqlite:///{tmp_path}/c.db"
+    )
+    lake = LakeObjects(traffic.bucket, traffic.s3)
+
+    def rows(kind: str) -> list[dict[str, Any]]:
+        return open_table(kind, settings).scan().to_arrow().to_pylist()  # type: ignore[arg-type]
+
+    app.admin("POST", "/erasures", {"visitorId": VISITOR})
+    for kind in KINDS:
+        fold(kind, lambda kind=kind: open_table(kind, settings), lake)  # type: ignore[misc]
+    events = rows("events")
+    assert not [row for row in events if row["app_id"] == app.app_id and row["visitor_id"] == VISITOR]
+    assert not [row for row in rows("sessions") if row["app_id"] == app.app_id and row["visitor_id"] == VISITOR]
+    assert len([row for row in events if row["app_id"] == app.app_id and row["visitor_id"] == OTHER]) == 10
+    # The other application's same visitor id is folded as usual.
+    assert (
+        len([row for row in events if row["app_id"] == traffic.other_app.app_id and row["visitor_id"] == VISITOR]) == 10
+    )
+
+    traffic.run_erasures()
+    traffic.deliver(traffic.records())  # and a stream retry afterwards
+    for kind in KINDS:
+        fold(kind, lambda kind=kind: open_table(kind, settings), lake)  # type: ignore[misc]
+    assert not [row for row in rows("events") if row["app_id"] == app.app_id and row["visitor_id"] == VISITOR]
+    assert len(rows("events")) == len(events)

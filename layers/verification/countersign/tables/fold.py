@@ -15,6 +15,9 @@ lands, and the commit names what it folded. So:
   top of another, catalog.py), deletes its own files, and plans again from the new snapshot;
 - a retried run is just another run.
 
+Erased subjects (SPEC 9): a line of a subject an erasure removed (or is removing) is never a row,
+whichever landing object still holds it; the erased subjects are read for every commit.
+
 Which days are listed: every landing day from the window start on. A commit that folded all it
 found moves the window start to the day of (its listing time - LOOKBACK), because the export
 writes an object at most a day after the data was received (a stream record lives 24 hours, and
@@ -41,6 +44,7 @@ from countersign import clock
 from countersign.lake import Kind, Partition, decode_object, parse_object_key
 from countersign.observability import logger
 from countersign.store.lake_objects import LakeObjects, LandingObject
+from countersign.subjects import ErasedFilter, erased_filter, record_erased
 from countersign.tables import ledger as ledgers
 from countersign.tables.columns import BadLine, row
 
@@ -191,9 +195,20 @@ def _read(kind: Kind, lake: LakeObjects, chosen: list[LandingObject]) -> tuple[l
     from countersign.tables.catalog import schema
 
     arrow_schema = schema(kind).as_arrow()
+    erased: dict[str, ErasedFilter] = {}
+    for item in chosen:
+        name = parse_object_key(item.key)
+        if name is not None and name.partition.app_id not in erased:
+            erased[name.partition.app_id] = erased_filter(name.partition.app_id)
 
     def convert(item: LandingObject) -> tuple[str, pa.Table | None]:
-        records = decode_object(lake.read_bytes(item.key))
+        name = parse_object_key(item.key)
+        is_erased = erased.get(name.partition.app_id) if name is not None else None
+        records = [
+            record
+            for record in decode_object(lake.read_bytes(item.key))
+            if is_erased is None or not record_erased(is_erased, record)
+        ]
         try:
             rows = [row(kind, record) for record in records]
         except BadLine as error:
