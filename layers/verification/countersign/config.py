@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from countersign import container
@@ -25,6 +26,8 @@ class Config:
     export_bucket: str = ""
     #: An erasure completes within this many hours of its request (SPEC 9).
     erasure_deadline_hours: float = 72
+    #: Epoch ms from which an event's insertId is scoped to its verified visitor (events.insert_id_scope).
+    insert_id_scoped_since_ms: int = 0
 
 
 def _flag(name: str) -> bool:
@@ -48,7 +51,15 @@ def get_config() -> Config:
         admin_requests_per_second=int(os.environ.get("APP_ADMIN_REQUESTS_PER_SECOND", "20")),
         export_bucket=os.environ.get("EXPORT_BUCKET", ""),
         erasure_deadline_hours=float(os.environ.get("ERASURE_DEADLINE_HOURS", "72")),
+        insert_id_scoped_since_ms=_utc_ms(os.environ.get("INSERT_ID_SCOPED_SINCE", "")),
     )
+
+
+def _utc_ms(text: str) -> int:
+    """Epoch ms of a template timestamp (`2026-12-06T12:00:00Z`); 0 when unset."""
+    if not text:
+        return 0
+    return int(datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp() * 1000)
 
 
 container.on_reset(get_config.cache_clear)

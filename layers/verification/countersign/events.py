@@ -14,7 +14,8 @@ most MAX_CONTEXT_BYTES as UTF-8 compact JSON; a larger or non-object one rejects
 It is stored and exported as sent, and is not part of the content dedupe: the same event seen from
 two pages' contexts is still one event.
 
-Dedupe key: `insertId` when present, else a hash of the event's canonical content (less `context`) together with
+Dedupe key: `insertId` when present, within its scope (`insert_id_scope`: a verified visitor's
+own, or the application's unsigned events), else a hash of the event's canonical content (less `context`) together with
 the session's visitor and account ids. Canonical means one spelling per JSON value: keys sorted,
 no white space, and a number written as an integer when it is one (1, 1.0, 1e0 and 10E-1 are one
 value in JSON, so one event). The key is the event's DynamoDB key, so the stored event
@@ -80,6 +81,7 @@ def check_batch(
     account_id: str,
     now_ms: int,
     window_seconds: int,
+    insert_id_scope: InsertIdScope | None = None,
 ) -> CheckedBatch:
     """Split a batch into valid events (with dedupe keys) and rejections by index."""
     events = request.events
@@ -101,15 +103,44 @@ def check_batch(
             code, detail = problem
             rejected.append(Rejection(index, code, detail or EVENT_REJECTIONS[code]))
             continue
-        checked.append(CheckedEvent(index, dedupe_key(event, visitor_id, account_id), event))
+        checked.append(CheckedEvent(index, dedupe_key(event, visitor_id, account_id, insert_id_scope), event))
     return CheckedBatch(checked, rejected, batch_id(request.session_id, events))
 
 
-def dedupe_key(event: dict[str, Any], visitor_id: str, account_id: str) -> str:
-    """`i<hash of insertId>` or `c<hash of content, visitor and account>`: the event's identity."""
+@dataclass(frozen=True)
+class InsertIdScope:
+    """Whose events an insertId is compared with (SPEC 3.3): `name` is "" (the whole application's
+    unsigned events, as every insertId was before scoping), "signed" (signed sessions without a
+    visitor id) or "visitor:<id>" (one verified visitor). Events timestamped before `since_ms`
+    keep the application-wide key they may have been stored under by an older release."""
+
+    name: str
+    since_ms: int = 0
+
+    def key_text(self, insert_id: str, timestamp_ms: Any) -> str:
+        before = isinstance(timestamp_ms, int) and timestamp_ms < self.since_ms
+        return insert_id if not self.name or before else f"{self.name}\x00{insert_id}"
+
+
+def insert_id_scope(*, signed: bool, anonymous: bool, visitor_id: str, since_ms: int = 0) -> InsertIdScope:
+    """The scope of a session's insertIds. A verified visitor's own: a client that cannot sign as
+    that visitor (unsigned, or signing as another) can never pre-empt its insertIds, while the
+    same visitor's retry, from a new session too, meets them. Unsigned sessions share one scope
+    (their visitor ids are claims anyone can make, and an anonymous id is new each session), and
+    so do signed sessions without a visitor id."""
+    if not signed:
+        return InsertIdScope("", since_ms)
+    return InsertIdScope("signed" if anonymous else f"visitor:{visitor_id}", since_ms)
+
+
+def dedupe_key(
+    event: dict[str, Any], visitor_id: str, account_id: str, insert_id_scope: InsertIdScope | None = None
+) -> str:
+    """`i<hash of scoped insertId>` or `c<hash of content, visitor and account>`: the event's identity."""
     insert_id = event.get("insertId")
     if insert_id is not None:
-        return "i" + _digest(insert_id)
+        scope = insert_id_scope or InsertIdScope("")
+        return "i" + _digest(scope.key_text(insert_id, event.get("timestamp")))
     content_fields = {name: value for name, value in event.items() if name != "context"}
     content = {"event": _whole_numbers_as_integers(content_fields), "visitorId": visitor_id, "accountId": account_id}
     return "c" + _digest(canonical_json(content))

@@ -27,7 +27,7 @@ from countersign.claims import merged_metadata, metadata_update, session_identit
 from countersign.config import get_config
 from countersign.coverage import counter_name
 from countersign.errors import ApiError
-from countersign.events import check_batch
+from countersign.events import check_batch, insert_id_scope
 from countersign.observability import metrics
 from countersign.sdk_requests import Credentials, EventsRequest
 from countersign.store.data import EventRecord, SessionChanged, SessionRecord, data_store
@@ -134,12 +134,19 @@ def accept_events(app_id: str, request: EventsRequest) -> dict[str, Any]:
         _recheck(session, view)
 
     now_ms = int(time.time() * 1000)
+    config = get_config()
     batch = check_batch(
         request,
         visitor_id=session.visitor_id,
         account_id=session.account_id,
         now_ms=now_ms,
-        window_seconds=get_config().dedupe_window_seconds,
+        window_seconds=config.dedupe_window_seconds,
+        insert_id_scope=insert_id_scope(
+            signed=session.signed is not None,
+            anonymous=session.anonymous,
+            visitor_id=session.visitor_id,
+            since_ms=config.insert_id_scoped_since_ms,
+        ),
     )
     unique: dict[str, EventRecord] = {}
     for event in batch.events:  # the same event twice in one batch is stored once

@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from countersign import aws, container, events, strict_json
+from countersign.config import get_config
 from tests.support.tenant import CONFIRM, Tenant, aws_calls
 from tests.support.tokens import hs256_credentials, hs256_token, rs256_token, with_nonce
 from tests.support.world import World
@@ -387,3 +388,61 @@ def test_admin_bodies_keep_their_32_level_bound(tenant: Tenant) -> None:
         inner = {"x": inner}
     status, answer = tenant.admin("PATCH", "/settings", {"useSignedMetadata": inner})
     assert (status, answer["error"]["code"]) == (400, "invalid_json"), answer
+
+
+def signed_session(tenant: Tenant, secret: str, key_name: str, visitor: str) -> str:
+    status, session = tenant.session({"jwt": hs256(secret, {"visitor": {"id": visitor}}), "signingKeyName": key_name})
+    assert status == 201, session
+    return str(session["sessionId"])
+
+
+def one(insert_id: str, timestamp: int | None = None) -> list[dict[str, Any]]:
+    return [{"type": "buy", "timestamp": timestamp or now_ms(), "insertId": insert_id}]
+
+
+def test_a_client_that_cannot_sign_as_a_visitor_cannot_pre_empt_its_insert_ids(tenant: Tenant) -> None:
+    """SPEC 3.3: an insertId is scoped so that nobody but the verified visitor makes its events duplicates."""
+    tenant.settings(useSignedMetadata=True)
+    key_name, secret = tenant.new_key()
+    unsigned_claimer = tenant.session(unsigned(visitor="v-9"))[1]["sessionId"]  # claims v-9, unsigned
+    other_visitor = signed_session(tenant, secret, key_name, "v-evil")  # signs, but as another visitor
+    assert tenant.events(unsigned_claimer, one("order-42"))[1]["accepted"] == 1
+    assert tenant.events(other_visitor, one("order-43"))[1]["accepted"] == 1
+    victim = signed_session(tenant, secret, key_name, "v-9")
+    answer = tenant.events(victim, one("order-42") + one("order-43"))[1]
+    assert (answer["accepted"], answer["duplicates"]) == (2, 0)
+
+
+def test_a_retry_of_the_same_event_is_a_duplicate_across_a_session_restart(tenant: Tenant) -> None:
+    tenant.settings(useSignedMetadata=True)
+    key_name, secret = tenant.new_key()
+    stamp = now_ms()
+    first, restarted = (signed_session(tenant, secret, key_name, "v-9") for _ in range(2))
+    assert tenant.events(first, one("order-44", stamp))[1]["accepted"] == 1
+    assert tenant.events(restarted, one("order-44", stamp))[1] == {"accepted": 0, "duplicates": 1, "rejected": []}
+    anonymous = [tenant.session({"metadata": {"visitor": {"id": ""}}})[1]["sessionId"] for _ in range(2)]
+    assert tenant.events(anonymous[0], one("anon-1", stamp))[1]["accepted"] == 1
+    assert tenant.events(anonymous[1], one("anon-1", stamp))[1]["duplicates"] == 1  # a new random visitor id
+
+
+def test_events_from_before_the_scoping_meet_the_application_wide_keys_an_older_release_wrote(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dedupe markers written before the change are application-wide `i<hash of insertId>` keys:
+    a retry of an event timestamped before InsertIdScopedSince still meets them."""
+    tenant.settings(useSignedMetadata=True)
+    key_name, secret = tenant.new_key()
+    victim = signed_session(tenant, secret, key_name, "v-9")
+    cutover = now_ms() - 10 * 60_000
+    monkeypatch.setenv(
+        "INSERT_ID_SCOPED_SINCE", datetime.fromtimestamp(cutover / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+    get_config.cache_clear()
+    before = cutover - 10 * 60_000
+    # What an older release stored for v-9's event: the key of the insertId alone (unsigned scope).
+    assert (
+        tenant.events(tenant.session(unsigned(visitor="v-9"))[1]["sessionId"], one("legacy-1", before))[1]["accepted"]
+        == 1
+    )
+    assert tenant.events(victim, one("legacy-1", before))[1]["duplicates"] == 1
+    assert tenant.events(victim, one("legacy-1"))[1]["accepted"] == 1  # after the cutover: its own scope
