@@ -46,6 +46,10 @@ EXAMPLE_SESSION_ENDS = 4070908800.0
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
+#: The client address API Gateway reports for a test's requests, unless a test names another.
+DEFAULT_SOURCE_IP = "198.51.100.7"
+
+
 @dataclass
 class World:
     template: dict[str, Any]
@@ -97,9 +101,10 @@ class World:
         token: str | None = None,
         query: str = "",
         raw_body: bytes | None = None,
+        source_ip: str = DEFAULT_SOURCE_IP,
     ) -> tuple[int, Any]:
         """Send one request through its function; returns (status, parsed JSON body)."""
-        response = self.invoke_raw(method, path, body, token=token, query=query, raw_body=raw_body)
+        response = self.invoke_raw(method, path, body, token=token, query=query, raw_body=raw_body, source_ip=source_ip)
         text = response.get("body") or ""
         return response["statusCode"], json.loads(text) if text else None
 
@@ -112,6 +117,7 @@ class World:
         token: str | None = None,
         query: str = "",
         raw_body: bytes | None = None,
+        source_ip: str = DEFAULT_SOURCE_IP,
     ) -> dict[str, Any]:
         """Build the proxy event API Gateway would send and return the function's raw response."""
         for route in tpl.routes(self.template):
@@ -124,7 +130,7 @@ class World:
         if token:
             headers.append(("Authorization", f"Bearer {token}"))
         payload = raw_body if raw_body is not None else (json.dumps(body).encode() if body is not None else b"")
-        event = proxy_event(route, method, path, query, headers, payload, params, "198.51.100.7")
+        event = proxy_event(route, method, path, query, headers, payload, params, source_ip)
         return self.handler(route.function)(event, LambdaContext(route.function))
 
     def create_app(self, name: str = "Test app") -> dict[str, str]:

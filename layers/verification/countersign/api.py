@@ -19,13 +19,12 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from countersign import snapstart
+from countersign import snapstart, tenancy
 from countersign.admin_tokens import hash_admin_token, looks_like_admin_token
 from countersign.errors import ApiError
 from countersign.observability import logger, metrics
 from countersign.store.control import control_store
 from countersign.strict_json import MAX_BODY_DEPTH, BodyRefused, request_body
-from countersign.tenancy import limited
 
 # Every handler imports this module: its SnapStart hooks are registered with Lambda's runtime here.
 snapstart.register()
@@ -111,12 +110,23 @@ def make_resolver(*, admin: bool, max_body_bytes: int) -> CountersignResolver:
         )
 
     def _rate_limit(app: APIGatewayRestResolver, next_middleware: Callable[..., Response[Any]]) -> Response[Any]:
-        # Per-application limits (SPEC 4); admin requests are counted once authorized.
-        app_id = (app.context.get("_route_args") or {}).get("appId")
+        # Per-application limits (SPEC 4, countersign.tenancy): every request passes the door and,
+        # on SDK routes, its client's share; SDK routes count their verified requests themselves.
+        app_id = route_path_parameters(app).get("appId")
         if app.current_event.http_method == "OPTIONS" or not app_id:
             return next_middleware(app)
-        with limited(app_id, "admin" if admin else "sdk"):
+        if not admin:
+            tenancy.admit(app_id, "sdk", client=app.current_event.request_context.identity.source_ip)
             return next_middleware(app)
+        tenancy.admit(app_id, "admin")
+        try:
+            response = next_middleware(app)
+        except ApiError as error:
+            if error.status < 500:  # a dependency failure is not the application's doing
+                tenancy.count_request(app_id, "admin", {}, best_effort=True)
+            raise
+        tenancy.count_request(app_id, "admin", {}, best_effort=True)
+        return response
 
     app.use(middlewares=[_require_admin, _rate_limit] if admin else [_rate_limit])
     return app
@@ -145,13 +155,22 @@ def _require_admin(app: APIGatewayRestResolver, next_middleware: Callable[..., R
     owner = control_store().app_id_for_admin_token(hash_admin_token(token))
     if owner is None:
         raise ApiError("unauthorized")
-    # The appId the route itself receives (parsed from the path by the resolver); the gateway's
-    # decoded pathParameters only where no route matched (the 405 answer).
-    route_args = app.context.get("_route_args") or event.path_parameters or {}
-    if owner != route_args.get("appId"):
+    if owner != route_path_parameters(app).get("appId"):
         raise ApiError("forbidden")
     logger.append_keys(app_id=owner)
     return next_middleware(app)
+
+
+def route_path_parameters(app: APIGatewayRestResolver) -> dict[str, str]:
+    """The path parameters the matched route receives (`appId`, ...), as the resolver parsed them
+    from the path; API Gateway's decoded pathParameters where no route matched (the 405 answer).
+
+    The one place that reads Powertools' private `_route_args` (the resolver offers no public
+    accessor to middlewares): tests/unit/core/test_powertools_usage.py pins it to the installed
+    Powertools version and checks what it returns.
+    """
+    route_args = app.context.get("_route_args")
+    return dict(route_args or app.current_event.path_parameters or {})
 
 
 def _bearer_token(header: str | None) -> str | None:

@@ -74,9 +74,11 @@ def start_session(app_id: str, credentials: Credentials) -> dict[str, Any]:
         expires_at=min(identity.expires_at, MAX_SESSION_END) if identity.expires_at is not None else default_end,
     )
     data_store().put_session(session)
-    # Counted once stored, in the counter write that also counts the request for its rate limit (a
-    # failure of the count is a 503 like the session write's: the SDK retries).
-    tenancy.add_counts(app_id, {counter_name("s", verified.signed or "unsigned", verified.key_name, verified.kid): 1})
+    # Counted once stored, in the counter write that also counts the verified request for its rate
+    # limit (a failure of the count is a 503 like the session write's: the SDK retries).
+    tenancy.count_request(
+        app_id, "sdk", {counter_name("s", verified.signed or "unsigned", verified.key_name, verified.kid): 1}
+    )
     key_usage.note_use(app_id, key_name=verified.key_name, kid=verified.kid, at=datetime.fromtimestamp(now, UTC))
     _sessions().put((app_id, session.session_id), session)
     metrics.add_metric(name="SessionsStarted", unit=MetricUnit.Count, value=1)
@@ -119,6 +121,9 @@ def update_session(app_id: str, session_id: str, credentials: Credentials) -> di
             continue
         updated = replace(session, visitor=visitor, account=account, metadata_version=session.metadata_version + 1)
         _sessions().put((app_id, session_id), updated)
+        # A verified request with no counters of its own: counted for its rate limit alone, after
+        # the update (which stands whatever this write does).
+        tenancy.count_request(app_id, "sdk", {}, best_effort=True)
         key_usage.note_use(app_id, key_name=verified.key_name, kid=verified.kid, at=clock.now())
         return {**_session_json(updated), "visitor": visitor, "account": account}
     raise ApiError("service_unavailable", "The session is being updated concurrently; retry the request.")
@@ -165,7 +170,7 @@ def accept_events(app_id: str, request: EventsRequest) -> dict[str, Any]:
     }
     for rejection in batch.rejected:
         counts[f"rejected_{rejection.code}"] = counts.get(f"rejected_{rejection.code}", 0) + 1
-    tenancy.add_counts(app_id, counts)
+    tenancy.count_request(app_id, "sdk", counts)
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=len(outcome.stored))
     metrics.add_metric(name="EventsDuplicate", unit=MetricUnit.Count, value=duplicates)
     metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=len(batch.rejected))
@@ -234,7 +239,8 @@ def _counting_drops(
             drop.update({key: value for key, value in (("keyName", session.key_name), ("kid", session.kid)) if value})
             drop["events"] = events
         counter = {f"dropped_{error.code}": max(events, 1)}
-        _best_effort(lambda: tenancy.add_counts(app_id, counter))
+        # Counted for diagnostics, not as a request: a refused request spends no rate budget.
+        _best_effort(lambda: tenancy.add_outcomes(app_id, counter))
         _best_effort(lambda: data_store().record_drop(app_id, drop, at_ms=int(time.time() * 1000)))
         metrics.add_metric(name="RequestsDropped", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="EventsDropped", unit=MetricUnit.Count, value=events)

@@ -1,30 +1,38 @@
 """Per-application rate limits (SPEC 4, "Tenancy under load"): one application's burst is answered
 429 with Retry-After, and every other application's requests go on as before.
 
-    request -> door closed for (app, family) this second?  -> 429, no AWS call at all
-            -> the route runs -> its counter write returns the app's requests this second
-            -> at or over the limit: close the door in this container until the second ends
+    request -> this client's share used up, or the app's door closed this second? -> 429, no AWS call
+            -> the route runs -> a verified request's counter write returns the app's requests
+               this second -> at or over the limit: close the door in this container until it ends
 
-Counting costs nothing extra on the events path: the counter UpdateItem an events batch makes
-anyway also counts the request in the application's one-second window, over every container
-(`CounterStore.add_counts`). Requests that make no counter write of their own (sessions, admin
-routes, refusals) make it here, once. A container learns its application is over the limit from
-its own write, so a second admits at most `limit + containers - 1` requests of one application;
-every further request of that second costs no AWS call. docs/cost-and-scale.md has the arithmetic.
+What counts, explicitly at each call site (no hidden hand-off):
+- SDK routes count only verified traffic: the ingest path calls `count_request` with the counter
+  write it makes anyway (session start, events batch) or one of its own (metadata update). A
+  request refused before or at verification (bad JSON, unknown session, a drop) spends nothing of
+  the application's budget, so strangers naming a public appId cannot throttle it; a drop's
+  diagnostics counters are written by `add_outcomes`, outside the rate window.
+- Admin routes count every request once authorized (`count_request` from the resolver's
+  middleware, after the route); a stranger's requests are refused before they count.
+- A per-client share: one source address may make at most `client_share(limit)` SDK requests of
+  one application per second in one container (a quarter of the limit, at least
+  CLIENT_SHARE_FLOOR), verified or not, kept in memory at no AWS cost. So one client cannot take
+  an application's whole budget; a client spread over K warm containers gets at most K shares
+  (the optional WAF rule, `WebAcl=create`, bounds a source address stack-wide).
+
+A container learns its application is over the limit from its own write, so a second admits at
+most `limit + containers - 1` verified requests of one application; every further request of that
+second costs no AWS call. docs/cost-and-scale.md has the arithmetic.
 
 Limits: the template's stack-wide defaults per family (`sdk`: the SDK routes, `admin`: the admin
-routes, counted after authorization), or the operator's override for one application (`countersign
-apps limits`), cached like settings (CACHE_TTL_SECONDS).
+routes), or the operator's override for one application (`countersign apps limits`), cached like
+settings (CACHE_TTL_SECONDS).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
 from functools import lru_cache
 
 from aws_lambda_powertools import Logger
@@ -40,49 +48,44 @@ from countersign.ttl_cache import TtlCache
 
 logger = Logger(child=True)
 
+#: One client's share of an application's per-second SDK limit, in one container.
+CLIENT_SHARE = 0.25
+#: The least share a client gets, so a small limit stays one client's to use.
+CLIENT_SHARE_FLOOR = 10
+#: Clients remembered at once per container before past seconds are forgotten.
+_MAX_CLIENTS = 10_000
 
-@dataclass
-class _Request:
-    app_id: str
-    family: str
-    counted: bool = False
-
-
-_current: ContextVar[_Request | None] = ContextVar("countersign_rate_request", default=None)
 _closed: dict[tuple[str, str], int] = {}  # (appId, family) -> the second its door is closed for
 _closed_lock = threading.Lock()
+_clients: dict[tuple[str, str], tuple[int, int]] = {}  # (appId, source address) -> (second, requests)
+_clients_lock = threading.Lock()
 
 
-@contextmanager
-def limited(app_id: str, family: str) -> Iterator[None]:
-    """Run one request of `app_id` under its `family` limit: 429 at once if this second's door is
-    closed, else count the request (at most one counter write) and close the door at the limit."""
-    if _closed.get((app_id, family)) == int(time.time()):
-        metrics.add_metric(name="RequestsRateLimited", unit=MetricUnit.Count, value=1)
-        raise ApiError("rate_limited")
-    request = _Request(app_id, family)
-    token = _current.set(request)
+def admit(app_id: str, family: str, *, client: str | None = None) -> None:
+    """429 at once if `app_id`'s door for `family` is closed this second, or if `client` (the
+    source address of an SDK request) used up its share of the application this second here."""
+    second = int(time.time())
+    if _closed.get((app_id, family)) == second:
+        _refuse()
+    if client is not None and not _within_client_share(app_id, client, second):
+        _refuse()
+
+
+def count_request(app_id: str, family: str, counts: dict[str, int], *, best_effort: bool = False) -> None:
+    """Write `counts` and count this request in the application's `family` window (one UpdateItem);
+    close the door here when the window reached the limit. With `best_effort`, a failing write is
+    logged instead of failing the request (the request has succeeded already)."""
     try:
-        yield
-    except ApiError as error:
-        # A dependency failure (5xx) is not the application's doing; an unknown app has no budget.
-        if not request.counted and error.status < 500 and _app_exists(app_id, family):
-            _count_best_effort(app_id, family)
-        raise
-    else:
-        if not request.counted:
-            _count_best_effort(app_id, family)
-    finally:
-        _current.reset(token)
+        observe(app_id, family, counter_store().add_counts(app_id, counts, family=family))
+    except ApiError:
+        if not best_effort:
+            raise
+        logger.warning("could not count a request for its rate limit")
 
 
-def add_counts(app_id: str, counts: dict[str, int]) -> None:
-    """The request's counter write (outcome counters), which also counts it in its rate window."""
-    request = _current.get()
-    family = request.family if request else "sdk"
-    observe(app_id, family, counter_store().add_counts(app_id, counts, family=family))
-    if request is not None and request.app_id == app_id:
-        request.counted = True
+def add_outcomes(app_id: str, counts: dict[str, int]) -> None:
+    """Write `counts` (a drop's diagnostics) without counting a request in any rate window."""
+    counter_store().add_outcomes(app_id, counts)
 
 
 def observe(app_id: str, family: str, requests_this_second: int, *, now: float | None = None) -> None:
@@ -107,23 +110,28 @@ def limit(app_id: str, family: str) -> int:
     return config.sdk_requests_per_second if family == "sdk" else config.admin_requests_per_second
 
 
-def _count_best_effort(app_id: str, family: str) -> None:
-    try:
-        add_counts(app_id, {})
-    except ApiError:
-        logger.warning("could not count a request for its rate limit")
+def client_share(app_limit: int) -> int:
+    """SDK requests per second one client may make of an application whose limit is `app_limit`."""
+    return max(CLIENT_SHARE_FLOOR, math.ceil(app_limit * CLIENT_SHARE))
 
 
-def _app_exists(app_id: str, family: str) -> bool:
-    if family == "admin":
-        return True  # authorization proved it
-    from countersign.app_view import current_view
+def _within_client_share(app_id: str, client: str, second: int) -> bool:
+    with _clients_lock:
+        seen_second, requests = _clients.get((app_id, client), (second, 0))
+        if seen_second != second:
+            requests = 0
+        if requests >= CLIENT_SHARE_FLOOR and requests >= client_share(limit(app_id, "sdk")):
+            return False  # the limit is read (cached) only once a client is past the floor
+        if len(_clients) >= _MAX_CLIENTS:
+            for key in [key for key, (at, _) in _clients.items() if at < second]:
+                del _clients[key]
+        _clients[(app_id, client)] = (second, requests + 1)
+        return True
 
-    try:
-        current_view(app_id)
-    except ApiError:
-        return False
-    return True
+
+def _refuse() -> None:
+    metrics.add_metric(name="RequestsRateLimited", unit=MetricUnit.Count, value=1)
+    raise ApiError("rate_limited")
 
 
 @lru_cache(maxsize=1)
@@ -135,6 +143,8 @@ def _reset() -> None:
     _overrides.cache_clear()
     with _closed_lock:
         _closed.clear()
+    with _clients_lock:
+        _clients.clear()
 
 
 container.on_reset(_reset)

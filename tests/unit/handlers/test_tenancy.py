@@ -126,3 +126,52 @@ def test_admin_requests_count_once_authorized(world: World, clock: Clock) -> Non
     assert [tenant.admin("GET", "/settings")[0] for _ in range(3)] == [200, 200, 429]
     clock.next_second()
     assert tenant.admin("GET", "/settings")[0] == 200
+
+
+def sdk(world: World, tenant: Tenant, suffix: str, body: Any, *, source_ip: str) -> int:
+    return world.request("POST", f"/v1/apps/{tenant.app_id}{suffix}", body=body, source_ip=source_ip)[0]
+
+
+def test_requests_refused_before_verification_spend_no_budget_of_verified_traffic(world: World, clock: Clock) -> None:
+    """Issue 21: 40 junk requests naming a public appId kept the app at 429 with its limit at 5/s."""
+    tenant = Tenant(world)
+    ControlStore(world.control_table, world.dynamodb).set_limits(tenant.app_id, {"sdk": 3})
+    session = tenant.session({"metadata": {"visitor": {"id": "real"}}})[1]["sessionId"]
+    tenant.settings(useSignedMetadata=True)
+    clock.next_second()
+    junk = {
+        "/events": one_event("s_" + "x" * 32, "junk"),  # no such session: 404
+        "/sessions": {"jwt": "a.b.c", "signingKeyName": "key_junk"},  # a malformed token: a drop (400)
+    }
+    with aws_calls("dynamodb") as calls:
+        statuses = [
+            sdk(world, tenant, suffix, body, source_ip=f"203.0.113.{n}")
+            for n in range(5)
+            for suffix, body in junk.items()
+        ]
+    assert set(statuses) == {404, 400}, statuses
+    assert calls["dynamodb.UpdateItem"] == 5  # the drops' own counters, none of them a request of the window
+    verified = [sdk(world, tenant, "/events", one_event(session, f"ok-{n}"), source_ip="192.0.2.1") for n in range(3)]
+    assert verified == [200, 200, 200]
+    assert sdk(world, tenant, "/events", one_event(session, "over"), source_ip="192.0.2.1") == 429  # the limit holds
+
+
+def test_one_client_gets_its_share_of_an_applications_budget_not_all_of_it(world: World, clock: Clock) -> None:
+    tenant = Tenant(world)
+    ControlStore(world.control_table, world.dynamodb).set_limits(tenant.app_id, {"sdk": 40})
+    session = tenant.session({"metadata": {"visitor": {"id": "v"}}})[1]["sessionId"]
+    clock.next_second()
+    share = tenancy.client_share(40)
+    assert share == 10  # a quarter of the limit, at least CLIENT_SHARE_FLOOR
+    greedy = [
+        sdk(world, tenant, "/events", one_event(session, f"g{n}"), source_ip="203.0.113.9") for n in range(share + 3)
+    ]
+    assert greedy == [200] * share + [429] * 3
+    assert sdk(world, tenant, "/events", one_event(session, "other"), source_ip="192.0.2.44") == 200
+    clock.next_second()
+    assert sdk(world, tenant, "/events", one_event(session, "g-next"), source_ip="203.0.113.9") == 200
+
+
+def test_a_small_limit_is_one_clients_whole_share() -> None:
+    assert tenancy.client_share(3) == tenancy.CLIENT_SHARE_FLOOR
+    assert tenancy.client_share(500) == 125

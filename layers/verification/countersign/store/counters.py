@@ -128,6 +128,26 @@ class CounterStore:
                 pass  # the slot already belongs to a later second: nothing of ours is left in it
         return 1
 
+    def add_outcomes(self, app_id: str, counts: dict[str, int], *, now: float | None = None) -> None:
+        """ADD to the application's counters of the current hour without counting a request in a
+        rate window (a drop's diagnostics: refused requests spend no application's budget)."""
+        second = int(time.time() if now is None else now)
+        counts = {name: value for name, value in counts.items() if value}
+        if not counts:
+            return
+        bucket = hour_bucket(datetime.fromtimestamp(second, UTC))
+        with aws.calling("dynamodb"):
+            self.client.update_item(
+                TableName=self.table,
+                Key=_bucket_key(app_id, second % COUNTER_SHARDS, bucket),
+                UpdateExpression=f"ADD {', '.join(f'#c{i} :c{i}' for i in range(len(counts)))} SET #ttl = :ttl",
+                ExpressionAttributeNames={"#ttl": "ttl", **{f"#c{i}": name for i, name in enumerate(counts)}},
+                ExpressionAttributeValues={
+                    ":ttl": number(bucket_expiry(bucket)),
+                    **{f":c{i}": number(value) for i, value in enumerate(counts.values())},
+                },
+            )
+
     def totals(self, app_id: str, since: datetime, until: datetime) -> dict[str, int]:
         """Every counter summed over the buckets of the hours from `since` to `until`, every shard."""
         first, last = hour_bucket(since), hour_bucket(until)
