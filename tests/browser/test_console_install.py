@@ -36,6 +36,7 @@ def test_the_install_card_shows_a_filled_snippet_that_works_on_another_origin(
     snippet_box = card.get_by_label("Script tag for this application")
     admin.page.wait_for_function("document.getElementById('install-snippet').value.includes('sha384-')")
     snippet = snippet_box.input_value()
+    expect(admin.page.get_by_text("Loading keys…")).to_be_hidden()
     card.scroll_into_view_if_needed()
     shoot(admin.page, "install-card")
     card.screenshot(path=str(SCREENSHOTS / "console-install-card-only.png"))
