@@ -113,11 +113,11 @@ export interface CountersignSdk {
   /** Start a session (HS256, RS256 or unsigned); resolves with the API's answer, or null while opted out. */
   initialize(options: InitializeOptions): Promise<Session | null>;
   /** Merge visitor fields into the session: a visitor-only JWT whose visitor.id is the session's, or plain fields (unsigned). */
-  setVisitorData(jwt: string, signingKeyName?: string): Promise<unknown>;
-  setVisitorData(fields: Record<string, unknown>): Promise<unknown>;
+  setVisitorData(jwt: string, signingKeyName?: string): Promise<Session | null>;
+  setVisitorData(fields: Record<string, unknown>): Promise<Session | null>;
   /** Merge account fields into the session: an account-only JWT, or plain fields (unsigned). */
-  setAccountData(jwt: string, signingKeyName?: string): Promise<unknown>;
-  setAccountData(fields: Record<string, unknown>): Promise<unknown>;
+  setAccountData(jwt: string, signingKeyName?: string): Promise<Session | null>;
+  setAccountData(fields: Record<string, unknown>): Promise<Session | null>;
   /** Queue an event of type "track" (persisted before this returns); returns its insertId, or null if it was not recorded (opted out, dropped by beforeSend). */
   track(name: string, properties?: Record<string, unknown>): string | null;
   /** @deprecated since 2.0: the 1.x form; use record(type, name, properties). */
