@@ -32,19 +32,12 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 
 from countersign.strict_json import SDK_BODY_DEPTH_GUARD
 from tests.support.local import LocalApi, error_shape_problem
+from tests.support.routes import APP_PREFIX, app_routes, body_routes
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "5"))
 FUZZ_RANDOM = os.environ.get("FUZZ_RANDOM") == "1"
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-BODY_ROUTES = {
-    ("PATCH", "/settings"),
-    ("POST", "/keys"),
-    ("POST", "/jwks-uri/test"),
-    ("PUT", "/jwks-uri"),
-    ("POST", "/sessions"),
-    ("PATCH", "/sessions/{sessionId}"),
-    ("POST", "/events"),
-}
+BODY_ROUTES = body_routes()  # the routes whose documented request body is required
 
 
 @dataclass(frozen=True)
@@ -89,11 +82,11 @@ def http() -> Iterator[requests.Session]:
 
 
 def test_the_document_describes_every_route(operations: list[Any]) -> None:
-    routes = {(operation.method.upper(), operation.path.removeprefix("/v1/apps/{appId}")) for operation in operations}
-    assert len(routes) == 14 and routes >= BODY_ROUTES
+    routes = {(operation.method.upper(), operation.path.removeprefix(APP_PREFIX)) for operation in operations}
+    assert routes == set(app_routes()) and routes >= BODY_ROUTES  # every route template.yaml declares
     for operation in operations:
         raw = operation.definition.raw
-        key = (operation.method.upper(), operation.path.removeprefix("/v1/apps/{appId}"))
+        key = (operation.method.upper(), operation.path.removeprefix(APP_PREFIX))
         if key in BODY_ROUTES:
             assert raw["requestBody"]["content"]["application/json"]["schema"]["type"] == "object", key
         sdk = key[1].startswith(("/sessions", "/events"))
@@ -180,25 +173,11 @@ IGNORED_BODY_SAMPLES = ("invalid-utf8", "lone-surrogate-escape", "recursion-bomb
 
 
 def _routes(target: Target) -> list[tuple[str, str, bool]]:
-    """Every route of the fuzzed application: (method, path, whether it reads a body)."""
-    key = "/keys/key_000000000000"  # no such key: reveal and revoke answer 404 whatever the body
+    """Every route of the fuzzed application (template.yaml's): (method, path, whether it reads a body)."""
+    key = "key_000000000000"  # no such key: reveal and revoke answer 404 whatever the body
     return [
-        (method, target.path(suffix), (method, suffix) in BODY_ROUTES)
-        for method, suffix in [
-            ("GET", "/settings"),
-            ("PATCH", "/settings"),
-            ("GET", "/keys"),
-            ("POST", "/keys"),
-            ("POST", key + "/reveal"),
-            ("POST", key + "/revoke"),
-            ("POST", "/jwks-uri/test"),
-            ("PUT", "/jwks-uri"),
-            ("POST", "/sessions"),
-            ("PATCH", "/sessions/{sessionId}"),
-            ("POST", "/events"),
-            ("GET", "/raw-events"),
-            ("GET", "/diagnostics"),
-        ]
+        (method, target.path(suffix.replace("{keyName}", key)), (method, suffix) in BODY_ROUTES)
+        for method, suffix in app_routes()
     ]
 
 

@@ -180,22 +180,28 @@ _LAST_USED = {
     "verified with it; null if never.",
 }
 
-#: Changing the settings, or a dry-run of the change (`"dryRun": true`, SPEC 3.5).
-SETTINGS_DRY_RUN: dict[str, Any] = {
-    "type": "object",
-    "required": ["dryRun", "settings", "impact"],
-    "additionalProperties": False,
-    "properties": {
-        "dryRun": {"const": True},
-        "settings": SETTINGS,
-        "impact": {
-            "type": "object",
-            "required": ["hours", "wouldDrop"],
-            "additionalProperties": False,
-            "properties": {"hours": {"const": coverage.IMPACT_HOURS}, "wouldDrop": _SESSIONS_AND_EVENTS},
+
+def _dry_run(subject: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A dry-run's answer (SPEC 3.5): `subject` as it would be, and what the last IMPACT_HOURS would have lost."""
+    return {
+        "type": "object",
+        "required": ["dryRun", subject, "impact"],
+        "additionalProperties": False,
+        "properties": {
+            "dryRun": {"const": True},
+            subject: schema,
+            "impact": {
+                "type": "object",
+                "required": ["hours", "wouldDrop"],
+                "additionalProperties": False,
+                "properties": {"hours": {"const": coverage.IMPACT_HOURS}, "wouldDrop": _SESSIONS_AND_EVENTS},
+            },
         },
-    },
-}
+    }
+
+
+#: Changing the settings, or a dry-run of the change (`"dryRun": true`, SPEC 3.5).
+SETTINGS_DRY_RUN: dict[str, Any] = _dry_run("settings", SETTINGS)
 SETTINGS_CHANGE: dict[str, Any] = {"anyOf": [SETTINGS, SETTINGS_DRY_RUN]}
 
 KEY: dict[str, Any] = {
@@ -239,21 +245,7 @@ KEY_REVOKE_REQUEST: dict[str, Any] = {
 }
 
 #: A revocation's dry-run: the key as it is and what revoking it would have dropped.
-KEY_REVOKE_DRY_RUN: dict[str, Any] = {
-    "type": "object",
-    "required": ["dryRun", "key", "impact"],
-    "additionalProperties": False,
-    "properties": {
-        "dryRun": {"const": True},
-        "key": KEY,
-        "impact": {
-            "type": "object",
-            "required": ["hours", "wouldDrop"],
-            "additionalProperties": False,
-            "properties": {"hours": {"const": coverage.IMPACT_HOURS}, "wouldDrop": _SESSIONS_AND_EVENTS},
-        },
-    },
-}
+KEY_REVOKE_DRY_RUN: dict[str, Any] = _dry_run("key", KEY)
 KEY_REVOKE: dict[str, Any] = {"anyOf": [KEY, KEY_REVOKE_DRY_RUN]}
 
 REVEALED_KEY: dict[str, Any] = {

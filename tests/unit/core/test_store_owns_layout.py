@@ -13,7 +13,8 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from countersign.store._attributes import typed
-from tests.unit.core.test_layer_imports import PACKAGE, imported_modules
+from tests.unit.core.test_layer_imports import PACKAGE
+from tests.unit.core.test_tables_off_the_hot_path import reachable
 
 ROOT = Path(__file__).resolve().parents[3]
 #: The rules: what is accepted and why, on plain values (the package docstring's "pure" modules).
@@ -30,44 +31,17 @@ OUTSIDE_THE_STORE = sorted(
 )
 
 
-def module_path(name: str) -> Path | None:
-    """The file of a `countersign` module (None for a name that is a function or class)."""
-    parts = name.split(".")[1:]
-    for candidate in (PACKAGE.joinpath(*parts).with_suffix(".py"), PACKAGE.joinpath(*parts, "__init__.py")):
-        if parts and candidate.is_file():
-            return candidate
-    return None
-
-
-def reachable_imports(start: Path) -> dict[str, Path]:
-    """Every name imported by `start` or by a `countersign` module it imports, with its importer."""
-    seen: dict[str, Path] = {}
-    todo = [start]
-    visited: set[Path] = set()
-    while todo:
-        path = todo.pop()
-        if path in visited:
-            continue
-        visited.add(path)
-        for name in imported_modules(path):
-            seen.setdefault(name, path)
-            if name.startswith("countersign.") and (found := module_path(name)) is not None:
-                todo.append(found)
-    return seen
-
-
 @pytest.mark.parametrize("module", PURE)
 def test_a_pure_rule_module_reaches_no_store_and_no_aws(module: str) -> None:
-    reached = reachable_imports(PACKAGE / f"{module}.py")
-    bad = {name: str(by.relative_to(PACKAGE)) for name, by in reached.items() if name.startswith(FORBIDDEN)}
-    assert not bad, f"{module} imports the data layer or AWS: {bad}"
+    reached = reachable(PACKAGE / f"{module}.py")
+    assert not sorted(name for name in reached if name.startswith(FORBIDDEN)), f"{module} reaches the store or AWS"
 
 
 def test_the_import_check_sees_a_store_import() -> None:
     """The check above is not vacuous: an import of the store, direct or through a module, is seen."""
-    reached = reachable_imports(PACKAGE / "reporting.py")
+    reached = reachable(PACKAGE / "reporting.py")
     assert "countersign.store.counters" in reached and "countersign.store.data" in reached
-    assert any(name.startswith("countersign.store") for name in reachable_imports(PACKAGE / "lake.py"))
+    assert any(name.startswith("countersign.store") for name in reachable(PACKAGE / "lake.py"))
 
 
 def attribute_value_accesses(path: Path, *, root: Path = ROOT) -> list[str]:

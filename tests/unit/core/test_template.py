@@ -464,3 +464,17 @@ def test_one_visitors_receipts_are_a_sparse_keys_only_index_only_reporting_queri
         for function in set(SPEC_ROUTES.values())
     }
     assert granted == {function: [] for function in granted} | {"ReportingFunction": [["dynamodb:Query"]]}
+
+
+def test_the_tests_route_lists_are_the_templates_spec_routes() -> None:
+    """tests/support/routes.py derives the tests' route lists from the template: they are SPEC's routes."""
+    from tests.support.routes import APP_PREFIX, admin_routes, app_routes, body_routes
+
+    spec = {route for route in SPEC_ROUTES if route[1].startswith(APP_PREFIX)}
+    derived = [(method, APP_PREFIX + suffix) for method, suffix in app_routes()]
+    assert sorted(derived) == sorted(spec)
+    ingest = {
+        route[1].removeprefix(APP_PREFIX) for route, function in SPEC_ROUTES.items() if function == "IngestFunction"
+    }
+    assert {suffix for _, suffix in admin_routes()} == {suffix for _, suffix in app_routes()} - ingest
+    assert body_routes() < set(app_routes())
