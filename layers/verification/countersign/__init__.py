@@ -33,11 +33,14 @@ What each route does (domain modules: rules, store calls, audit lines and metric
     tenancy           per-application rate limits: the one-second window, the door, overrides
     lake              stored sessions and events (typed, from store.data) -> lake lines, object names
     export            exactly-once delivery of a DataTable stream batch to the lake
+    erasures          the erasure routes' rules (SPEC 9): request, follow, list and lift suppressions
+    erasure_run       the erasure processor: queued erasures carried out with proof
 
 What a warm container knows and fetches
     app_view          an application's settings, key states, secrets and JWKS keys, cached with bounds
     jwks, netguard    customer JWK Sets (usable keys, cache) and SSRF-safe fetching of them
     envelope          KMS sealing of HS256 secrets with the {appId, keyName} context
+    subjects          a visitor's or account's keyed hash per application (erasure records)
     admin_tokens      admin bearer tokens: format, hashing, application ids
 
 The data layer and plumbing

@@ -4,6 +4,7 @@ and so do the data lake's S3 objects.
     control          applications, admin tokens, settings                  (ControlTable)
     keys             HS256 signing keys (ciphertext only)                  (ControlTable)
     jwks_uri_passes  which JWKS URIs passed their test, for 15 minutes     (ControlTable)
+    erasures         erasures, suppressions, the subject-hash key          (ControlTable)
     data             sessions, events (the dedupe records), receipts,
                      recent drops; stream images as typed values           (DataTable)
     counters         hour-bucket counters (diagnostics, coverage), the
