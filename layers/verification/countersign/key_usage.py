@@ -69,9 +69,14 @@ def note_use(app_id: str, *, key_name: str | None, kid: str | None, at: datetime
         logger.warning("could not record a key's last use", extra={"kind": kind})
 
 
-def last_used_at(minute_ms: int | None) -> str | None:
-    """A stored last use as lastUsedAt (`2026-11-26T14:05:00Z`), or None if never used."""
-    return None if minute_ms is None else clock.iso(minute_ms / 1000)
+def last_used_at(minute_ms: int | None, *, not_before_ms: int | None = None) -> str | None:
+    """A stored last use as lastUsedAt (`2026-11-26T14:05:00Z`), or None if never used.
+
+    The minute is rounded down, so a key used in the minute it was created would show a last use
+    before its `createdAt` (`not_before_ms`): such a use is shown at the creation instead."""
+    if minute_ms is None:
+        return None
+    return clock.iso(max(minute_ms, not_before_ms or 0) / 1000)
 
 
 @lru_cache(maxsize=1)

@@ -13,7 +13,8 @@
   `countersign.store.keys`; a revoked key frees its slot.
 - Listing: `activeKeys` newest first (by creation), `revokedKeys` most recently revoked first.
 - Every key object carries `lastUsedAt` (SPEC 3.5): the minute of the latest session start or
-  metadata update verified with it, `null` if none; written by `countersign.key_usage`.
+  metadata update verified with it (never before its `createdAt`), `null` if none; written by
+  `countersign.key_usage`.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def key_json(key: StoredKey, *, last_used_ms: int | None) -> dict[str, Any]:
         "status": key.status,
         "createdAt": key.created_at,
         "revokedAt": key.revoked_at,
-        "lastUsedAt": last_used_at(last_used_ms),
+        "lastUsedAt": last_used_at(last_used_ms, not_before_ms=key.created_ms),
     }
 
 

@@ -85,7 +85,7 @@ def coverage_report(app_id: str, *, hours: str | None) -> dict[str, Any]:
     used_keys = counter_store().last_used(app_id, "key")
     used_kids = counter_store().last_used(app_id, "kid")
     keys = [
-        (key.key_name, key.status == "active", last_used_at(used_keys.get(key.key_name)))
+        (key.key_name, key.status == "active", last_used_at(used_keys.get(key.key_name), not_before_ms=key.created_ms))
         for key in in_display_order(key_store().list_keys(app_id))
     ]
     kids = {kid: str(last_used_at(minute)) for kid, minute in used_kids.items()}
