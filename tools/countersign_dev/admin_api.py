@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from countersign_dev.errors import CliError
+from countersign_dev.errors import CliError, status_of_http
 from countersign_dev.render import Terminal, json_text, printable
 from countersign_dev.render import terminal as default_terminal
 from countersign_dev.target import TOKEN_VARIABLE, AdminTarget, add_target_options, resolve
@@ -28,8 +28,8 @@ class AdminApiError(CliError):
             line = f"{line} ({error.get('code')}, HTTP {status})"
         if status == 401:
             line += f": check {TOKEN_VARIABLE} (the application's admin token)"
-        super().__init__(printable(line))
-        self.status = status
+        super().__init__(printable(line), status_of_http(status))
+        self.http_status = status
         self.body = body
         self.code = error.get("code")
 
@@ -76,7 +76,7 @@ def add_admin_command(
 ) -> argparse.ArgumentParser:
     """A command on the admin routes: the target options, --json, --yes when it asks first."""
     parser: argparse.ArgumentParser = commands.add_parser(name, help=helptext, description=helptext, epilog=example)
-    add_target_options(parser, ("local", "api"), app_help="the application id (with --local: the demo app unless set)")
+    add_target_options(parser)
     parser.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
     if confirm:
         parser.add_argument("--yes", action="store_true", help="confirm without asking (non-interactive use)")
@@ -87,7 +87,7 @@ def add_admin_command(
 def run_admin(args: argparse.Namespace, terminal: Terminal | None = None) -> None:
     """Run one admin command: print its table (or the API's JSON), or raise CliError."""
     terminal = terminal or default_terminal()
-    client = AdminClient(resolve(args).admin())
+    client = AdminClient(resolve(args, ("local", "api", "stack")).admin())
     try:
         answer, show = args.action(client, args, terminal)
     except AdminApiError as error:

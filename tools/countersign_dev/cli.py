@@ -2,7 +2,8 @@
 
 Each command group lives in `countersign_dev/commands/` (see its package docstring); this module
 builds the parser from them, runs the chosen command, and turns every failure into one line on
-stderr and an exit status. User mistakes never print a traceback.
+stderr and an exit status (errors.Exit: 1 failure, 2 usage, 3 authentication, 4 not found).
+User mistakes never print a traceback.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import NoReturn
 
 from countersign.errors import ApiError
 from countersign_dev.commands import GROUPS
-from countersign_dev.errors import CliError
+from countersign_dev.errors import CliError, Exit, status_of_http
 from countersign_dev.render import printable
 
 
@@ -47,16 +48,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.run(args)
     except CliError as error:  # printable: a message may quote what the API or the lake holds
         print(f"countersign: error: {printable(str(error))}", file=sys.stderr)
-        return 1
+        return int(error.status)
     except ApiError as error:  # the layer refused (commands that reach the tables directly: apps, upgrade)
         print(f"countersign: error: {printable(error.message)}", file=sys.stderr)
-        return 1
+        return int(status_of_http(error.status))
     except KeyboardInterrupt:
-        return 130
+        return int(Exit.INTERRUPTED)
     except Exception as error:  # noqa: BLE001 - the contract is one clear line, never a traceback
         print(f"countersign: error: {_describe(error)}", file=sys.stderr)
-        return 1
-    return 0
+        return int(Exit.FAILURE)
+    return int(Exit.OK)
 
 
 def _describe(error: Exception) -> str:

@@ -1,10 +1,12 @@
 """Where a command acts: the one target resolver of the CLI (SPEC 5).
 
-A target is the running local stack (`--local [--state-dir DIR]`), a deployed API (`--api URL
---app APP`), a deployed stack (`--stack STACK [--region R]`) or, for the lake, a bucket
-(`--bucket NAME`). Every command adds its options with `add_target_options` and resolves them
-with `resolve`; what it then needs (an admin API, a table, the lake's bucket) it asks the
-`Target` for, so "where is the stack" is answered here only.
+Every command chooses its target the same way: the running local stack (`--local [--state-dir
+DIR]`), a deployed API (`--api URL --app APP`) or a deployed stack (`--stack STACK [--region
+R]`); the lake also reads a bucket (`--bucket NAME`). COUNTERSIGN_API_URL stands in for `--api`
+and COUNTERSIGN_APP_ID for `--app` when they are not given; the admin token only ever comes from
+COUNTERSIGN_ADMIN_TOKEN (or, for the local demo application, local.json). Commands add the options
+with `add_target_options` and resolve them with `resolve`; what they then need (the admin API,
+a table, the lake's bucket) they ask the `Target` for, so "where is the stack" is answered here.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from countersign_dev.errors import CliError
+from countersign_dev.errors import CliError, Exit, UsageError
 
 DEFAULT_STATE_DIR = Path(".countersign")
 TOKEN_VARIABLE = "COUNTERSIGN_ADMIN_TOKEN"  # noqa: S105 - the name of the variable, not a token
+API_URL_VARIABLE = "COUNTERSIGN_API_URL"
+APP_ID_VARIABLE = "COUNTERSIGN_APP_ID"
 Where = Literal["local", "api", "stack", "bucket"]
 #: The local stack's state (local.json) under the names of the deployed stack's outputs.
 _LOCAL_OUTPUTS = {
@@ -31,37 +35,24 @@ _LOCAL_OUTPUTS = {
     "ExportBucketName": "exportBucket",
     "ExportDeadLetterQueueUrl": "exportDeadLetterQueueUrl",
 }
-_HELP = {
-    "local": "the running local stack",
-    "api": "a deployed API's base URL (with --app)",
-    "stack": "a deployed CloudFormation stack",
-    "bucket": "an export bucket",
-}
+_OPTION = {"local": "--local", "api": "--api URL", "stack": "--stack STACK", "bucket": "--bucket NAME"}
 
 
-def add_target_options(
-    parser: argparse.ArgumentParser,
-    accepts: Iterable[Where],
-    *,
-    required: bool = False,
-    app: bool = True,
-    app_help: str = "the application id",
-) -> None:
-    """The target options of a command that can act on the `accepts` kinds of target."""
-    kinds = list(accepts)
-    group = parser.add_argument_group("target (one of)")
-    where = group.add_mutually_exclusive_group(required=required)
-    for kind in kinds:
-        if kind == "local":
-            where.add_argument("--local", action="store_true", help=_HELP["local"])
-        else:
-            where.add_argument(f"--{kind}", metavar=kind.upper() if kind != "api" else "URL", help=_HELP[kind])
+def add_target_options(parser: argparse.ArgumentParser, *, bucket: bool = False, app: bool = True) -> None:
+    """The target options every targeted command takes (the lake's commands also `--bucket`)."""
+    group = parser.add_argument_group("target (one of; see docs/cli.md)")
+    where = group.add_mutually_exclusive_group()
+    where.add_argument("--local", action="store_true", help="the running local stack")
+    where.add_argument("--api", metavar="URL", help=f"a deployed API's base URL, https:// (or set {API_URL_VARIABLE})")
+    where.add_argument("--stack", metavar="STACK", help="a deployed CloudFormation stack (its outputs say the rest)")
+    if bucket:
+        where.add_argument("--bucket", metavar="NAME", help="an export bucket")
     if app:
-        group.add_argument("--app", metavar="APP", help=app_help)
-    if "local" in kinds:
-        group.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="with --local: local.json's dir")
-    if "stack" in kinds or "bucket" in kinds:
-        group.add_argument("--region", help="with --stack/--bucket: AWS region (default: your AWS configuration)")
+        group.add_argument(
+            "--app", metavar="APP", help=f"the application id (or set {APP_ID_VARIABLE}; --local: the demo app)"
+        )
+    group.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="with --local: local.json's dir")
+    group.add_argument("--region", help="with --stack/--bucket: AWS region (default: your AWS configuration)")
 
 
 @dataclass
@@ -125,7 +116,9 @@ class Target:
         try:
             described = cloudformation.describe_stacks(StackName=self.stack)["Stacks"][0]
         except cloudformation.exceptions.ClientError as error:
-            raise CliError(f"stack {self.stack}: {error.response['Error'].get('Message', 'not found')}") from error
+            message = error.response["Error"].get("Message", "not found")
+            missing = Exit.NOT_FOUND if "does not exist" in message else Exit.FAILURE
+            raise CliError(f"stack {self.stack}: {message}", missing) from error
         return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
 
     def parameters(self) -> dict[str, str]:
@@ -141,20 +134,20 @@ class Target:
         """The admin API of the application, and its token (never from the command line)."""
         environ = os.environ if environ is None else environ
         token = environ.get(TOKEN_VARIABLE, "").strip()
-        if self.where == "api":
-            if not self.app_id:
-                raise CliError("--api needs --app APP (the application id)")
-            if not token:
-                raise CliError(f"set {TOKEN_VARIABLE} to the application's admin token")
-            return AdminTarget(str(self.api_url).rstrip("/"), self.app_id, token, local=False)
         if not self.local:
-            raise CliError("choose a target: --local (the local stack), or --api URL --app APP")
+            if not self.app_id:
+                raise UsageError(f"--{self.where} needs --app APP (the application id; or set {APP_ID_VARIABLE})")
+            if not token:
+                raise CliError(f"set {TOKEN_VARIABLE} to the application's admin token", Exit.AUTHENTICATION)
+            api_url = self.api_url if self.where == "api" else self.output("ApiUrl")
+            return AdminTarget(str(api_url).rstrip("/"), self.app_id, token, local=False)
         demo = self.demo_app
         app_id = self.app_id or demo["appId"]
         if not token:
             if app_id != demo["appId"]:
                 raise CliError(
-                    f"set {TOKEN_VARIABLE} to the admin token of {app_id} (local.json has the demo app's only)"
+                    f"set {TOKEN_VARIABLE} to the admin token of {app_id} (local.json has the demo app's only)",
+                    Exit.AUTHENTICATION,
                 )
             token = demo["adminToken"]
         return AdminTarget(str(self.state["apiUrl"]).rstrip("/"), app_id, token, local=True)
@@ -168,21 +161,43 @@ class AdminTarget:
     local: bool
 
 
-def resolve(args: argparse.Namespace, *, default: Where | None = None) -> Target:
-    """The target the options name (`default` when they name none; else a one-line error)."""
-    app_id = getattr(args, "app", None)
+def resolve(
+    args: argparse.Namespace,
+    accepts: Iterable[Where] = ("local", "api", "stack"),
+    *,
+    default: Where | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Target:
+    """The target the options (or the environment) name; `default` when neither names one."""
+    environ = os.environ if environ is None else environ
+    accepted = tuple(accepts)
+    app_id = getattr(args, "app", None) or environ.get(APP_ID_VARIABLE, "").strip() or None
     region = getattr(args, "region", None)
     state_dir = getattr(args, "state_dir", DEFAULT_STATE_DIR)
-    if getattr(args, "api", None):
-        check_api_url(args.api)
-        return Target("api", app_id, api_url=args.api)
-    if getattr(args, "stack", None):
+    chosen = [kind for kind in ("local", "api", "stack", "bucket") if getattr(args, kind, None)]
+    where: Where | None = chosen[0] if chosen else None  # type: ignore[assignment]
+    api_url = getattr(args, "api", None)
+    if where is None and environ.get(API_URL_VARIABLE, "").strip() and "api" in accepted:
+        where, api_url = "api", environ[API_URL_VARIABLE].strip()
+    where = where or default
+    if where is None:
+        raise UsageError(f"choose a target: {_choices(accepted)} (or set {API_URL_VARIABLE})")
+    if where not in accepted:
+        command = " ".join(part for part in (getattr(args, "command", ""), getattr(args, "action_name", "")) if part)
+        raise UsageError(f"`countersign {command}` cannot use {_OPTION[where]}: give {_choices(accepted)}")
+    if where == "api":
+        check_api_url(str(api_url))
+        return Target("api", app_id, api_url=str(api_url))
+    if where == "stack":
         return Target("stack", app_id, stack=args.stack, region=region)
-    if getattr(args, "bucket", None):
+    if where == "bucket":
         return Target("bucket", app_id, bucket=args.bucket, region=region)
-    if not getattr(args, "local", False) and default != "local":
-        raise CliError("choose a target: --local (the local stack), or --api URL --app APP")
     return Target("local", app_id, state_dir=state_dir, state=read_local_state(state_dir))
+
+
+def _choices(accepted: tuple[Where, ...]) -> str:
+    options = [f"{_OPTION[kind]}{' --app APP' if kind == 'api' else ''}" for kind in accepted]
+    return ", ".join(options[:-1]) + f" or {options[-1]}" if len(options) > 1 else options[0]
 
 
 def read_local_state(state_dir: Path) -> dict[str, Any]:

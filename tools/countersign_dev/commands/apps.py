@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from countersign_dev.errors import CliError
+from countersign_dev.errors import CliError, UsageError
 from countersign_dev.render import json_text
 from countersign_dev.target import Target, add_target_options, resolve
 
@@ -35,7 +35,7 @@ def register(commands: Any) -> None:
         sub = actions.add_parser(name, help=helptext, description=helptext, epilog=f"example: countersign {example}")
         if name == "create":
             sub.add_argument("--name", required=True, help="a name for the application")
-        add_target_options(sub, ("local", "stack"), required=True, app=name != "create")
+        add_target_options(sub, app=name != "create")
         if name != "create":
             sub.add_argument("--app-id", dest="app", help=argparse.SUPPRESS)  # the earlier spelling of --app
         if name == "limits":
@@ -54,14 +54,14 @@ def create(args: argparse.Namespace) -> None:
 
     if not args.name.strip() or len(args.name) > 200:
         raise CliError("--name must be 1-200 characters")
-    client, table = resolve(args).table("ControlTableName")
+    client, table = resolve(args, ("local", "stack")).table("ControlTableName")
     print(json_text(create_application(client, table, args.name.strip())), end="")
 
 
 def rotate_token(args: argparse.Namespace) -> None:
     from countersign_dev.apps import rotate_admin_token
 
-    target = _with_app(resolve(args))
+    target = _with_app(resolve(args, ("local", "stack")))
     client, table = target.table("ControlTableName")
     print(json_text(rotate_admin_token(client, table, str(target.app_id))), end="")
 
@@ -70,7 +70,7 @@ def limits(args: argparse.Namespace) -> None:
     """Set what was asked, then show each family's limit and where it comes from."""
     from countersign_dev.apps import set_rate_limits
 
-    target = _with_app(resolve(args))
+    target = _with_app(resolve(args, ("local", "stack")))
     client, table = target.table("ControlTableName")
     changes = {
         family: None if value == "default" else value
@@ -91,7 +91,7 @@ def limits(args: argparse.Namespace) -> None:
 
 def _with_app(target: Target) -> Target:
     if not target.app_id:
-        raise CliError("give --app APP (the application id)")
+        raise UsageError("give --app APP (the application id; or set COUNTERSIGN_APP_ID)")
     return target
 
 

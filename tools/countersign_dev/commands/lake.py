@@ -49,16 +49,14 @@ def register(commands: Any) -> None:
             sub.add_argument("--limit", type=int, default=0, help="print at most this many lines")
         if name in {"ls", "sql"}:
             sub.add_argument("--json", action="store_true", help="JSON output instead of a table")
-        kinds: tuple[Where, ...] = ("local", "stack") if name == "redrive" else ("local", "stack", "bucket")
-        add_target_options(
-            sub, kinds, app=name != "redrive", app_help="one application (default with --local: the demo application)"
-        )
+        add_target_options(sub, bucket=name != "redrive", app=name != "redrive")
         sub.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> None:
     """Run one `countersign lake` command and print what it found."""
-    where = resolve(args, default="local")
+    accepts: tuple[Where, ...] = ("local", "stack") if args.action_name == "redrive" else ("local", "stack", "bucket")
+    where = resolve(args, accepts, default="local")
     target = lake_target(where)
     app = where.app_id or (where.demo_app.get("appId") if where.local else None)
     action = args.action_name

@@ -28,8 +28,8 @@ def register(commands: Any) -> None:
         help="print a signed JWT for testing (adds a random nonce)",
         description=f"Print a signed JWT. HS256 reads the secret from {SECRET_ENV}, --secret-file or --secret-stdin.",
         epilog=(
-            "example: COUNTERSIGN_SIGNING_SECRET=$(countersign keys reveal KEY -q --local) "
-            "countersign sign --key-name KEY --visitor-id v-1 --session-body"
+            "example: countersign sign --key-name KEY --visitor-id v-1 --session-body "
+            "(with COUNTERSIGN_SIGNING_SECRET=$(countersign keys reveal KEY -q --local))"
         ),
     )
     claims = sign.add_mutually_exclusive_group()

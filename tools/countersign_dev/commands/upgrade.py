@@ -17,12 +17,12 @@ def register(commands: Any) -> None:
         help="put the receipts written before the VisitorReceipts index into it (raw events by visitor)",
         epilog="example: countersign upgrade index-receipts --stack countersign-prod",
     )
-    add_target_options(receipts, ("local", "stack"), required=True, app=False)
+    add_target_options(receipts, app=False)
     receipts.set_defaults(run=index_receipts)
 
 
 def index_receipts(args: argparse.Namespace) -> None:
     from countersign.store.data import DataStore
 
-    client, table = resolve(args).table("DataTableName")
+    client, table = resolve(args, ("local", "stack")).table("DataTableName")
     print(json_text({"indexedReceipts": DataStore(table, client).index_unindexed_receipts()}), end="")
