@@ -16,6 +16,8 @@ from typing import Any
 TITLE = "Countersign API"
 DESCRIPTION = "Signed-metadata ingest for analytics sessions and events."
 DOCUMENT_PATH = "docs/openapi.json"
+#: The API's version is the package's (pyproject.toml): one number for the API, the CLI and the layer.
+VERSION = "1.0.0"
 
 
 def document(modules: Iterable[ModuleType]) -> dict[str, Any]:
@@ -28,7 +30,7 @@ def schema_options() -> dict[str, Any]:
     """What each resolver's `get_openapi_json_schema` is given (the local stack's containers too)."""
     from countersign.openapi_schemas import SECURITY_SCHEMES
 
-    return {"title": TITLE, "version": "1.0.0", "description": DESCRIPTION, "security_schemes": SECURITY_SCHEMES}
+    return {"title": TITLE, "version": VERSION, "description": DESCRIPTION, "security_schemes": SECURITY_SCHEMES}
 
 
 def merge(schemas: Iterable[dict[str, Any]]) -> dict[str, Any]:
