@@ -12,6 +12,7 @@ from types import ModuleType
 
 from countersign_dev.commands import (
     apps,
+    demo,
     jwks_serve,
     jwks_uri,
     keys,
@@ -24,4 +25,16 @@ from countersign_dev.commands import (
 )
 
 #: In the order `countersign --help` lists them.
-GROUPS: tuple[ModuleType, ...] = (local, apps, upgrade, signing, jwks_serve, settings, keys, jwks_uri, reports, lake)
+GROUPS: tuple[ModuleType, ...] = (
+    local,
+    demo,
+    apps,
+    upgrade,
+    signing,
+    jwks_serve,
+    settings,
+    keys,
+    jwks_uri,
+    reports,
+    lake,
+)

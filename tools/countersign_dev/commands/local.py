@@ -102,6 +102,9 @@ The same admin calls from the CLI (the demo app's token is read from local.json)
   .venv/bin/countersign settings set --use-signed-metadata on --local
   .venv/bin/countersign keys create --description "web server" --local
 
+The whole signed path, step by step (key, token, session, events, lake):
+  .venv/bin/countersign demo
+
 Another application: .venv/bin/countersign apps create --name "My app" --local
 The data lake (accepted events within 10 s): .venv/bin/countersign lake events
 Ctrl-C stops everything (the emulated AWS state is in memory and goes with it).
