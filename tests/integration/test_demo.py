@@ -41,8 +41,8 @@ def test_demo_runs_the_signed_path_and_shows_each_step(fresh: LocalApi) -> None:
         f"> POST {fresh.url}/v1/apps/{app['appId']}/sessions",
         f"> POST {fresh.url}/v1/apps/{app['appId']}/events",
         "< 201 Created",
-        '"signed":"hs256"',
-        '"accepted":2',
+        '"signed": "hs256"',
+        '"accepted": 2',
     ):
         assert exchange in out, exchange
 
