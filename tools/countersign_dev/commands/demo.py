@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 from countersign_dev.errors import CliError
-from countersign_dev.render import json_line, printable, table
+from countersign_dev.render import count, json_line, printable, table
 from countersign_dev.target import AdminTarget, add_target_options, resolve
 
 #: The description the demo's key carries: a later run reuses that key instead of adding one.
@@ -117,7 +117,8 @@ class Demo:
         modes = [[mode, coverage["sessions"].get(mode, 0), coverage["events"].get(mode, 0)]
                  for mode in ("hs256", "rs256", "unsigned")]  # fmt: skip
         self.say(_indented(table(["MODE", "SESSIONS", "EVENTS"], modes)))
-        self.say(f"  {key_name}: {used.get('sessions', 0)} sessions, last used {used.get('lastUsedAt') or 'never'}\n")
+        signed = count(used.get("sessions", 0), "session")
+        self.say(f"  {key_name} signed {signed}; last used {used.get('lastUsedAt') or 'never'}\n")
 
         self.title(f"See them in the data lake (exported within seconds; waiting up to {LAKE_WAIT_SECONDS} s)")
         lines = self.lake_lines({str(e["insertId"]) for e in sent})
