@@ -66,13 +66,13 @@ def test_a_signed_session_its_update_and_its_events_become_the_documented_record
     click, view = (line.record for line in events)
     assert set(view) == {
         "eventId", "appId", "sessionId", "visitorId", "accountId", "type", "name", "timestamp",
-        "insertId", "properties", "receivedAt", "verification",
+        "insertId", "properties", "context", "receivedAt", "verification",
     }  # fmt: skip
     assert view["appId"] == tenant.app_id and view["sessionId"] == sid
     assert (view["visitorId"], view["accountId"]) == ("v-7", "acme")
     assert (view["name"], view["insertId"], view["properties"]) == ("Home", "i-1", {"a": 1})
     assert view["timestamp"] == sent[0]["timestamp"] and view["verification"] == verification
-    assert (click["name"], click["insertId"], click["properties"]) == (None, None, None)
+    assert (click["name"], click["insertId"], click["properties"], click["context"]) == (None, None, None, None)
     assert click["eventId"].startswith("c") and view["eventId"].startswith("i")
     received = datetime.strptime(view["receivedAt"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     assert abs(received.timestamp() - time.time()) < 60
