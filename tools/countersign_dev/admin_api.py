@@ -44,7 +44,15 @@ class AdminClient:
         self.http = requests.Session()
         self.http.headers["Authorization"] = f"Bearer {target.token}"
 
-    def call(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None) -> Any:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        *,
+        expect_body: bool = True,
+    ) -> Any:
         import requests
 
         url = f"{self.target.api_url}/v1/apps/{quote(self.target.app_id, safe='')}{path}"
@@ -59,6 +67,8 @@ class AdminClient:
             answer = None
         if response.status_code >= 400:
             raise AdminApiError(response.status_code, answer)
+        if not expect_body:  # a 204 (lifting a suppression)
+            return answer
         if answer is None:
             raise CliError(f"{self.target.api_url} answered HTTP {response.status_code} without JSON")
         return answer

@@ -13,6 +13,7 @@ from types import ModuleType
 from countersign_dev.commands import (
     apps,
     demo,
+    erasures,
     jwks_serve,
     jwks_uri,
     keys,
@@ -36,5 +37,6 @@ GROUPS: tuple[ModuleType, ...] = (
     keys,
     jwks_uri,
     reports,
+    erasures,
     lake,
 )
