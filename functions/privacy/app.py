@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from countersign import erasures
 from countersign import openapi_schemas as doc
-from countersign.api import ADMIN_BODY_LIMIT, json_body, json_response, make_resolver
+from countersign.api import ADMIN_BODY_LIMIT, json_body, json_response, make_resolver, path_param
 from countersign.observability import logger, metrics
 
 app = make_resolver(admin=True, max_body_bytes=ADMIN_BODY_LIMIT)
@@ -61,7 +61,7 @@ def list_suppressions(appId: str) -> dict[str, Any]:
     **doc.admin_route(ok=(204, doc.NO_CONTENT), errors=(404,)),
 )
 def lift_suppression(appId: str, kind: str, subjectId: str) -> Response[str]:
-    erasures.lift_suppression(appId, kind, subjectId)
+    erasures.lift_suppression(appId, kind, path_param(app, "subjectId", subjectId))
     return Response(status_code=204, body="")
 
 

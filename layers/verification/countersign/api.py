@@ -211,6 +211,12 @@ def body_bytes(event: Mapping[str, Any]) -> bytes:
     return body.encode("utf-8", "surrogatepass") if isinstance(body, str) else b""
 
 
+def path_param(app: APIGatewayRestResolver, name: str, routed: str) -> str:
+    """A path parameter as API Gateway decoded it (`pathParameters`): the resolver's own capture
+    (`routed`) is still percent-encoded, so an id with `@` or a space would not match itself."""
+    return (app.current_event.path_parameters or {}).get(name) or routed
+
+
 def query_param(app: APIGatewayRestResolver, name: str) -> str | None:
     return (app.current_event.query_string_parameters or {}).get(name)
 

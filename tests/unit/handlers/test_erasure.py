@@ -455,3 +455,13 @@ def test_the_fold_during_or_after_an_erasure_never_puts_the_subject_in_the_table
         fold(kind, lambda kind=kind: open_table(kind, settings), lake)  # type: ignore[misc]
     assert not [row for row in rows("events") if row["app_id"] == app.app_id and row["visitor_id"] == VISITOR]
     assert len(rows("events")) == len(events)
+
+
+def test_a_suppression_of_an_id_that_needs_percent_encoding_is_lifted_by_it(world: World) -> None:
+    tenant = Tenant(world)
+    subject = "ana maría@example.com/1"
+    assert tenant.admin("POST", "/erasures", {"visitorId": subject, "suppress": True})[0] == 202
+    from urllib.parse import quote
+
+    assert tenant.admin("DELETE", f"/suppressions/visitors/{quote(subject, safe='')}")[0] == 204
+    assert tenant.admin("GET", "/suppressions")[1] == {"suppressions": []}
