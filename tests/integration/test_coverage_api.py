@@ -244,6 +244,8 @@ def test_dry_runs_validate_like_real_changes_and_write_nothing(traffic: Traffic)
     assert reply.body["impact"]["wouldDrop"] == {"sessions": 3, "events": 6}
     assert reply.body["settings"]["jwksUri"] is None
     reply = traffic.admin("PATCH", "/settings", {"useSignedMetadata": False, "dryRun": True})
+    assert (reply.status, reply.error_code) == (400, "confirmation_required")  # it would drop HS256 traffic
+    reply = traffic.admin("PATCH", "/settings", {"useSignedMetadata": False, "dryRun": True, **CONFIRM})
     assert reply.body["impact"]["wouldDrop"] == {"sessions": 4, "events": 6}
     assert traffic.admin("GET", "/settings").body == before  # nothing was written
 

@@ -82,7 +82,8 @@ def test_turning_hs256_off_stops_a_session_within_the_cache_bound(local: LocalAp
     session, _ = hs256_session(local, app)
     body = {"sessionId": session, "events": [{"type": "x", "timestamp": now_ms()}]}
     assert local.call("POST", f"/v1/apps/{app['appId']}/events", json_body=body).status == 200
-    admin(local, app, "PATCH", "/settings", {"useSignedMetadata": False})
+    # Its traffic would be dropped, so the change asks for the typed confirmation (issue 21).
+    assert admin(local, app, "PATCH", "/settings", {"useSignedMetadata": False, **CONFIRM}).status == 200
     reply, _ = until_answer(lambda: local.call("POST", f"/v1/apps/{app['appId']}/events", json_body=body), 403)
     assert reply.error_code == "signed_metadata_disabled"
 

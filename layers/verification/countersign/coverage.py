@@ -211,12 +211,26 @@ def preview(current: Settings, patch: dict[str, Any], *, now: str, traffic: Call
     """The answer of a PATCH /settings dry-run: the same rules and errors as the real change
     (`settings.apply_patch`), what the settings would become, and what `traffic` (the last
     IMPACT_HOURS, read only once the patch passed) would have lost under them. Writes nothing."""
-    changed = apply_patch(current, patch, now=now)
+    changed = apply_patch(current, patch, now=now, would_drop=dropped_of(traffic))
     return {
         "dryRun": True,
         "settings": changed.to_json(),
         "impact": {"hours": IMPACT_HOURS, "wouldDrop": would_drop(traffic(), changed).to_json()},
     }
+
+
+def dropped_of(traffic: Callable[[], Tally]) -> Callable[[Settings], tuple[int, int]]:
+    """`apply_patch`'s `would_drop`: (sessions, events) of `traffic` (read once, when first asked)
+    that the acceptance table would drop under the given settings."""
+    read: list[Tally] = []
+
+    def dropped(settings: Settings) -> tuple[int, int]:
+        if not read:
+            read.append(traffic())
+        counts = would_drop(read[0], settings)
+        return counts.sessions, counts.events
+
+    return dropped
 
 
 def last_used_minute(moment: datetime) -> datetime:

@@ -6,6 +6,7 @@ Pure: no AWS here. `countersign.settings_changes` reads the current settings, ca
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -46,11 +47,20 @@ class Settings:
         }
 
 
-def apply_patch(current: Settings, patch: dict[str, Any], *, now: str) -> Settings:
+def apply_patch(
+    current: Settings,
+    patch: dict[str, Any],
+    *,
+    now: str,
+    would_drop: Callable[[Settings], tuple[int, int]] = lambda _: (0, 0),
+) -> Settings:
     """Return the settings after `patch`, or raise the ApiError the first broken rule asks for.
 
     Input problems (400) are reported before state conflicts (409). An optional integer
-    `version` in the patch is a precondition: it must equal the current version.
+    `version` in the patch is a precondition: it must equal the current version. Turning
+    `useSignedMetadata` off needs the confirmation when `would_drop(new settings)` (the sessions
+    and events of the dry run's window they would have dropped) is not nothing: asked after every
+    other rule passed, so a refused change never reads the traffic.
     """
     changes = _read_patch(patch)
     if "version" in patch and patch["version"] != current.version:
@@ -86,6 +96,15 @@ def apply_patch(current: Settings, patch: dict[str, Any], *, now: str) -> Settin
         raise ApiError("only_signed_metadata_enabled")
     if result.only_allow_signed_metadata and not result.has_usable_signing_mode:
         raise ApiError("no_signing_mode")
+    # Asked last, of a change that would otherwise be made: it is the only rule that reads traffic.
+    if turns_off_hs256 and not confirmed:
+        sessions, events = would_drop(result)
+        if sessions or events:
+            raise ApiError(
+                "confirmation_required",
+                f"Turning useSignedMetadata off would have dropped {sessions} session(s) and {events} event(s) "
+                f'of the last 24 hours: repeat it with "confirmation": "{CONFIRMATION_PHRASE}".',
+            )
     return result
 
 

@@ -8,6 +8,7 @@ module reads the current settings, applies a patch with a conditional write on `
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from countersign import clock, coverage
@@ -27,9 +28,11 @@ def change_settings(app_id: str, patch: dict[str, Any]) -> dict[str, Any]:
     `"dryRun": true`, answer what it would do instead (`preview_change`)."""
     if is_dry_run(patch):
         return preview_change(app_id, patch)
+    # What the dry run would say it drops, read only if a rule asks (turning HS256 off unconfirmed).
+    dropped = coverage.dropped_of(lambda: _last_day(app_id, clock.now()))
 
     def change(current: Settings) -> Settings:
-        return apply_patch(current, patch, now=clock.now_iso())
+        return apply_patch(current, patch, now=clock.now_iso(), would_drop=dropped)
 
     updated = control_store().update_settings(app_id, change).to_json()
     # The toggles and version only: a saved JWKS URI's path is the customer's business.
@@ -41,10 +44,11 @@ def preview_change(app_id: str, patch: dict[str, Any]) -> dict[str, Any]:
     """A dry-run (SPEC 3.5): the same checks and errors as the change, the settings it would give
     and what the last 24 hours would have lost under them. Nothing is written."""
     now = clock.now()
-
-    def last_day() -> coverage.Tally:
-        span = coverage.window(coverage.IMPACT_HOURS, now)
-        return coverage.tally(counter_store().totals(app_id, span.start, span.end))
-
     current = control_store().get_settings(app_id)
-    return coverage.preview(current, patch, now=clock.iso(now), traffic=last_day)
+    return coverage.preview(current, patch, now=clock.iso(now), traffic=lambda: _last_day(app_id, now))
+
+
+def _last_day(app_id: str, now: datetime) -> coverage.Tally:
+    """The application's accepted traffic of the dry run's window (IMPACT_HOURS) up to `now`."""
+    span = coverage.window(coverage.IMPACT_HOURS, now)
+    return coverage.tally(counter_store().totals(app_id, span.start, span.end))

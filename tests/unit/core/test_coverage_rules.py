@@ -294,14 +294,15 @@ def test_a_dry_run_answers_every_broken_rule_as_the_real_change(
         (BOTH, {"onlyAllowSignedMetadata": True, **CONFIRM}, Counts(3, 30)),
         (HS256_ON, {"onlyAllowSignedMetadata": True, **CONFIRM}, Counts(3 + 5, 30 + 10)),  # RS256 is not on
         # rule 2 released in the same PATCH: only-allow off, then HS256 off
-        (ONLY_BOTH, {"onlyAllowSignedMetadata": False, "useSignedMetadata": False}, Counts(2, 20)),
+        # (turning HS256 off drops its traffic here, so it asks for the confirmation: issue 21)
+        (ONLY_BOTH, {"onlyAllowSignedMetadata": False, "useSignedMetadata": False, **CONFIRM}, Counts(2, 20)),
         (ONLY_BOTH, {"onlyAllowSignedMetadata": False}, Counts(0, 0)),
         # rule 3 passed: RS256 off removes the URI, so every kid's traffic would drop
         (BOTH, {"useRs256SignedMetadata": False, **CONFIRM}, Counts(5, 10)),
         # a change that drops nothing new still reports what the new settings refuse
         (BOTH, {"useSignedMetadata": True}, Counts(0, 0)),
         (FRESH, {"useSignedMetadata": True}, Counts(5, 10)),  # RS256 off: kid traffic is refused
-        (BOTH, {"useSignedMetadata": False}, Counts(2, 20)),
+        (BOTH, {"useSignedMetadata": False, **CONFIRM}, Counts(2, 20)),
         (ONLY_BOTH, {"useRs256SignedMetadata": True, "version": 1}, Counts(3, 30)),
     ],
 )
@@ -339,3 +340,13 @@ def test_dry_run_false_is_a_real_change() -> None:
 def test_with_no_traffic_nothing_would_drop() -> None:
     answer = coverage.preview(BOTH, {"onlyAllowSignedMetadata": True, **CONFIRM}, now=STAMP, traffic=Tally)
     assert answer["impact"] == {"hours": 24, "wouldDrop": {"sessions": 0, "events": 0}}
+
+
+@pytest.mark.parametrize(
+    "patch", [{"useSignedMetadata": False}, {"onlyAllowSignedMetadata": False, "useSignedMetadata": False}]
+)
+def test_turning_hs256_off_unconfirmed_is_refused_when_its_traffic_would_drop(patch: dict[str, Any]) -> None:
+    current = BOTH if "onlyAllowSignedMetadata" not in patch else ONLY_BOTH
+    with pytest.raises(ApiError) as raised:
+        preview(current, patch)
+    assert raised.value.code == "confirmation_required" and "2 session(s) and 20 event(s)" in raised.value.message

@@ -161,3 +161,28 @@ def test_an_application_id_never_leaks_into_the_next_requests_logs(world: World)
         logger.removeHandler(capture)
     last = _json.loads(sink.getvalue().splitlines()[-1])
     assert "app_id" not in last, last
+
+
+def test_turning_hs256_off_asks_for_the_typed_confirmation_when_it_would_drop_traffic(world: World) -> None:
+    """Issue 21: turning useSignedMetadata off dropped all HS256 traffic with no confirmation."""
+    from tests.support.tenant import CONFIRM, Tenant
+    from tests.support.tokens import hs256_credentials, with_nonce
+
+    quiet, busy = Tenant(world), Tenant(world)
+    for tenant in (quiet, busy):
+        tenant.settings(useSignedMetadata=True)
+    key_name, secret = busy.new_key()
+    assert busy.session(hs256_credentials(with_nonce({"visitor": {"id": "v"}}), secret, key_name))[0] == 201
+
+    # Nothing signed with HS256 in the last 24 hours: nothing to drop, no confirmation (as before).
+    assert quiet.admin("PATCH", "/settings", {"useSignedMetadata": False})[0] == 200
+    # Traffic the dry run says would be dropped: the real change and the dry run both ask first.
+    for dry_run in ({}, {"dryRun": True}):
+        status, refused = busy.admin("PATCH", "/settings", {"useSignedMetadata": False, **dry_run})
+        assert (status, refused["error"]["code"]) == (400, "confirmation_required"), refused
+        assert "1 session" in refused["error"]["message"] and "I understand" in refused["error"]["message"]
+    status, preview = busy.admin("PATCH", "/settings", {"useSignedMetadata": False, "dryRun": True, **CONFIRM})
+    assert status == 200 and preview["impact"]["wouldDrop"] == {"sessions": 1, "events": 0}
+    assert busy.admin("GET", "/settings")[1]["useSignedMetadata"] is True  # nothing changed so far
+    status, changed = busy.admin("PATCH", "/settings", {"useSignedMetadata": False, **CONFIRM})
+    assert status == 200 and changed["useSignedMetadata"] is False

@@ -31,6 +31,10 @@ CONSEQUENCES = {
         "Only allow signed metadata: every session, update and event without verified signed "
         "metadata will be dropped. Dropped data cannot be recovered."
     ),
+    ("useSignedMetadata", False): (
+        "Use signed metadata (HS256) off: data signed with your HS256 keys will be dropped. "
+        "Dropped data cannot be recovered."
+    ),
     ("useRs256SignedMetadata", False): (
         "Use RS256-signed metadata off: the saved JWKS URI is removed and data signed with RS256 "
         "will be dropped. Dropped data cannot be recovered."

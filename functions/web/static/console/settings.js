@@ -17,6 +17,15 @@ const CONSEQUENCES = {
       "Dropped data cannot be recovered.",
     ],
   },
+  "useSignedMetadata:false": {
+    title: "Turn off HS256-signed metadata?",
+    lead: "Metadata signed with your HS256 signing keys will no longer be accepted.",
+    checklist: [
+      "Sessions that send HS256-signed metadata stop sending data.",
+      "Your keys stay as they are: turning it back on accepts them again.",
+      "Dropped data cannot be recovered.",
+    ],
+  },
   "useRs256SignedMetadata:false": {
     title: "Turn off RS256-signed metadata?",
     lead: "Metadata signed with your RSA keys will no longer be accepted.",
