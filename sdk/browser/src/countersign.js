@@ -23,7 +23,7 @@ import { Sessions } from "./session.js";
 import { Delivery } from "./delivery.js";
 import { browserEnvironment } from "./environment.js";
 
-export const VERSION = "2.0.0";
+export const VERSION = "1.0.0";
 /** How many calls made before initialize are kept (later ones are dropped, and counted). */
 export const EARLY_CALLS = 100;
 

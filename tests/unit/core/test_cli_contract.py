@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -113,3 +115,9 @@ def test_one_version_for_the_package_the_layer_and_the_api() -> None:
 
     assert version("countersign-tools") == version("countersign-verification") == "1.0.0"
     assert schema_options()["version"] == "1.0.0"
+    # The browser SDK too: its package, the VERSION it puts in every event's context, and the served build.
+    sdk = Path(__file__).parents[3] / "sdk" / "browser"
+    assert json.loads((sdk / "package.json").read_text())["version"] == "1.0.0"
+    assert 'export const VERSION = "1.0.0";' in (sdk / "src" / "countersign.js").read_text()
+    served = Path(__file__).parents[3] / "functions" / "web" / "static" / "sdk" / "countersign.js"
+    assert '"1.0.0"' in served.read_text()
