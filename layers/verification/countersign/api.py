@@ -12,6 +12,7 @@ import binascii
 import json
 import re
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
@@ -19,12 +20,13 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from countersign import snapstart, tenancy
+from countersign import container, snapstart, tenancy
 from countersign.admin_tokens import hash_admin_token, looks_like_admin_token
 from countersign.errors import ApiError
 from countersign.observability import logger, metrics
 from countersign.store.control import control_store
 from countersign.strict_json import MAX_BODY_DEPTH, BodyRefused, request_body
+from countersign.ttl_cache import TtlCache
 
 # Every handler imports this module: its SnapStart hooks are registered with Lambda's runtime here.
 snapstart.register()
@@ -145,6 +147,11 @@ def json_response(status: int, body: Any) -> Response[str]:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
 
 
+#: How long an admin token hash that owns no application is answered 401 without a read. Safe:
+#: tokens are 256 random bits, so none is looked up before it is issued.
+UNKNOWN_TOKEN_TTL_SECONDS = 5.0
+
+
 def _require_admin(app: APIGatewayRestResolver, next_middleware: Callable[..., Response[Any]]) -> Response[Any]:
     event = app.current_event
     if event.http_method == "OPTIONS":  # CORS preflight carries no credentials
@@ -152,8 +159,16 @@ def _require_admin(app: APIGatewayRestResolver, next_middleware: Callable[..., R
     token = _bearer_token(event.headers.get("authorization") or event.headers.get("Authorization"))
     if token is None:
         raise ApiError("unauthorized")
-    owner = control_store().app_id_for_admin_token(hash_admin_token(token))
+    token_hash = hash_admin_token(token)
+    if _unknown_tokens().get_or_load(token_hash, lambda: False):
+        raise ApiError("unauthorized")
+    # Each lookup of a token that owns nothing costs a read: a client collecting them is bounded.
+    client = event.request_context.identity.source_ip
+    tenancy.admit_client(client)
+    owner = control_store().app_id_for_admin_token(token_hash)
     if owner is None:
+        _unknown_tokens().put(token_hash, True)
+        tenancy.note_refusal(client)
         raise ApiError("unauthorized")
     if owner != route_path_parameters(app).get("appId"):
         raise ApiError("forbidden")
@@ -226,3 +241,11 @@ def _body_bytes_or_empty(event: Mapping[str, Any]) -> bytes:
         return body_bytes(event)
     except ApiError:
         return b""
+
+
+@lru_cache(maxsize=1)
+def _unknown_tokens() -> TtlCache[bool]:
+    return TtlCache(UNKNOWN_TOKEN_TTL_SECONDS, max_entries=10_000)
+
+
+container.on_reset(_unknown_tokens.cache_clear)

@@ -13,6 +13,11 @@ What counts, explicitly at each call site (no hidden hand-off):
   diagnostics counters are written by `add_outcomes`, outside the rate window.
 - Admin routes count every request once authorized (`count_request` from the resolver's
   middleware, after the route); a stranger's requests are refused before they count.
+- Unauthenticated cost: a source address whose well-formed admin tokens owned nothing
+  REFUSALS_PER_CLIENT times this second gets 429 before any further token lookup (`admit_client`, `note_refusal`); unknown
+  admin tokens are also cached briefly (`api`), and unknown application ids are cached like
+  settings (`app_view`). A random SDK application id still costs one read per container and
+  cache bound; the stage throttle and the optional WAF rule bound those.
 - A per-client share: one source address may make at most `client_share(limit)` SDK requests of
   one application per second in one container (a quarter of the limit, at least
   CLIENT_SHARE_FLOOR), verified or not, kept in memory at no AWS cost. So one client cannot take
@@ -52,6 +57,9 @@ logger = Logger(child=True)
 CLIENT_SHARE = 0.25
 #: The least share a client gets, so a small limit stays one client's to use.
 CLIENT_SHARE_FLOOR = 10
+#: Admin token lookups that found nothing one source address may cause per second in one
+#: container; past them its admin requests get 429 before any further lookup.
+REFUSALS_PER_CLIENT = 20
 #: Clients remembered at once per container before past seconds are forgotten.
 _MAX_CLIENTS = 10_000
 
@@ -59,6 +67,7 @@ _closed: dict[tuple[str, str], int] = {}  # (appId, family) -> the second its do
 _closed_lock = threading.Lock()
 _clients: dict[tuple[str, str], tuple[int, int]] = {}  # (appId, source address) -> (second, requests)
 _clients_lock = threading.Lock()
+_refusals: dict[str, tuple[int, int]] = {}  # source address -> (second, refusals)
 
 
 def admit(app_id: str, family: str, *, client: str | None = None) -> None:
@@ -69,6 +78,29 @@ def admit(app_id: str, family: str, *, client: str | None = None) -> None:
         _refuse()
     if client is not None and not _within_client_share(app_id, client, second):
         _refuse()
+
+
+def admit_client(client: str | None) -> None:
+    """429 at once if `client` collected REFUSALS_PER_CLIENT refusals this second here: random
+    admin tokens cost one lookup each (unknown ones are cached briefly), and this bounds them."""
+    if client is None:
+        return
+    second, refusals = _refusals.get(client, (0, 0))
+    if second == int(time.time()) and refusals >= REFUSALS_PER_CLIENT:
+        _refuse()
+
+
+def note_refusal(client: str | None) -> None:
+    """Count one refusal of `client` this second (see `admit_client`)."""
+    if client is None:
+        return
+    now = int(time.time())
+    with _clients_lock:
+        second, refusals = _refusals.get(client, (now, 0))
+        if len(_refusals) >= _MAX_CLIENTS:
+            for key in [key for key, (at, _) in _refusals.items() if at < now]:
+                del _refusals[key]
+        _refusals[client] = (now, refusals + 1 if second == now else 1)
 
 
 def count_request(app_id: str, family: str, counts: dict[str, int], *, best_effort: bool = False) -> None:
@@ -145,6 +177,7 @@ def _reset() -> None:
         _closed.clear()
     with _clients_lock:
         _clients.clear()
+        _refusals.clear()
 
 
 container.on_reset(_reset)

@@ -175,3 +175,28 @@ def test_one_client_gets_its_share_of_an_applications_budget_not_all_of_it(world
 def test_a_small_limit_is_one_clients_whole_share() -> None:
     assert tenancy.client_share(3) == tenancy.CLIENT_SHARE_FLOOR
     assert tenancy.client_share(500) == 125
+
+
+def test_an_unknown_admin_token_is_one_read_while_cached(world: World, clock: Clock) -> None:
+    tenant = Tenant(world)
+    stranger = "csa_" + "x" * 43
+    with aws_calls("dynamodb") as calls:
+        for _ in range(5):
+            assert world.request("GET", f"/v1/apps/{tenant.app_id}/settings", token=stranger)[0] == 401
+    assert calls["dynamodb.GetItem"] == 1
+
+
+def test_a_client_refused_again_and_again_is_bounded_without_lookups(world: World, clock: Clock) -> None:
+    tenant = Tenant(world)
+    path = f"/v1/apps/{tenant.app_id}/settings"
+    with aws_calls("dynamodb") as calls:
+        statuses = [
+            world.request("GET", path, token=f"csa_{n:043d}", source_ip="203.0.113.66")[0]
+            for n in range(tenancy.REFUSALS_PER_CLIENT + 5)
+        ]
+    assert statuses == [401] * tenancy.REFUSALS_PER_CLIENT + [429] * 5
+    assert calls["dynamodb.GetItem"] == tenancy.REFUSALS_PER_CLIENT  # the bound: no lookup past it
+    assert world.request("GET", path, token="csa_" + "y" * 43, source_ip="192.0.2.8")[0] == 401
+    assert world.request("GET", path, token=tenant.token, source_ip="192.0.2.9")[0] == 200
+    clock.next_second()
+    assert world.request("GET", path, token="csa_" + "z" * 43, source_ip="203.0.113.66")[0] == 401
