@@ -14,10 +14,11 @@ What counts, explicitly at each call site (no hidden hand-off):
 - Admin routes count every request once authorized (`count_request` from the resolver's
   middleware, after the route); a stranger's requests are refused before they count.
 - Unauthenticated cost: a source address whose well-formed admin tokens owned nothing
-  REFUSALS_PER_CLIENT times this second gets 429 before any further token lookup (`admit_client`, `note_refusal`); unknown
-  admin tokens are also cached briefly (`api`), and unknown application ids are cached like
-  settings (`app_view`). A random SDK application id still costs one read per container and
-  cache bound; the stage throttle and the optional WAF rule bound those.
+  REFUSALS_PER_CLIENT times this second gets 429 before any further token lookup
+  (`admit_client`, `note_refusal`); unknown admin tokens are also cached briefly (`api`), and
+  unknown application ids are cached like settings (`app_view`). A random SDK application id
+  still costs one read per container and cache bound; the stage throttle and the optional WAF
+  rule bound those.
 - A per-client share: one source address may make at most `client_share(limit)` SDK requests of
   one application per second in one container (a quarter of the limit, at least
   CLIENT_SHARE_FLOOR), verified or not, kept in memory at no AWS cost. So one client cannot take
