@@ -2,6 +2,7 @@
 
     {"task": "fold"}       every TableCommitMinutes: new landing objects into the tables
     {"task": "maintain"}   hourly: compaction, snapshot expiry, unreferenced files, landing retention
+    {"task": "reconcile"}  hourly: DataTable against `events` (SPEC 6.3), published as a metric
 
 Its reserved concurrency is 1: one writer at a time (commits refuse a concurrent one anyway).
 """

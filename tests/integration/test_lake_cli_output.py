@@ -9,6 +9,7 @@ import time
 import unicodedata
 
 from countersign_dev.lake import LakeTarget, read_lines
+from tests.integration.test_tables_local import rows_when
 from tests.support.local import LocalApi
 
 #: An OSC title change ended by BEL, a C1 CSI, a right-to-left override, and every line break
@@ -51,6 +52,7 @@ def test_lake_commands_escape_control_characters_and_keep_one_record_a_line(loca
     assert _raw_controls(sessions) == []
     assert [json.loads(line)["visitorId"] for line in sessions.splitlines()] == ["v\u2028\u001b[2J"]
 
+    rows_when(local, app, "events", 1)  # `lake sql` queries the tables (SPEC 6.2): folded within 30 s
     table = local.cli("lake", "sql", "SELECT type, name FROM events", *where).stdout
     assert _raw_controls(table) == []
     assert "\\x1b]0;owned\\x07x" in table

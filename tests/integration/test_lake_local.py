@@ -19,6 +19,7 @@ import pytest
 from countersign.events import dedupe_key
 from countersign.lake import EVENT_FIELDS
 from countersign_dev.lake import LakeTarget, list_objects, read_lines, run_sql
+from tests.integration.test_tables_local import rows_when
 from tests.support.local import LocalApi
 
 #: SPEC 6: records appear in the local lake within 10 s of acceptance.
@@ -272,6 +273,7 @@ def test_countersign_lake_prints_the_lines_and_runs_sql(local: LocalApi, app: di
     assert [json.loads(text) for text in printed] == [line]
     sessions = [json.loads(text) for text in local.cli("lake", "sessions", *where).stdout.splitlines()]
     assert [s["sessionId"] for s in sessions] == [sid]
+    rows_when(local, app, "events", 1)  # `lake sql` queries the tables (SPEC 6.2): folded within 30 s
     table = local.cli("lake", "sql", "SELECT type, count(*) AS n FROM events GROUP BY type", *where).stdout
     assert table.splitlines()[0].split() == ["type", "n"] and table.splitlines()[2].split() == ["cli", "1"]
     listed = json.loads(local.cli("lake", "ls", "--json", *where).stdout)

@@ -14,10 +14,12 @@ needed (none can be downloaded here): DuckDB reads the Arrow tables in place.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from countersign.lake import KINDS
-from countersign.tables.catalog import TableSettings
+
+if TYPE_CHECKING:  # pyiceberg loads only when the tables are read
+    from countersign.tables.catalog import TableSettings
 
 #: Athena (Trino) functions the documented queries use, spelled in DuckDB.
 ATHENA_MACROS = (
@@ -31,6 +33,8 @@ LOCAL_KEY = "countersign-local"
 
 def local_table_settings(state: dict[str, Any]) -> TableSettings:
     """The tables of a running local stack, from its local.json."""
+    from countersign.tables.catalog import TableSettings
+
     tables = state.get("tables") or {}
     if not tables.get("catalog"):
         raise LookupError("local.json names no tables catalog: restart the local stack (make dev)")
@@ -51,6 +55,8 @@ def stack_table_settings(outputs: dict[str, str], region: str | None) -> TableSe
     if "TablesDatabaseName" not in outputs:
         raise LookupError("the stack has no TablesDatabaseName output: deploy this version first")
     import boto3
+
+    from countersign.tables.catalog import TableSettings
 
     return TableSettings(
         catalog="glue",

@@ -175,6 +175,12 @@ def decode_object(data: bytes) -> list[dict[str, Any]]:
 # records ---------------------------------------------------------------------------------------
 
 
+def event_line(event: StoredEvent, sequence: int = 0) -> LakeLine:
+    """The lake line of an accepted event read from DataTable (backfill: no stream record, so
+    sequence 0 unless given)."""
+    return _event_line(event, sequence)
+
+
 def _event_line(event: StoredEvent, sequence: int) -> LakeLine:
     payload = event.payload
     record = {

@@ -92,6 +92,23 @@ class ControlStore:
             ).get("Item")
         return item["appId"]["S"] if item else None
 
+    def app_ids(self) -> list[str]:
+        """Every application's id (a Scan of the small ControlTable: operators' reconcile only)."""
+        found: list[str] = []
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "FilterExpression": "sk = :meta AND begins_with(pk, :app)",
+            "ExpressionAttributeValues": {":meta": string("META"), ":app": string("APP#")},
+            "ProjectionExpression": "pk",
+        }
+        while True:
+            with aws.calling("dynamodb"):
+                answer = self.client.scan(**request)
+            found.extend(str(item["pk"]["S"]).split("#", 1)[1] for item in answer.get("Items", []))
+            if "LastEvaluatedKey" not in answer:
+                return sorted(found)
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
     def get_app(self, app_id: str) -> AppRecord | None:
         with aws.calling("dynamodb"):
             item = self.client.get_item(TableName=self.table, Key=app_key(app_id, "META")).get("Item")

@@ -380,6 +380,31 @@ class DataStore:
                 shown.add(key)
                 yield position, _event_json(event)
 
+    def receipt_keys_between(self, app_id: str, start_ms: int, end_ms: int) -> dict[str, int]:
+        """The event keys named by the receipts written in [start_ms, end_ms), each with the time of
+        the earliest receipt naming it (when it was stored, unless its first receipt failed): what
+        reconcile counts as accepted (SPEC 6.3). One Query per receipt shard, keys only."""
+        found: dict[str, int] = {}
+        for shard in range(RAW_SHARDS):
+            for receipt in self._items(
+                KeyConditionExpression="pk = :pk AND sk BETWEEN :start AND :end",
+                ExpressionAttributeValues={
+                    ":pk": string(f"RAW#{app_id}#{shard}"),
+                    ":start": string(f"{start_ms:013d}"),
+                    ":end": string(f"{end_ms - 1:013d}~"),  # "~" sorts after "#<batchId>"
+                },
+                ProjectionExpression="sk, #keys",
+                ExpressionAttributeNames={"#keys": "keys"},
+            ):
+                at = int(str(receipt["sk"]["S"]).split("#", 1)[0])
+                for key in receipt["keys"]["L"]:
+                    found[key["S"]] = min(at, found.get(key["S"], at))
+        return found
+
+    def accepted_events(self, app_id: str, keys: Iterable[str]) -> dict[str, StoredEvent]:
+        """The accepted events DataTable still holds among `keys` (an erased or expired one is absent)."""
+        return self._get_events(app_id, list(keys))
+
     def index_unindexed_receipts(self) -> int:
         """Give every receipt written before VisitorReceipts existed its index key; how many.
 

@@ -2,6 +2,7 @@
 
     fold       every TableCommitMinutes: fold.py for `events`, then `sessions`
     maintain   hourly: maintenance.py for both tables
+    reconcile  hourly: completeness.py's report, published as the TablesMissingEvents metric
 
 A run starts no new commit when less than SAFETY_MS of the invocation is left, so a run that has
 more to do than one commit holds ends cleanly and the next one goes on from its ledger.
@@ -33,7 +34,11 @@ def run(task: str, remaining_ms: Callable[[], int]) -> dict[str, Any]:
         from countersign.tables.maintenance import maintain_tables
 
         return maintain_tables(remaining_ms)
-    raise ValueError(f"unknown task {task!r}: expected fold or maintain")
+    if task == "reconcile":
+        from countersign.tables.completeness import publish_reconcile
+
+        return publish_reconcile()
+    raise ValueError(f"unknown task {task!r}: expected fold, maintain or reconcile")
 
 
 def fold_tables(remaining_ms: Callable[[], int]) -> dict[str, Any]:
