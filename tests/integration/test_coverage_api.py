@@ -181,7 +181,13 @@ def test_coverage_counts_every_mode_key_and_kid_exactly(traffic: Traffic) -> Non
             (KIDS[1], 1, 1),
         ]
         assert all(row["lastUsedAt"] in traffic.minutes() for row in body["kids"])
-        assert set(body) == {"hours", "from", "to", "sessions", "events", "keys", "kids", "wouldDrop"}
+        assert set(body) == {"hours", "from", "to", "sessions", "events", "keys", "kids", "wouldDrop", "hourly"}
+        # The hourly trend (the console draws it): every hour of the window, adding up to the totals.
+        assert len(body["hourly"]) == body["hours"] + 1 and body["hourly"][0]["hour"] == body["from"]
+        for counted, expected in (("sessions", EXPECTED_SESSIONS), ("events", EXPECTED_EVENTS)):
+            signed = sum(hour[counted]["signed"] for hour in body["hourly"])
+            unsigned = sum(hour[counted]["unsigned"] for hour in body["hourly"])
+            assert (signed, unsigned) == (expected["hs256"] + expected["rs256"], expected["unsigned"])
         start = datetime.strptime(body["from"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         end = datetime.strptime(body["to"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         assert start.minute == start.second == 0 and 3600 * body["hours"] <= (end - start).total_seconds()

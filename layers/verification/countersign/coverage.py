@@ -207,6 +207,25 @@ def coverage_json(
     }
 
 
+def hourly_json(hours: Mapping[datetime, Mapping[str, int]], span: Window) -> list[dict[str, Any]]:
+    """Every hour of `span`, oldest first, with its accepted sessions and events signed (HS256 or
+    RS256) and unsigned: the trend the console draws. Hours with no counters are zeros."""
+    trend = []
+    hour = span.start
+    while hour <= span.end:
+        counted = tally(hours.get(hour, {}))
+        signed = _sum([counted.hs256, counted.rs256])
+        trend.append(
+            {
+                "hour": clock.iso(hour),
+                "sessions": {"signed": signed.sessions, "unsigned": counted.unsigned.sessions},
+                "events": {"signed": signed.events, "unsigned": counted.unsigned.events},
+            }
+        )
+        hour += timedelta(hours=1)
+    return trend
+
+
 def preview(current: Settings, patch: dict[str, Any], *, now: str, traffic: Callable[[], Tally]) -> dict[str, Any]:
     """The answer of a PATCH /settings dry-run: the same rules and errors as the real change
     (`settings.apply_patch`), what the settings would become, and what `traffic` (the last

@@ -101,7 +101,7 @@ def check_batch(
         problem = _problem(event, now_ms=now_ms, window_seconds=window_seconds)
         if problem is not None:
             code, detail = problem
-            rejected.append(Rejection(index, code, detail or EVENT_REJECTIONS[code]))
+            rejected.append(Rejection(index, code, detail or EVENT_REJECTIONS[code].message))
             continue
         checked.append(CheckedEvent(index, dedupe_key(event, visitor_id, account_id, insert_id_scope), event))
     return CheckedBatch(checked, rejected, batch_id(request.session_id, events))

@@ -321,10 +321,43 @@ RAW_EVENTS: dict[str, Any] = {
 }
 
 _COUNTS_BY_REASON = {"type": "object", "additionalProperties": {"type": "integer"}}
+_SIGNED_AND_UNSIGNED = {
+    "type": "object",
+    "required": ["signed", "unsigned"],
+    "additionalProperties": False,
+    "properties": {"signed": {"type": "integer", "minimum": 0}, "unsigned": {"type": "integer", "minimum": 0}},
+}
+
 DIAGNOSTICS: dict[str, Any] = {
     "type": "object",
-    "required": ["counts", "recentDrops"],
+    "required": ["window", "counts", "recentDrops", "recentDropsHours", "reasons"],
     "properties": {
+        "window": {
+            "type": "object",
+            "description": "The hours the counts cover (the counters' retention, the longest coverage window).",
+            "required": ["hours", "from", "to"],
+            "properties": {
+                "hours": {"type": "integer", "minimum": 1},
+                "from": {**_TIMESTAMP, "description": "Start of the oldest hour counted (UTC, on the hour)."},
+                "to": {**_TIMESTAMP, "description": "The time of the answer (UTC)."},
+            },
+        },
+        "recentDropsHours": {
+            "type": "integer",
+            "description": "How long a drop is kept for recentDrops (the dedupe window), in hours.",
+        },
+        "reasons": {
+            "type": "object",
+            "description": (
+                "Every drop and rejection code the counts can name, with what it means and how the "
+                "application's admin fixes it (the console shows these words)."
+            ),
+            "additionalProperties": {
+                "type": "object",
+                "required": ["meaning", "fix"],
+                "properties": {"meaning": {"type": "string"}, "fix": {"type": "string"}},
+            },
+        },
         "counts": {
             "type": "object",
             "required": ["accepted", "duplicates", "rejected", "dropped"],
@@ -363,7 +396,7 @@ def _usage_row(name: str) -> dict[str, Any]:
 
 COVERAGE: dict[str, Any] = {
     "type": "object",
-    "required": ["hours", "from", "to", "sessions", "events", "keys", "kids", "wouldDrop"],
+    "required": ["hours", "from", "to", "sessions", "events", "keys", "kids", "wouldDrop", "hourly"],
     "additionalProperties": False,
     "properties": {
         "hours": {"type": "integer", "minimum": 1, "maximum": coverage.MAX_HOURS},
@@ -374,6 +407,20 @@ COVERAGE: dict[str, Any] = {
         "keys": {"type": "array", "items": _usage_row("keyName")},
         "kids": {"type": "array", "items": _usage_row("kid")},
         "wouldDrop": _SESSIONS_AND_EVENTS,
+        "hourly": {
+            "type": "array",
+            "description": "Every hour of the window, oldest first: accepted sessions and events signed and unsigned.",
+            "items": {
+                "type": "object",
+                "required": ["hour", "sessions", "events"],
+                "additionalProperties": False,
+                "properties": {
+                    "hour": {**_TIMESTAMP, "description": "Start of the hour (UTC)."},
+                    "sessions": _SIGNED_AND_UNSIGNED,
+                    "events": _SIGNED_AND_UNSIGNED,
+                },
+            },
+        },
     },
 }
 

@@ -6,11 +6,12 @@ import json
 from typing import Any
 
 from countersign import clock, coverage
-from countersign.errors import ApiError
+from countersign.config import get_config
+from countersign.errors import DIAGNOSTIC_REASONS, ApiError
 from countersign.key_usage import last_used_at
 from countersign.keys import in_display_order
 from countersign.numerals import decimal_at_most
-from countersign.store.counters import counter_store
+from countersign.store.counters import counter_store, summed
 from countersign.store.data import ListingPosition, data_store
 from countersign.store.keys import key_store
 
@@ -63,10 +64,12 @@ def wire_bytes(value: Any) -> int:
 
 def diagnostics(app_id: str) -> dict[str, Any]:
     """Counts of accepted, duplicate, rejected and dropped events by reason over the hours the
-    counters keep (the longest coverage window); the latest drops."""
+    counters keep (the longest coverage window, named in `window`); the latest drops, kept for the
+    dedupe window; and what every drop and rejection code means and how to fix it."""
     span = coverage.window(coverage.MAX_HOURS, clock.now())
     totals = counter_store().totals(app_id, span.start, span.end)
     return {
+        "window": {"hours": span.hours, "from": clock.iso(span.start), "to": clock.iso(span.end)},
         "counts": {
             "accepted": totals.get("accepted", 0),
             "duplicates": totals.get("duplicates", 0),
@@ -74,6 +77,8 @@ def diagnostics(app_id: str) -> dict[str, Any]:
             "dropped": _by_prefix(totals, "dropped_"),
         },
         "recentDrops": data_store().recent_drops(app_id, RECENT_DROPS),
+        "recentDropsHours": get_config().dedupe_window_seconds // 3600,
+        "reasons": DIAGNOSTIC_REASONS,
     }
 
 
@@ -81,7 +86,8 @@ def coverage_report(app_id: str, *, hours: str | None) -> dict[str, Any]:
     """GET /coverage (SPEC 3.5): accepted sessions and events of the last `hours` by how they were
     verified, per key and per kid, with each one's last use, and what enforcing would drop."""
     span = coverage.window(coverage.parse_hours(hours), clock.now())
-    counts = coverage.tally(counter_store().totals(app_id, span.start, span.end))
+    by_hour = counter_store().hourly(app_id, span.start, span.end)
+    counts = coverage.tally(summed(by_hour.values()))
     used_keys = counter_store().last_used(app_id, "key")
     used_kids = counter_store().last_used(app_id, "kid")
     keys = [
@@ -89,7 +95,10 @@ def coverage_report(app_id: str, *, hours: str | None) -> dict[str, Any]:
         for key in in_display_order(key_store().list_keys(app_id))
     ]
     kids = {kid: str(last_used_at(minute)) for kid, minute in used_kids.items()}
-    return coverage.coverage_json(counts, span, keys=keys, kid_last_used=kids)
+    return {
+        **coverage.coverage_json(counts, span, keys=keys, kid_last_used=kids),
+        "hourly": coverage.hourly_json(by_hour, span),
+    }
 
 
 def _by_prefix(totals: dict[str, int], prefix: str) -> dict[str, int]:

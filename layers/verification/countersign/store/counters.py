@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal
@@ -59,6 +60,15 @@ def bucket_start(bucket: str) -> datetime:
 def bucket_expiry(bucket: str) -> int:
     """Epoch seconds when DynamoDB may delete the bucket (its `ttl`)."""
     return int((bucket_start(bucket) + timedelta(hours=RETENTION_HOURS)).timestamp())
+
+
+def summed(hours: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    """Counters of several hours added up by name (what `CounterStore.totals` answers)."""
+    totals: dict[str, int] = {}
+    for counters in hours:
+        for name, value in counters.items():
+            totals[name] = totals.get(name, 0) + value
+    return totals
 
 
 class CounterStore:
@@ -150,8 +160,13 @@ class CounterStore:
 
     def totals(self, app_id: str, since: datetime, until: datetime) -> dict[str, int]:
         """Every counter summed over the buckets of the hours from `since` to `until`, every shard."""
+        return summed(self.hourly(app_id, since, until).values())
+
+    def hourly(self, app_id: str, since: datetime, until: datetime) -> dict[datetime, dict[str, int]]:
+        """Every counter of each hour from `since` to `until` that has any, by the hour's start,
+        shards summed (one Query per shard, as `totals`)."""
         first, last = hour_bucket(since), hour_bucket(until)
-        totals: dict[str, int] = {}
+        hours: dict[datetime, dict[str, int]] = {}
         for shard in range(COUNTER_SHARDS):
             request: dict[str, Any] = {
                 "TableName": self.table,
@@ -166,13 +181,14 @@ class CounterStore:
                 with aws.calling("dynamodb"):
                     page = self.client.query(**request)
                 for item in page.get("Items", []):
+                    counters = hours.setdefault(bucket_start(item["sk"]["S"].removeprefix(_BUCKET_PREFIX)), {})
                     for name, value in item.items():
                         if name not in _NOT_COUNTERS and not name.startswith(_RATE_PREFIX):
-                            totals[name] = totals.get(name, 0) + int(value["N"])
+                            counters[name] = counters.get(name, 0) + int(value["N"])
                 if "LastEvaluatedKey" not in page:
                     break
                 request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return totals
+        return hours
 
     # last use ----------------------------------------------------------------------------------
 
