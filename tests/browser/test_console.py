@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.support.local import COUNTERSIGN, REPO_ROOT, LocalApi, running_jwks_serve, running_local_stack
+from tests.support.tokens import hs256_credentials, with_nonce
 
 SCREENSHOTS = REPO_ROOT / ".artifacts" / "screenshots"
 CONFIRM = {"confirmation": "I understand"}
@@ -201,6 +202,43 @@ def test_generate_show_hide_and_revoke_a_key(admin: Admin) -> None:
     admin.no_problems()
 
 
+@pytest.mark.parametrize("width", [1280, 390])
+def test_copy_key_names_and_secrets_and_a_secret_stays_on_one_line(
+    local: LocalApi, context: BrowserContext, width: int
+) -> None:
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=local.url)
+    page = context.new_page()
+    page.set_viewport_size({"width": width, "height": 900})
+    admin = Admin(local, page, local.create_app("Copy"))
+    key = admin.api("POST", "/keys", {"description": "web server"}, status=201)
+    secret = admin.api("POST", f"/keys/{key['keyName']}/reveal")["secret"]
+    admin.signed_in()
+    row = page.locator("#active-keys tbody tr").filter(has_text="web server")
+
+    def clipboard() -> str:
+        return str(page.evaluate("navigator.clipboard.readText()"))
+
+    row.get_by_role("button", name=f"Copy key name {key['keyName']}").click()
+    expect(page.locator("#keys-status")).to_have_text(f"Copied the key name {key['keyName']}.")
+    assert clipboard() == key["keyName"]
+
+    row.get_by_role("button", name="Show").click()
+    shown = row.locator("code.secret")
+    expect(shown).to_have_text(secret)
+    row.get_by_role("button", name=f"Copy secret of {key['keyName']}").click()
+    expect(page.locator("#keys-status")).to_have_text(f"Copied the secret of {key['keyName']}.")
+    assert clipboard() == secret
+    # One line (it scrolls sideways inside its box), never wrapped over two or three.
+    lines = shown.evaluate("e => e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).lineHeight)")
+    assert lines < 1.6, lines
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    shoot(page, f"key-shown-copy-{width}")
+    row.get_by_role("button", name="Hide").click()
+    assert secret not in page.content()
+    admin.no_problems()
+    page.close()
+
+
 def test_last_use_is_shown_before_revoking(admin: Admin) -> None:
     import jwt
 
@@ -253,20 +291,30 @@ def test_toggles_follow_the_rules_with_the_typed_confirmation(admin: Admin) -> N
     expect(only).not_to_be_checked()
 
     def settled() -> None:
-        """The toggles are disabled while a change is in flight (and its dialog open)."""
-        for toggle in (hs256, rs256, only):
-            expect(toggle).to_be_enabled()
+        """Busy while a change is in flight (and its dialog open) and while the locks are asked."""
+        expect(page.locator("#toggles-card[aria-busy]")).to_have_count(0)
 
-    # Rule 1: only allowing signed metadata needs a usable signing mode; the API's sentence is shown.
-    only.click()
-    expect(page.get_by_role("alert")).to_contain_text("before only allowing signed metadata")
-    expect(admin.dialog()).to_be_hidden()  # the dry run refused it: nothing to confirm
-    expect(only).not_to_be_checked()
-    shoot(page, "toggle-refused")
+    def lock_of(toggle: str) -> Any:
+        return page.locator(f"#{toggle}-lock")
+
+    settled()
+    # Rule 1: only allowing signed metadata needs a usable signing mode. The API refuses it (a dry
+    # run), so the switch is disabled, saying why in the console's words.
+    expect(only).to_be_disabled()
+    expect(lock_of("onlyAllowSignedMetadata")).to_have_text(
+        "Turn on Use signed metadata, or Use RS256-signed metadata with a saved JWKS URI, "
+        "before only allowing signed metadata."
+    )
+    expect(only).to_have_attribute("aria-describedby", re.compile(r"\bonlyAllowSignedMetadata-lock\b"))
+    shoot(page, "toggle-locked")
 
     hs256.click()
     settled()
     expect(hs256).to_be_checked()
+    # A saved change is confirmed in the toggles' words, and the lock it lifted is gone.
+    expect(page.locator("#settings-status")).to_have_text(re.compile(r"^Saved at .+ UTC: Use signed metadata is on\.$"))
+    expect(only).to_be_enabled()
+    expect(lock_of("onlyAllowSignedMetadata")).to_be_hidden()
     assert admin.api("GET", "/settings")["useSignedMetadata"] is True
 
     # Turning it on asks for the typed confirmation and shows what it would drop.
@@ -305,17 +353,29 @@ def test_toggles_follow_the_rules_with_the_typed_confirmation(admin: Admin) -> N
     expect(only).to_be_checked()
     assert admin.api("GET", "/settings")["onlyAllowSignedMetadata"] is True
 
-    # Rule 2: while it is on, a signing mode cannot be turned off: the API's sentence, state kept.
-    hs256.click()
-    settled()
-    expect(page.get_by_role("alert")).to_contain_text("Turn onlyAllowSignedMetadata off first")
+    expect(page.locator("#settings-status")).to_contain_text("Only allow signed metadata is on.")
+
+    # Rule 2: while it is on, the signing mode that is on cannot be turned off: the switch is
+    # disabled with the reason in the console's words (never a JSON field name). The API refuses too.
+    expect(hs256).to_be_disabled()
     expect(hs256).to_be_checked()
-    assert admin.api("GET", "/settings")["useSignedMetadata"] is True
+    expect(lock_of("useSignedMetadata")).to_have_text(
+        "Locked while Only allow signed metadata is on: turn that off first to change this."
+    )
+    assert "onlyAllowSignedMetadata" not in page.locator("#view-install-settings").inner_text()
+    shoot(page, "toggle-locked-by-only-allow")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shoot(page, "phone-toggle-locked-by-only-allow")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    refused = admin.api("PATCH", "/settings", {"useSignedMetadata": False}, status=409)
+    assert refused["error"]["code"] == "only_signed_metadata_enabled"
 
     only.click()  # turning it off drops nothing: no question
     settled()
     expect(only).not_to_be_checked()
     expect(dialog).to_be_hidden()
+    expect(hs256).to_be_enabled()
+    expect(page.locator("#settings-status")).to_contain_text("Only allow signed metadata is off.")
 
     # Rule 3: turning RS256 off needs the confirmation (the JWKS card comes and goes with it).
     rs256.click()
@@ -409,9 +469,39 @@ def test_diagnostics(admin: Admin) -> None:
     admin.signed_in("#diagnostics")
     figures = page.locator("#diagnostics-figures")
     expect(figures).to_contain_text("Accepted1")
-    expect(page.locator("#dropped-reasons")).to_contain_text(reason)
+    # Over what window, in words.
+    expect(page.locator("#diagnostics-window")).to_have_text(
+        re.compile(r"^Counts of the last 30 days, from .+ UTC to .+ UTC\. Recent drops are kept 7 days\.$")
+    )
+    # Per drop code, what it means and how to fix it: the API's own words (its one error table).
+    row = page.locator("#dropped-reasons tbody tr").filter(has_text=reason)
+    expect(row.locator("td").nth(2)).to_have_text(expected["reasons"][reason]["meaning"])
+    expect(row.locator("td").nth(3)).to_have_text(expected["reasons"][reason]["fix"])
+    headers = page.locator("#dropped-reasons thead th")
+    expect(headers).to_have_text(["Reason", "Count", "What it means", "How to fix it"])
+    expect(page.locator("#rejected-reasons")).to_contain_text("No event was rejected in the last 30 days.")
     expect(page.locator("#recent-drops tbody tr").first).to_contain_text(reason)
     shoot(page, "diagnostics")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shoot(page, "phone-diagnostics-reasons")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    admin.no_problems()
+
+
+def test_empty_states_say_what_to_do_next(admin: Admin) -> None:
+    page = admin.page
+    admin.signed_in()
+    expect(page.locator("#keys-status")).to_contain_text("No active keys yet. Generate Key creates one")
+    admin.view("Raw Events")
+    expect(page.locator("#raw-status")).to_contain_text("Add the SDK to a page of your site")
+    admin.view("Diagnostics")
+    expect(page.locator("#diagnostics-empty")).to_contain_text("Nothing arrived in the last 30 days. Add the SDK")
+    expect(page.locator("#recent-drops")).to_have_text("No drops in the last 7 days.")
+    shoot(page, "diagnostics-empty")
+    admin.view("Coverage")
+    expect(page.locator("#coverage-empty")).to_contain_text("No sessions or events in this window.")
+    expect(page.locator("#coverage-share")).to_contain_text("Signed sessions—")
+    shoot(page, "coverage-empty")
     admin.no_problems()
 
 
@@ -420,9 +510,38 @@ def test_coverage(admin: Admin) -> None:
     base = f"/v1/apps/{admin.app['appId']}"
     start = {"metadata": {"visitor": {"id": "v-1"}, "account": {"id": "a-1"}}}
     assert admin.local.call("POST", f"{base}/sessions", json_body=start).status == 201
+    admin.api("PATCH", "/settings", {"useSignedMetadata": True})
+    key = admin.api("POST", "/keys", {"description": "server"}, status=201)
+    secret = admin.api("POST", f"/keys/{key['keyName']}/reveal")["secret"]
+    for visitor in ("v-2", "v-3", "v-4"):
+        # Until the local stack's settings cache (a few seconds) sees HS256 on, a signed start is refused.
+        deadline = time.monotonic() + 30
+        while True:
+            signed = hs256_credentials(with_nonce({"visitor": {"id": visitor}}), secret, key["keyName"])
+            reply = admin.local.call("POST", f"{base}/sessions", json_body=signed)
+            if reply.status == 201 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert reply.status == 201, reply.body
     answer = admin.local.call("GET", f"{base}/coverage", token=admin.app["adminToken"])
-    assert answer.body["sessions"]["unsigned"] == 1
+    assert answer.body["sessions"] == {"hs256": 3, "rs256": 0, "unsigned": 1}
     admin.signed_in("#coverage")
+    # The share signed, and the hourly trend drawn inline from the API's hours (no script of
+    # another origin: the strict policy holds, no_problems below).
+    expect(page.locator("#coverage-share")).to_contain_text("Signed sessions75 %")
+    trend = page.get_by_role("img", name="Sessions per hour, signed and unsigned")
+    expect(trend).to_be_visible()
+    assert trend.evaluate("svg => svg.namespaceURI") == "http://www.w3.org/2000/svg"
+    assert len(answer.body["hourly"]) == 25
+    described = re.compile(r"^25 hours from .+: 3 signed sessions and 1 unsigned session")
+    expect(trend.locator("desc")).to_have_text(described)
+    (hour,) = [entry for entry in answer.body["hourly"] if entry["sessions"]["signed"]]
+    expect(trend.locator("rect.signed")).to_have_count(1)
+    expect(trend.locator("rect.unsigned")).to_have_count(1)
+    heights = trend.evaluate(
+        "svg => ['signed', 'unsigned'].map(c => Number(svg.querySelector('rect.' + c).getAttribute('height')))"
+    )
+    assert hour["sessions"] == {"signed": 3, "unsigned": 1} and heights[0] == 3 * heights[1]
     unsigned = page.locator("#coverage-modes tbody tr").filter(has_text="Unsigned")
     expect(unsigned).to_contain_text(str(answer.body["sessions"]["unsigned"]))
     expect(page.locator("#coverage-would-drop")).to_contain_text(f"{answer.body['wouldDrop']['sessions']} session")
@@ -435,6 +554,9 @@ def test_coverage(admin: Admin) -> None:
     )
     assert aligned and all(row == ["left", "right", "right"] for row in aligned), aligned
     shoot(page, "coverage")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shoot(page, "phone-coverage-trend")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     admin.no_problems()
 
 

@@ -64,13 +64,6 @@ export function dataTable(name, headers, rows) {
   );
 }
 
-/** A reason -> count table, or a muted line when there is nothing. */
-export function countsTable(counts, label, emptyText) {
-  const entries = Object.entries(counts || {});
-  if (!entries.length) return h("p", { className: "status empty" }, emptyText);
-  return dataTable({ "aria-label": label }, ["Reason", "Count"], entries.map(([name, value]) => [h("code", {}, name), Number(value)]));
-}
-
 /** "2026-11-26T10:41:00Z" or epoch milliseconds -> "2026-11-26 10:41 UTC"; null -> fallback. */
 export function when(value, fallback = "—") {
   if (value === null || value === undefined || value === "") return fallback;

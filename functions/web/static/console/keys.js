@@ -29,6 +29,28 @@ export function hideSecrets() {
   for (const [keyName, shown] of revealed) conceal(keyName, shown);
 }
 
+/**
+ * A Copy button for `text` (named "Copy <what>" for screen readers). Uses the clipboard; where the
+ * browser refuses, selects the text so Ctrl+C (⌘C) copies it, and says so.
+ */
+function copyButton(text, what, target) {
+  const button = h("button", { type: "button", className: "copy", "aria-label": `Copy ${what}` }, "Copy");
+  button.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(text);
+      status($("keys-status"), "ok", `Copied the ${what}.`);
+      button.textContent = "Copied";
+      setTimeout(() => {
+        button.textContent = "Copy";
+      }, 2000);
+    } catch {
+      getSelection().selectAllChildren(target);
+      status($("keys-status"), "ok", `The ${what} is selected: press Ctrl+C (⌘C on a Mac) to copy it.`);
+    }
+  });
+  return button;
+}
+
 function conceal(keyName, { cell, button }) {
   cell.replaceChildren(h("span", { className: "muted" }, "Hidden"));
   button.textContent = "Show";
@@ -61,7 +83,12 @@ function render(listing) {
   hideSecrets();
   const active = listing.activeKeys || [];
   const rows = active.map((key) => activeRow(key));
-  fillTable($("active-keys"), rows, $("keys-status"), "No active keys yet. Generate Key creates one.");
+  fillTable(
+    $("active-keys"),
+    rows,
+    $("keys-status"),
+    "No active keys yet. Generate Key creates one; then sign your visitors' metadata with its secret on your server.",
+  );
   const limit = Number(listing.activeKeyLimit);
   const full = active.length >= limit;
   $("generate-key").disabled = full;
@@ -85,10 +112,11 @@ function activeRow(key) {
   const revoke = h("button", { type: "button", className: "danger-quiet", "aria-describedby": nameId }, "Revoke");
   show.addEventListener("click", () => toggleSecret(key, secretCell, show));
   revoke.addEventListener("click", () => revokeKey(key, revoke));
+  const name = h("code", { id: nameId }, key.keyName);
   return h(
     "tr",
     {},
-    h("td", {}, h("code", { id: nameId }, key.keyName)),
+    h("td", {}, h("span", { className: "copyable" }, name, copyButton(key.keyName, `key name ${key.keyName}`, name))),
     h("td", { className: "description" }, key.description),
     h("td", {}, stamp(key.createdAt)),
     h("td", {}, lastUse(key, stamp)),
@@ -107,7 +135,9 @@ async function toggleSecret(key, cell, button) {
   button.disabled = true;
   try {
     const answer = await ctx.call("POST", `/keys/${encodeURIComponent(key.keyName)}/reveal`);
-    cell.replaceChildren(h("code", { className: "secret" }, answer.secret));
+    // One line that scrolls sideways, whatever the width, with its own Copy button.
+    const secret = h("code", { className: "secret", tabindex: "0", "aria-label": `Secret of ${key.keyName}` }, answer.secret);
+    cell.replaceChildren(h("span", { className: "copyable" }, secret, copyButton(answer.secret, `secret of ${key.keyName}`, secret)));
     button.textContent = "Hide";
     revealed.set(key.keyName, { cell, button });
   } catch (error) {

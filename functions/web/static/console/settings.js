@@ -6,6 +6,15 @@ import { $, dataTable, describe, h, plural, status, when } from "./dom.js";
 
 const TOGGLES = ["useSignedMetadata", "useRs256SignedMetadata", "onlyAllowSignedMetadata"];
 
+/**
+ * The API's refusals of a settings change, in the console's words (its messages name JSON fields,
+ * for API callers). The API decides which change is refused; this only words the answer.
+ */
+const REFUSAL_WORDS = {
+  only_signed_metadata_enabled: "Locked while Only allow signed metadata is on: turn that off first to change this.",
+  no_signing_mode: "Turn on Use signed metadata, or Use RS256-signed metadata with a saved JWKS URI, before only allowing signed metadata.",
+};
+
 /** What each change that needs the typed confirmation does, in the dialog's words. */
 const CONSEQUENCES = {
   "onlyAllowSignedMetadata:true": {
@@ -45,6 +54,8 @@ const GENERIC = {
 let ctx;
 let current = null; // the settings as last answered by the API
 let testedUri = null; // the exact text of the latest successful test
+let locks = {}; // field -> why the API refuses to flip it now (console words), from dry runs
+let probing = 0; // a newer probe supersedes an older one's answers
 
 export function setUpSettings(context) {
   ctx = context;
@@ -69,6 +80,7 @@ export async function loadSettings(context) {
   try {
     render(await ctx.call("GET", "/settings"));
     status(line, "", "");
+    await probeLocks(); // still busy: the switches a rule locks are disabled once the API says which
   } catch (error) {
     status(line, "error", `The settings could not be loaded. ${describe(error)}`);
     throw error;
@@ -79,7 +91,12 @@ export async function loadSettings(context) {
 
 function render(settings) {
   current = settings;
-  for (const field of TOGGLES) $(field).checked = Boolean(settings[field]);
+  for (const field of TOGGLES) {
+    $(field).checked = Boolean(settings[field]);
+    const reason = locks[field];
+    $(field).disabled = Boolean(reason);
+    status($(`${field}-lock`), reason ? "locked" : "", reason || "");
+  }
   const rs256 = Boolean(settings.useRs256SignedMetadata);
   const locked = Boolean(settings.onlyAllowSignedMetadata);
   $("jwks-card").hidden = !rs256 && !settings.jwksUri;
@@ -92,8 +109,43 @@ function render(settings) {
 }
 
 function setBusy(busy) {
-  for (const field of TOGGLES) $(field).disabled = busy;
+  for (const field of TOGGLES) $(field).disabled = busy || Boolean(locks[field]);
   $("toggles-card").toggleAttribute("aria-busy", busy);
+}
+
+/**
+ * Which toggles a rule locks now: ask the API with a dry run of each flip (confirmed, so only a
+ * real refusal answers), and disable the ones it refuses, saying why. Nothing is written.
+ */
+async function probeLocks() {
+  const probe = ++probing;
+  const settings = current;
+  const flips = TOGGLES.filter((field) => !(field === "onlyAllowSignedMetadata" && settings[field]));
+  const answers = await Promise.all(
+    flips.map((field) =>
+      ctx
+        .call("PATCH", "/settings", { [field]: !settings[field], confirmation: CONFIRMATION_PHRASE, dryRun: true })
+        .then(() => null, (error) => REFUSAL_WORDS[error.code] || null),
+    ),
+  );
+  if (probe !== probing) return;
+  locks = Object.fromEntries(flips.map((field, i) => [field, answers[i]]).filter(([, reason]) => reason));
+  render(current);
+}
+
+/** "Saved: Use signed metadata is on." in the toggles' own words, after every saved change. */
+function saved(before, after) {
+  const changed = TOGGLES.filter((field) => Boolean(before && before[field]) !== Boolean(after[field]));
+  const words = changed.map((field) => `${$(field).labels[0].textContent} is ${after[field] ? "on" : "off"}`);
+  status($("settings-status"), "ok", `Saved at ${when(after.updatedAt)}: ${words.join("; ") || "no change"}.`);
+}
+
+async function apply(change) {
+  const before = current;
+  const after = await ctx.call("PATCH", "/settings", change);
+  render(after);
+  saved(before, after);
+  await probeLocks();
 }
 
 async function changeToggle(field) {
@@ -105,7 +157,7 @@ async function changeToggle(field) {
   try {
     // The API decides what needs the typed confirmation: try without it first (nothing changes
     // when it is required), rather than copying the rules into the page.
-    render(await ctx.call("PATCH", "/settings", change));
+    await apply(change);
   } catch (error) {
     if (error.code === "confirmation_required") await confirmAndApply(field, change);
     else refuse(error);
@@ -130,7 +182,7 @@ async function confirmAndApply(field, change) {
   const ok = await confirmChange({ ...words, impact, typed: true, okLabel: "Confirm" });
   if (!ok) return undefined;
   try {
-    render(await ctx.call("PATCH", "/settings", confirmed));
+    await apply(confirmed);
   } catch (error) {
     refuse(error);
   }
@@ -148,7 +200,7 @@ function impactSentence(dryRun) {
 }
 
 function refuse(error) {
-  status($("toggles-error"), "error", describe(error));
+  status($("toggles-error"), "error", REFUSAL_WORDS[error.code] || describe(error));
 }
 
 // ------------------------------------------------------------------------------------ JWKS URI
@@ -202,6 +254,7 @@ async function saveUri() {
     testedUri = null;
     render(settings);
     showResult(h("p", { className: "result ok message", role: "status" }, `Saved at ${when(settings.updatedAt)}.`));
+    await probeLocks();
   } catch (error) {
     showResult(failure(error));
     render(current || {});
