@@ -120,7 +120,11 @@ function setBusy(busy) {
 async function probeLocks() {
   const probe = ++probing;
   const settings = current;
-  const flips = TOGGLES.filter((field) => !(field === "onlyAllowSignedMetadata" && settings[field]));
+  // Only what a rule can refuse is asked: turning Only allow signed metadata on, and, while it is
+  // on, turning a signing mode off (refusals answer at once; an allowed flip costs a 24-hour read).
+  const flips = settings.onlyAllowSignedMetadata
+    ? TOGGLES.filter((field) => field !== "onlyAllowSignedMetadata" && settings[field])
+    : ["onlyAllowSignedMetadata"];
   const answers = await Promise.all(
     flips.map((field) =>
       ctx
