@@ -140,7 +140,7 @@ def customer_site() -> Iterator[CustomerSite]:
 
 
 def sdk_page(api_url: str) -> str:
-    """A customer page that imports the SDK from the API, as README's snippet does, and exposes it."""
+    """A customer page that imports the SDK from the API, as docs/sdk-web.md's snippet does, and exposes it."""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Shop</title></head>
 <body><h1>Shop</h1><p id="state">loading</p>

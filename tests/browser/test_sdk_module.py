@@ -53,10 +53,10 @@ def test_a_page_on_another_origin_imports_the_module_and_sends_events(
 
 
 def readme_snippet() -> str:
-    """The HTML block README.md tells customers to paste."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    found = re.search(r"<!-- snippet: web-sdk -->\s*```html\n(.*?)```", readme, re.DOTALL)
-    assert found, "README.md has no web-sdk snippet"
+    """The HTML block docs/sdk-web.md tells customers to paste (the module the API serves)."""
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "sdk-web.md").read_text()
+    found = re.search(r"<!-- snippet: web-sdk -->\s*```html\n(.*?)```", guide, re.DOTALL)
+    assert found, "docs/sdk-web.md has no web-sdk snippet"
     return found.group(1)
 
 

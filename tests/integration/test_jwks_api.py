@@ -2,7 +2,7 @@
 
 A second local stack runs with `--allow-private-jwks-hosts --jwks-ca-bundle PEM`; the JWKS is made by
 `countersign keygen` and served over real HTTPS on 127.0.0.1, by the test's server and by
-`countersign jwks-serve` (the README walk-through). The session's default stack, started without
+`countersign jwks-serve` (docs/rs256.md's walk-through). The session's default stack, started without
 the override, shows the deployed behaviour: loopback JWKS URIs are refused.
 """
 
@@ -136,7 +136,7 @@ def test_failures_over_http(rs256: Rs256Setup, jwks_server: HttpsServer) -> None
 
 
 def test_jwks_serve_walkthrough_with_rotation(rs256: Rs256Setup) -> None:
-    """The README's way: `countersign jwks-serve` publishes the keygen file; a new key shows at once."""
+    """docs/rs256.md's way: `countersign jwks-serve` publishes the keygen file; a new key shows at once."""
     api = rs256.api
     state_dir = rs256.api.state_dir
     served = rs256.workdir / "served-jwks.json"

@@ -24,7 +24,7 @@ from tests.support.local import LocalApi
 
 #: SPEC 6: records appear in the local lake within 10 s of acceptance.
 LAKE_LAG_SECONDS = 10
-README = Path(__file__).resolve().parents[2] / "README.md"
+LAKE_GUIDE = Path(__file__).resolve().parents[2] / "docs" / "lake.md"
 
 
 @pytest.fixture(scope="module")
@@ -235,8 +235,8 @@ def test_eight_concurrent_deliveries_of_one_batch_reach_the_lake_once(
 
 
 def _readme_queries() -> list[str]:
-    """The Athena queries of README "Where accepted data goes", in order (```sql blocks there)."""
-    text = README.read_text()
+    """The Athena queries of docs/lake.md "Where accepted data goes", in order (```sql blocks there)."""
+    text = LAKE_GUIDE.read_text()
     section = text.split("## Where accepted data goes", 1)[1].split("\n## ", 1)[0]
     return [block.split("```", 1)[0].strip() for block in section.split("```sql")[1:]]
 

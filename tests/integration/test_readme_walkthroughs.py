@@ -1,4 +1,5 @@
-"""The README's walkthroughs, run line for line against a local stack (as a reader on `make dev` would)."""
+"""The walkthroughs of README.md and docs/, run line for line against a local stack (as a reader on `make dev`
+would). A walkthrough is found by its marker wherever the text moved, so the test follows the text."""
 
 from __future__ import annotations
 
@@ -11,14 +12,16 @@ from pathlib import Path
 
 from tests.support.local import REPO_ROOT, LocalApi, running_jwks_serve, running_local_stack
 
-README = REPO_ROOT / "README.md"
+DOCUMENTS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
 
 
 def walkthrough(name: str) -> str:
-    """The shell block that follows `<!-- walkthrough: NAME -->` in README.md."""
-    found = re.search(rf"<!-- walkthrough: {name} -->\s*```sh\n(.*?)```", README.read_text(), re.DOTALL)
-    assert found, f"README.md has no walkthrough named {name}"
-    return found.group(1)
+    """The shell block that follows `<!-- walkthrough: NAME -->` in README.md or a document of docs/
+    (exactly one of them: two copies could drift apart)."""
+    pattern = re.compile(rf"<!-- walkthrough: {name} -->\s*```sh\n(.*?)```", re.DOTALL)
+    found = [(path, match) for path in DOCUMENTS for match in pattern.finditer(path.read_text())]
+    assert len(found) == 1, f"walkthrough {name}: {[str(path.relative_to(REPO_ROOT)) for path, _ in found]}"
+    return found[0][1].group(1)
 
 
 def run_walkthrough(local: LocalApi, workdir: Path, *names: str) -> str:
