@@ -9,6 +9,7 @@
         with and without its bytecode, against a bare `import boto3` + client
     (g) the export function's AWS calls per batch of stream records, and on a retry of it
     (h) the browser SDK's gzipped size
+    (i) the fold into the Iceberg tables: lines/s, S3 calls, peak memory, the 5-minute window, files a day
 
 Budgets are ratios or counts, never absolute seconds (BENCHMARKS.md says why and lists them).
 The exit code is the number of budgets missed: 0 when every budget holds.
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from benchmarks.report import Figure, print_section, print_summary
 
-SECTIONS = ("calls", "cold", "verify", "throughput", "artifact", "export", "sdk")
+SECTIONS = ("calls", "cold", "verify", "throughput", "artifact", "export", "sdk", "tables")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.sdk_size import sdk_size_figures
 
         section("browser SDK size", sdk_size_figures)
+
+    if "tables" in wanted:
+        from benchmarks.tables import tables_figures
+
+        section("the fold into the Iceberg tables", tables_figures)
 
     missed = print_summary(figures)
     print(f"({time.monotonic() - started:.0f} s)")
