@@ -3,7 +3,9 @@
     queue (oldest first) -> per application its oldest erasure -> running
       -> DataTable: delete its sessions, events and receipts
       -> landing: rewrite each object holding its lines without them (delete it if nothing is left)
-      -> tables: the table step, once the tables exist (`TABLE_STEPS`)
+      -> tables: delete its rows from `events` and `sessions`, expire the older snapshots and
+         delete every file only they referenced (`countersign.tables.erasure`; where the function
+         has the tables: TABLES_CATALOG)
       -> verification: every store searched again; completed only when nothing remains
 
 The erasure's marker (`store.erasures`, ERASED#) keeps export, backfill and the fold from writing
@@ -17,6 +19,7 @@ fires for it either way). Nothing here logs a subject's id.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -146,16 +149,30 @@ def process(record: ErasureRecord, *, now: Callable[[], float] = time.time) -> b
 
 
 def store_steps() -> list[StoreStep]:
-    """The stores an erasure covers, in order (the tables step joins once the tables exist)."""
-    return [
+    """The stores an erasure covers, in order: the tables last, so that the landing objects the
+    fold reads no longer hold the subject when its rows go."""
+    steps = [
         StoreStep("dataTable", _erase_data_table, _count_data_table),
         StoreStep("landing", lambda subject: _erase_landing(subject, lake_objects()), _count_landing),
-        *TABLE_STEPS,
     ]
+    if os.environ.get("TABLES_CATALOG"):  # the function carries the tables layer (template.yaml)
+        steps.append(StoreStep("tables", _erase_tables, _count_tables))
+    return steps
 
 
-#: The Iceberg tables' step (SPEC 6.2), added by the tables module when the stack has tables.
-TABLE_STEPS: list[StoreStep] = []
+# the Iceberg tables ----------------------------------------------------------------------------
+
+
+def _erase_tables(subject: Subject) -> dict[str, int]:
+    from countersign.tables import erasure as tables  # pyiceberg: only this function loads it
+
+    return tables.erase(subject.app_id, subject.kind, subject.subject_id)
+
+
+def _count_tables(subject: Subject) -> int:
+    from countersign.tables import erasure as tables
+
+    return tables.count(subject.app_id, subject.kind, subject.subject_id)
 
 
 # DataTable -------------------------------------------------------------------------------------

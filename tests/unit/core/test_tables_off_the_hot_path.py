@@ -15,7 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 LAYER = ROOT / "layers" / "verification"
 HEAVY = ("pyiceberg", "pyarrow", "duckdb")
-TABLES_FUNCTIONS = {"tables"}
+#: The erasure function deletes an erased subject's rows from the tables (SPEC 9); it is scheduled, never on a request.
+TABLES_FUNCTIONS = {"tables", "erasure"}
 
 
 def _imports(path: Path) -> set[str]:

@@ -280,7 +280,7 @@ def test_an_erasure_removes_the_visitor_from_datatable_and_landing_with_proof_an
     stores = done["stores"]
     assert stores["dataTable"]["removed"] == {"sessions": 2, "events": 10, "receipts": 2}
     assert stores["landing"]["removed"]["lines"] == 10 + 3  # 10 events, 2 starts and an update
-    assert {name: report["remaining"] for name, report in stores.items()} == {"dataTable": 0, "landing": 0}
+    assert {name: report["remaining"] for name, report in stores.items()} == {"dataTable": 0, "landing": 0, "tables": 0}
 
     # Gone from DataTable and the lake of this application...
     assert _subject_items(world, app.app_id, VISITOR) == []
@@ -465,3 +465,75 @@ def test_a_suppression_of_an_id_that_needs_percent_encoding_is_lifted_by_it(worl
 
     assert tenant.admin("DELETE", f"/suppressions/visitors/{quote(subject, safe='')}")[0] == 204
     assert tenant.admin("GET", "/suppressions")[1] == {"suppressions": []}
+
+
+# the Iceberg tables ----------------------------------------------------------------------------
+
+
+def test_an_erasure_deletes_the_subjects_rows_and_every_table_file_that_held_them(
+    traffic: Traffic, tmp_path: Path
+) -> None:
+    """Rows folded before the request: gone from both tables, and no file under the tables'
+    location (data, manifests with their column statistics, metadata) still holds the id; the
+    other visitor and the other application's same visitor id keep every row; the fold goes on
+    from its ledger afterwards, folding nothing twice."""
+    from countersign.lake import KINDS
+    from countersign.store.lake_objects import LakeObjects
+    from countersign.tables.catalog import TableSettings, open_table
+    from countersign.tables.fold import fold
+
+    app, other_app, world = traffic.app, traffic.other_app, traffic.world
+    settings = TableSettings(
+        catalog="sql", namespace="countersign", warehouse=f"file://{tmp_path}/tables", uri=f"sqlite:///{tmp_path}/c.db"
+    )
+    world.handler("ErasureFunction")  # its template environment first, then the tables of this test
+    for name, value in {
+        "TABLES_CATALOG": "sql",
+        "TABLES_CATALOG_URI": settings.uri,
+        "TABLES_WAREHOUSE": settings.warehouse,
+        "TABLES_NAMESPACE": settings.namespace,
+    }.items():
+        world.monkeypatch.setenv(name, value)
+    lake = LakeObjects(traffic.bucket, traffic.s3)
+
+    def fold_both() -> None:
+        for kind in KINDS:
+            fold(kind, lambda kind=kind: open_table(kind, settings), lake)  # type: ignore[misc]
+
+    def rows(kind: str) -> list[dict[str, Any]]:
+        return open_table(kind, settings).scan().to_arrow().to_pylist()  # type: ignore[arg-type]
+
+    def files_holding(needle: str) -> list[Path]:
+        files = [path for path in Path(tmp_path, "tables").rglob("*") if path.is_file()]
+        return [path for path in files if needle.encode() in path.read_bytes()]
+
+    fold_both()
+    before = {kind: rows(kind) for kind in KINDS}
+    subject_rows = [row for row in before["events"] if row["app_id"] == app.app_id and row["visitor_id"] == VISITOR]
+    assert len(subject_rows) == 10
+    assert any(f"/data/app_id={app.app_id}/" in str(path) for path in files_holding(VISITOR))
+
+    status, created = app.admin("POST", "/erasures", {"visitorId": VISITOR})
+    assert status == 202
+    ran = traffic.run_erasures()
+    done = app.admin("GET", f"/erasures/{created['erasureId']}")[1]
+    assert ran["completed"] == [created["erasureId"]]
+    assert done["status"] == "completed"
+    tables = done["stores"]["tables"]
+    assert tables["removed"]["events"] == 10 and tables["removed"]["sessions"] == 3  # 2 starts, an update
+    assert tables["remaining"] == 0
+    for kind in KINDS:
+        after = rows(kind)
+        assert not [row for row in after if row["app_id"] == app.app_id and row["visitor_id"] == VISITOR]
+        # Everything else is untouched, row for row: the other visitor, the other application.
+        kept = [row for row in before[kind] if not (row["app_id"] == app.app_id and row["visitor_id"] == VISITOR)]
+        assert sorted(map(repr, after)) == sorted(map(repr, kept))
+    assert any(row["app_id"] == other_app.app_id and row["visitor_id"] == VISITOR for row in rows("events"))
+    # The only files left holding the id are the other application's data files (its own visitor).
+    holding = files_holding(VISITOR)
+    assert holding and all(f"/data/app_id={other_app.app_id}/" in str(path) for path in holding)
+    assert any(f"/data/app_id={app.app_id}/" in str(path) for path in files_holding(OTHER))
+
+    fold_both()  # the ledger is still in force: nothing is folded again
+    for kind in KINDS:
+        assert len(rows(kind)) == len(before[kind]) - (10 if kind == "events" else 3)

@@ -9,8 +9,9 @@
     maintenance   compaction of closed days, snapshot expiry, unreferenced files, landing retention
     completeness  reconcile (DataTable against `events`, SPEC 6.3) and backfill
     tasks         what the tables function does on each schedule, with its metrics
+    erasure       an erasure's step (SPEC 9): the subject's rows and every file that held them, deleted
 
 Only `columns` is importable without pyiceberg and pyarrow: every other module needs the tables
-layer (layers/tables), which only the tables function carries. No API function imports this
+layer (layers/tables), which only the tables and erasure functions carry. No API function imports this
 package (a unit test holds it), so the hot path never pays for these libraries.
 """

@@ -105,8 +105,9 @@ def open_catalog(settings: TableSettings) -> Catalog:
     if settings.catalog == "glue":
         from pyiceberg.catalog.glue import GlueCatalog
 
-        # One attempt per Glue call: see the module docstring.
-        return GlueCatalog("countersign", **properties, **{"glue.max-retries": "1"})
+        # One attempt per Glue call: see the module docstring. An int: pyiceberg hands the value
+        # to botocore's retry config as it is, and botocore refuses a string there.
+        return GlueCatalog("countersign", **properties, **{"glue.max-retries": 1})
     raise ValueError(f"TABLES_CATALOG is {settings.catalog!r}: expected glue or sql")
 
 

@@ -131,7 +131,7 @@ def _within(tasks: list[FileScanTask], max_bytes: int) -> list[FileScanTask]:
 
 def expire(table: Table, older_than: datetime, outcome: MaintenanceOutcome) -> None:
     """Expire snapshots older than `older_than`, keeping those that lead to the ledger in force."""
-    kept = _ledger_chain(table)
+    kept = ledger_chain(table)
     cutoff_ms = int(older_than.timestamp() * 1000)
     expired = [
         snapshot.snapshot_id
@@ -148,7 +148,7 @@ def expire(table: Table, older_than: datetime, outcome: MaintenanceOutcome) -> N
     outcome.snapshots_expired += len(expired)
 
 
-def _ledger_chain(table: Table) -> set[int]:
+def ledger_chain(table: Table) -> set[int]:
     """The current snapshot and its ancestors down to the newest fold snapshot."""
     chain: set[int] = set()
     snapshot = table.current_snapshot()
@@ -178,7 +178,7 @@ def referenced_files(table: Table) -> set[str]:
             found.add(manifest.manifest_path)
             for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=False):
                 found.add(entry.data_file.file_path)
-    return {_without_scheme(location) for location in found}
+    return {without_scheme(location) for location in found}
 
 
 def sweep(table: Table, older_than: datetime, outcome: MaintenanceOutcome) -> None:
@@ -198,7 +198,7 @@ def sweep(table: Table, older_than: datetime, outcome: MaintenanceOutcome) -> No
     outcome.files_deleted += len(unreferenced)
 
 
-def _without_scheme(location: str) -> str:
+def without_scheme(location: str) -> str:
     parsed = urlparse(location)
     return f"{parsed.netloc}{parsed.path}" if parsed.netloc else parsed.path
 
