@@ -72,9 +72,11 @@ CONSOLE = Path(__file__).resolve().parents[3] / "functions" / "web" / "static" /
 
 
 def test_the_consoles_input_bounds_are_the_apis() -> None:
-    from countersign import coverage, reporting
+    from countersign import coverage, erasures, reporting
 
     page = (CONSOLE / "index.html").read_text()
+    for subject_field in ("erase-id", "lift-id"):
+        assert re.search(rf'id="{subject_field}"[^>]*maxlength="{erasures.MAX_SUBJECT_ID_CHARS}"', page)
     assert re.search(rf'id="key-description"[^>]*maxlength="{keys.MAX_DESCRIPTION_CHARS}"', page)
     assert re.search(rf'id="raw-visitor"[^>]*maxlength="{reporting.MAX_VISITOR_ID_CHARS}"', page)
     hours = [int(value) for value in re.findall(r'<option value="(\d+)"', page)]

@@ -1,9 +1,10 @@
-// The console's entry point: sign-in and sign-out, and the four views (one visible at a time).
+// The console's entry point: sign-in and sign-out, and the five views (one visible at a time).
 
 import { call, currentSession, forget, remember } from "./api.js";
 import { $, describe, status } from "./dom.js";
 import { loadInstall, setUpInstall } from "./install.js";
 import { hideSecrets, loadKeys, setUpKeys } from "./keys.js";
+import { loadPrivacy, setUpPrivacy } from "./privacy.js";
 import { loadCoverage, loadDiagnostics, loadRawEvents, setUpReports } from "./reports.js";
 import { loadSettings, setUpSettings } from "./settings.js";
 
@@ -12,6 +13,7 @@ const VIEWS = {
   "raw-events": loadRawEvents,
   diagnostics: loadDiagnostics,
   coverage: loadCoverage,
+  privacy: loadPrivacy,
 };
 
 /** What the views share: the signed-in application and a call that signs out on a refused token. */
@@ -91,6 +93,7 @@ function start() {
   setUpKeys(ctx);
   setUpInstall();
   setUpReports(ctx);
+  setUpPrivacy(ctx);
   $("sign-in-form").addEventListener("submit", signIn);
   $("sign-out").addEventListener("click", () => signOut(""));
   window.addEventListener("hashchange", route);
