@@ -41,7 +41,7 @@ def test_an_erasure_is_requested_followed_to_completion_and_its_suppression_lift
     shoot(page, "privacy-empty")
 
     # Cancelling the confirmation requests nothing.
-    page.locator("#erase-form").get_by_label("Visitor id").fill(subject)
+    page.get_by_label("Id of the visitor to erase").fill(subject)
     page.get_by_label("Suppress this subject after erasing").check()
     page.get_by_role("button", name="Erase…").click()
     dialog = admin.dialog()
@@ -82,7 +82,7 @@ def test_an_erasure_is_requested_followed_to_completion_and_its_suppression_lift
 
     # Lifting asks for the id again (only its hash is kept); a wrong id lifts nothing.
     suppression.get_by_role("button", name="Lift").click()
-    lift_id = page.locator("#lift-form").get_by_label("Visitor id")
+    lift_id = page.get_by_label("Id of the suppressed visitor")
     expect(lift_id).to_be_focused()
     lift_id.fill("someone-else")
     page.get_by_role("button", name="Lift suppression").click()
@@ -112,7 +112,7 @@ def test_an_erasure_needs_an_id_and_erases_an_account_without_suppressing(privac
     page.get_by_role("button", name="Erase…").click()
     expect(page.get_by_role("alert").filter(has_text="Enter the account id to erase.")).to_be_visible()
     expect(admin.dialog()).to_be_hidden()
-    account_id = page.locator("#erase-form").get_by_label("Account id")
+    account_id = page.get_by_label("Id of the account to erase")
     account_id.fill("a" * 256 + "<b>x</b>")  # over the API's limit: the field's maxlength keeps 256
     assert len(account_id.input_value()) == 256
     page.get_by_role("button", name="Erase…").click()

@@ -4,7 +4,6 @@ import { call, currentSession, forget, remember } from "./api.js";
 import { $, describe, status } from "./dom.js";
 import { loadInstall, setUpInstall } from "./install.js";
 import { hideSecrets, loadKeys, setUpKeys } from "./keys.js";
-import { loadPrivacy, setUpPrivacy } from "./privacy.js";
 import { loadCoverage, loadDiagnostics, loadRawEvents, setUpReports } from "./reports.js";
 import { loadSettings, setUpSettings } from "./settings.js";
 
@@ -13,7 +12,8 @@ const VIEWS = {
   "raw-events": loadRawEvents,
   diagnostics: loadDiagnostics,
   coverage: loadCoverage,
-  privacy: loadPrivacy,
+  // Loaded when first shown: a tab used rarely costs the other views nothing.
+  privacy: (context) => import("./privacy.js").then((privacy) => privacy.loadPrivacy(context)),
 };
 
 /** What the views share: the signed-in application and a call that signs out on a refused token. */
@@ -93,7 +93,6 @@ function start() {
   setUpKeys(ctx);
   setUpInstall();
   setUpReports(ctx);
-  setUpPrivacy(ctx);
   $("sign-in-form").addEventListener("submit", signIn);
   $("sign-out").addEventListener("click", () => signOut(""));
   window.addEventListener("hashchange", route);

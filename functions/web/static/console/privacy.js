@@ -10,14 +10,14 @@ const STORES = { dataTable: "DataTable", landing: "Landing", tables: "Tables" };
 // While an erasure is pending or running, the list reloads itself this often (visible view only).
 const FOLLOW_MS = 3000;
 
-let ctx;
+let ctx = null;
 let followTimer = null;
 let lifting = null; // the suppression whose id the lift form asks for
 
-export function setUpPrivacy(context) {
+function setUp(context) {
   ctx = context;
   $("erase-kind").addEventListener("change", () => {
-    $("erase-id-label").textContent = `${KINDS[$("erase-kind").value]} id`;
+    $("erase-id-label").textContent = `Id of the ${$("erase-kind").value === "account" ? "account" : "visitor"} to erase`;
   });
   $("erase-form").addEventListener("submit", requestErasure);
   $("erasures-refresh").addEventListener("click", () => loadErasures().catch(() => {}));
@@ -25,7 +25,8 @@ export function setUpPrivacy(context) {
   $("lift-cancel").addEventListener("click", closeLift);
 }
 
-export function loadPrivacy() {
+export function loadPrivacy(context) {
+  if (ctx === null) setUp(context);
   return Promise.all([loadErasures(), loadSuppressions()]);
 }
 
@@ -122,9 +123,9 @@ export async function loadErasures() {
       h("td", {}, h("code", {}, erasure.erasureId)),
       h("td", {}, KINDS[erasure.subject && erasure.subject.kind] || String((erasure.subject && erasure.subject.kind) || "—"), erasure.suppress ? h("span", { className: "muted" }, ", with suppression") : null),
       h("td", {}, h("span", { className: `badge ${erasure.status}` }, erasure.status)),
-      h("td", { className: "nowrap" }, when(erasure.requestedAt)),
-      h("td", { className: "nowrap" }, when(erasure.deadline)),
-      h("td", { className: "nowrap" }, when(erasure.completedAt)),
+      h("td", {}, when(erasure.requestedAt)),
+      h("td", {}, when(erasure.deadline)),
+      h("td", {}, when(erasure.completedAt)),
       h("td", {}, storesCell(erasure.stores)),
     ),
   );
@@ -167,7 +168,7 @@ function openLift(suppression, button) {
   lifting = { ...suppression, button };
   const kind = suppression.kind === "account" ? "account" : "visitor";
   $("lift-lead").textContent = `Lift the suppression made by erasure ${suppression.erasureId}: type the ${kind} id it erased. Its new sessions and metadata are accepted again.`;
-  $("lift-id-label").textContent = `${KINDS[kind]} id`;
+  $("lift-id-label").textContent = `Id of the suppressed ${kind}`;
   $("lift-id").value = "";
   status($("lift-error"), "error", "");
   $("lift-form").hidden = false;
