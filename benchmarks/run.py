@@ -10,6 +10,7 @@
     (g) the export function's AWS calls per batch of stream records, and on a retry of it
     (h) the browser SDK's gzipped size
     (i) the fold into the Iceberg tables: lines/s, S3 calls, peak memory, the 5-minute window, files a day
+    (j) one erasure in the Iceberg tables: data files rewritten against those holding the subject, time
 
 Budgets are ratios or counts, never absolute seconds (BENCHMARKS.md says why and lists them).
 The exit code is the number of budgets missed: 0 when every budget holds.
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from benchmarks.report import Figure, print_section, print_summary
 
-SECTIONS = ("calls", "cold", "verify", "throughput", "artifact", "export", "sdk", "tables")
+SECTIONS = ("calls", "cold", "verify", "throughput", "artifact", "export", "sdk", "tables", "erasure")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.tables import tables_figures
 
         section("the fold into the Iceberg tables", tables_figures)
+
+    if "erasure" in wanted:
+        from benchmarks.erasure import erasure_figures
+
+        section("one erasure in the Iceberg tables", erasure_figures)
 
     missed = print_summary(figures)
     print(f"({time.monotonic() - started:.0f} s)")
