@@ -34,6 +34,7 @@ from countersign.tables.catalog import TableSettings, open_table
 from countersign.tables.fold import fold
 from countersign_dev.emulation import template
 from countersign_dev.emulation.provision import REGION, provision
+from tests.support.tables import sql_table_environment
 
 VISITORS = 1000
 ROUNDS = 40
@@ -93,10 +94,7 @@ def erasure_figures() -> list[Figure]:
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench",
         "AWS_DEFAULT_REGION": REGION,
-        "TABLES_CATALOG": settings.catalog,
-        "TABLES_CATALOG_URI": settings.uri,
-        "TABLES_WAREHOUSE": settings.warehouse,
-        "TABLES_NAMESPACE": settings.namespace,
+        **sql_table_environment(settings),
     }
     with mock.patch.dict(os.environ, environment), mock_aws():
         dynamodb, kms = boto3.client("dynamodb", region_name=REGION), boto3.client("kms", region_name=REGION)

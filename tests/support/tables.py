@@ -29,6 +29,16 @@ from tests.support.world import World
 CommitHook = Callable[[Callable[[], Any]], Any]
 
 
+def sql_table_environment(settings: TableSettings) -> dict[str, str]:
+    """The variables a function reads its SQLite catalog from (`TableSettings.from_environment`)."""
+    return {
+        "TABLES_CATALOG": "sql",
+        "TABLES_CATALOG_URI": settings.uri,
+        "TABLES_WAREHOUSE": settings.warehouse,
+        "TABLES_NAMESPACE": settings.namespace,
+    }
+
+
 class HookedCatalog(SqlCatalog):
     """pyiceberg's SQL catalog whose commit a test can wrap (crash, lose the answer, race)."""
 

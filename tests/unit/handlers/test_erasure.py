@@ -25,6 +25,7 @@ from countersign_dev.emulation.provision import REGION
 from countersign_dev.emulation.stream_poller import ShardDelivery
 from countersign_dev.lake import redrive_message
 from tests.support.lake import export_mapping, lake_keys, lake_lines, stream_records
+from tests.support.tables import sql_table_environment
 from tests.support.tenant import Tenant
 from tests.support.world import World
 
@@ -487,12 +488,7 @@ def test_an_erasure_deletes_the_subjects_rows_and_every_table_file_that_held_the
         catalog="sql", namespace="countersign", warehouse=f"file://{tmp_path}/tables", uri=f"sqlite:///{tmp_path}/c.db"
     )
     world.handler("ErasureFunction")  # its template environment first, then the tables of this test
-    for name, value in {
-        "TABLES_CATALOG": "sql",
-        "TABLES_CATALOG_URI": settings.uri,
-        "TABLES_WAREHOUSE": settings.warehouse,
-        "TABLES_NAMESPACE": settings.namespace,
-    }.items():
+    for name, value in sql_table_environment(settings).items():
         world.monkeypatch.setenv(name, value)
     lake = LakeObjects(traffic.bucket, traffic.s3)
 

@@ -24,7 +24,7 @@ from countersign.tables import ledger as ledgers
 from countersign.tables.catalog import open_table
 from countersign_dev.emulation.containers import LambdaContext
 from countersign_dev.emulation.provision import REGION
-from tests.support.tables import HookedCatalog, Tables, export_everything, landing_identities
+from tests.support.tables import HookedCatalog, Tables, export_everything, landing_identities, sql_table_environment
 from tests.support.tenant import Tenant
 from tests.support.world import World
 
@@ -127,12 +127,7 @@ def _objects(tables: Tables, app_id: str) -> list[Any]:
 def test_the_tables_function_folds_both_tables_on_its_schedules_input(world: World, tables: Tables) -> None:
     handler = world.handler("TablesFunction")
     settings = tables.settings
-    for name, value in {
-        "TABLES_CATALOG": "sql",
-        "TABLES_CATALOG_URI": settings.uri,
-        "TABLES_WAREHOUSE": settings.warehouse,
-        "TABLES_NAMESPACE": settings.namespace,
-    }.items():
+    for name, value in sql_table_environment(settings).items():
         world.monkeypatch.setenv(name, value)
     done = handler({"task": "fold"}, LambdaContext("TablesFunction", timeout=900))
     assert done["events"]["lines"] == 20 and done["sessions"]["lines"] == 6
