@@ -174,11 +174,20 @@ IGNORED_BODY_SAMPLES = ("invalid-utf8", "lone-surrogate-escape", "recursion-bomb
 
 def _routes(target: Target) -> list[tuple[str, str, bool]]:
     """Every route of the fuzzed application (template.yaml's): (method, path, whether it reads a body)."""
-    key = "key_000000000000"  # no such key: reveal and revoke answer 404 whatever the body
-    return [
-        (method, target.path(suffix.replace("{keyName}", key)), (method, suffix) in BODY_ROUTES)
-        for method, suffix in app_routes()
-    ]
+    # Well-formed names of things that do not exist: those routes answer 404 whatever the body.
+    unknown = {
+        "{keyName}": "key_000000000000",
+        "{erasureId}": "er_0000000000000_000000000000",
+        "{kind}": "visitors",
+        "{subjectId}": "nobody-suppressed",
+    }
+
+    def concrete(suffix: str) -> str:
+        for parameter, value in unknown.items():
+            suffix = suffix.replace(parameter, value)
+        return suffix
+
+    return [(method, target.path(concrete(suffix)), (method, suffix) in BODY_ROUTES) for method, suffix in app_routes()]
 
 
 @pytest.mark.parametrize("junk", JUNK_BODIES)
