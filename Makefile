@@ -6,6 +6,11 @@ BIN := $(VENV)/bin
 # .venv in two steps: what `make dev` runs (RUN_STAMP), then the toolchain `make test` adds (STAMP).
 RUN_STAMP := $(VENV)/.run-stamp
 STAMP := $(VENV)/.installed-stamp
+UV := $(BIN)/uv
+SYSTEM_STAMP := $(VENV)/.system-deps-stamp
+# The SDK's build tool (esbuild), pinned by sdk/browser/package-lock.json and installed by npm ci.
+SDK_DIR := sdk/browser
+SDK_STAMP := $(SDK_DIR)/node_modules/.installed-stamp
 # The scanners have their own environment: checkov's dependencies are not SAM CLI's.
 SCAN_VENV := .venv-scanners
 SCAN_STAMP := $(SCAN_VENV)/.installed-stamp
@@ -28,34 +33,40 @@ help:  ## list the targets and what each does (this text)
 
 install-run: $(RUN_STAMP)  ## create .venv with what `make dev` runs: the layer (editable), the CLI, the local stack on moto
 
-$(RUN_STAMP): pyproject.toml layers/verification/pyproject.toml constraints.txt
+# Every install goes through uv, pinned in constraints.txt: the same pinned packages pip would install,
+# resolved and unpacked in seconds instead of a minute or more each (pip only bootstraps uv into .venv).
+$(UV): constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt \
-		-e layers/verification -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt uv
+	touch $(UV)
+
+$(RUN_STAMP): pyproject.toml layers/verification/pyproject.toml constraints.txt $(UV)
+	$(UV) pip install --quiet --python $(BIN)/python -c constraints.txt -e layers/verification -e .
 	touch $(RUN_STAMP)
 
-install: $(STAMP)  ## install-run, then the toolchain of `make test` (pytest, ruff, mypy, SAM CLI, playwright; Chromium and Node)
+install: $(STAMP) $(STAMP313) $(SCAN_STAMP) $(SDK_STAMP) $(SYSTEM_STAMP)  ## everything `make test` runs: install-run, the toolchain (pytest, ruff, mypy, SAM CLI, playwright), .venv313, the scanners, esbuild; Chromium and Node
 
 $(STAMP): $(RUN_STAMP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt \
-		-e layers/verification -e '.[toolchain]'
-	tools/browser-deps.sh
+	$(UV) pip install --quiet --python $(BIN)/python -c constraints.txt -e layers/verification -e '.[toolchain]'
 	touch $(STAMP)
 
-$(SCAN_STAMP): constraints-scanners.txt
+# Chromium and Node, from apt when missing: only the browser and SDK checks wait for them.
+$(SYSTEM_STAMP): tools/browser-deps.sh
+	mkdir -p $(VENV)
+	tools/browser-deps.sh
+	touch $(SYSTEM_STAMP)
+
+$(SCAN_STAMP): constraints-scanners.txt $(UV)
 	test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
-	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints-scanners.txt \
-		checkov cfn-lint-serverless
+	$(UV) pip install --quiet --python $(SCAN_VENV)/bin/python -c constraints-scanners.txt checkov cfn-lint-serverless
 	touch $(SCAN_STAMP)
 
 install313: $(STAMP313)  ## create .venv313 (CPython 3.13, as on Lambda) with the layer and the unit suite's tools
 
-$(STAMP313): pyproject.toml layers/verification/pyproject.toml constraints.txt
+$(STAMP313): pyproject.toml layers/verification/pyproject.toml constraints.txt $(UV)
 	$(call require_python313)
 	test -x $(VENV313)/bin/python || "$(PYTHON313)" -m venv $(VENV313)
-	$(VENV313)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt \
-		-e layers/verification -e '.[test]'
+	$(UV) pip install --quiet --python $(VENV313)/bin/python -c constraints.txt -e layers/verification -e '.[test]'
 	touch $(STAMP313)
 
 dev: install-run  ## the API on http://127.0.0.1:3000 backed by moto server; Ctrl-C stops it
@@ -67,60 +78,59 @@ test:  ## every check (what CI runs), 4 at a time (TEST_JOBS=N); exits non-zero 
 
 checks: $(CHECKS)
 
-lint: install  ## ruff, ruff format --check and mypy --strict (layer, tools, each function)
+lint: $(STAMP)  ## ruff, ruff format --check and mypy --strict (layer, tools, each function)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	for fn in functions/*/app.py; do $(BIN)/mypy --config-file pyproject.toml "$$fn" || exit 1; done
 
-format: install  ## ruff --fix and ruff format, in place
+format: $(STAMP)  ## ruff --fix and ruff format, in place
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 unit: unit-3.11 unit-3.13  ## the unit suite under the development Python and under CPython 3.13
 
-unit-3.11: install  ## the unit suite under the development Python (.venv)
+unit-3.11: $(STAMP)  ## the unit suite under the development Python (.venv)
 	$(BIN)/pytest tests/unit
 
 unit-3.13: install313  ## the unit suite under CPython 3.13, Lambda's Python (.venv313)
 	$(VENV313)/bin/pytest tests/unit
 
-integration: install  ## integration tests over HTTP against a local stack on moto server
-	$(BIN)/pytest tests/integration
+# Each worker starts its own local stack; a file's tests stay on one worker (module fixtures).
+INTEGRATION_WORKERS ?= 2
 
-# The SDK's build tool (esbuild), pinned by sdk/browser/package-lock.json and installed by npm ci.
-SDK_DIR := sdk/browser
-SDK_STAMP := $(SDK_DIR)/node_modules/.installed-stamp
+integration: $(STAMP)  ## integration tests over HTTP against local stacks on moto server, INTEGRATION_WORKERS (2) at a time
+	$(BIN)/pytest -n $(INTEGRATION_WORKERS) --dist loadfile tests/integration
 
 sdk-deps: $(SDK_STAMP)  ## npm ci in sdk/browser: the pinned bundler (esbuild) the SDK is built with
 
-$(SDK_STAMP): $(SDK_DIR)/package.json $(SDK_DIR)/package-lock.json
+$(SDK_STAMP): $(SDK_DIR)/package.json $(SDK_DIR)/package-lock.json $(SYSTEM_STAMP)
 	cd $(SDK_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	touch $(SDK_STAMP)
 
 sdk-build: $(SDK_STAMP)  ## rebuild the served SDK files (functions/web/static/sdk/) and the npm package's dist/ from sdk/browser/src
 	node $(SDK_DIR)/build.mjs
 
-sdk: install $(SDK_STAMP)  ## the browser SDK's logic and build (Node's test runner; fails if the served files are stale)
+sdk: $(SDK_STAMP)  ## the browser SDK's logic and build (Node's test runner; fails if the served files are stale)
 	node --test tests/sdk/
 
-browser: install $(SDK_STAMP)  ## the SDK and the console in headless Chromium against the local stack
+browser: $(STAMP) $(SDK_STAMP) $(SYSTEM_STAMP)  ## the SDK and the console in headless Chromium against the local stack
 	$(BIN)/pytest tests/browser
 
-fuzz: install  ## deeper property-based fuzzing of every route from the OpenAPI document (> 3,000 requests)
+fuzz: $(STAMP)  ## deeper property-based fuzzing of every route from the OpenAPI document (> 3,000 requests)
 	FUZZ_RANDOM=1 FUZZ_EXAMPLES=60 $(BIN)/pytest --timeout=1800 tests/integration/test_fuzz_openapi.py -k test_fuzz_every_route
 
-validate: install  ## SAM and CloudFormation lint of template.yaml
+validate: $(STAMP)  ## SAM and CloudFormation lint of template.yaml
 	$(BIN)/sam validate --lint --template-file template.yaml
 
 scan: $(SCAN_STAMP)  ## the scanners operators run: checkov and cfn-lint's serverless rules (suppressions: template Metadata)
 	$(SCAN_VENV)/bin/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 	$(SCAN_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
-openapi: install  ## write docs/openapi.json from the routes (a test fails when it drifts)
+openapi: $(STAMP)  ## write docs/openapi.json from the routes (a test fails when it drifts)
 	$(BIN)/python -m countersign_dev.devtools.openapi > docs/openapi.json
 
-build: install  ## sam build without Docker: arm64 / python3.13 wheels, 3.13 bytecode, via the makefiles
+build: $(STAMP)  ## sam build without Docker: arm64 / python3.13 wheels, 3.13 bytecode, via the makefiles
 	$(call require_python313)
 	$(BIN)/sam build --template-file template.yaml --parallel \
 		--build-dir .aws-sam/build >/dev/null
@@ -132,7 +142,7 @@ build: install  ## sam build without Docker: arm64 / python3.13 wheels, 3.13 byt
 bench: build  ## performance ratios and budgets (BENCHMARKS.md), the built artifact's too; exits non-zero if a budget is missed
 	$(BIN)/python -m benchmarks.run
 
-bench-load: install  ## a bounded load run on the local stack (30 s, 4 clients, loopback; BENCHMARKS.md)
+bench-load: $(STAMP)  ## a bounded load run on the local stack (30 s, 4 clients, loopback; BENCHMARKS.md)
 	$(BIN)/python -m benchmarks.load
 
 clean:  ## remove .venv, .venv313, .venv-scanners, build output, caches and local state
