@@ -23,7 +23,10 @@ export SAM_CLI_TELEMETRY := 0
 # `make test` runs its checks this many at a time (each check's output is printed whole when it ends).
 TEST_JOBS ?= 4
 # Longest first: make starts them in this order.
-CHECKS := unit-3.11 unit-3.13 integration browser lint build scan validate sdk
+CHECKS := integration unit-3.11 unit-3.13 browser lint build scan validate sdk
+# The integration and browser suites wait on servers and deadlines and take longest: they run at
+# normal priority. The checks that only compute run niced, filling the CPU time those leave idle.
+NICE := nice -n 10
 
 .PHONY: help install install-run install313 dev test checks lint unit-3.11 unit-3.13 format unit integration sdk sdk-deps sdk-build browser validate scan build bench bench-load fuzz openapi clean
 .DEFAULT_GOAL := help
@@ -81,8 +84,8 @@ checks: $(CHECKS)
 lint: $(STAMP)  ## ruff, ruff format --check and mypy --strict (layer, tools, each function)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy
-	for fn in functions/*/app.py; do $(BIN)/mypy --config-file pyproject.toml "$$fn" || exit 1; done
+	$(NICE) $(BIN)/mypy
+	for fn in functions/*/app.py; do $(NICE) $(BIN)/mypy --config-file pyproject.toml "$$fn" || exit 1; done
 
 format: $(STAMP)  ## ruff --fix and ruff format, in place
 	$(BIN)/ruff check --fix .
@@ -91,16 +94,13 @@ format: $(STAMP)  ## ruff --fix and ruff format, in place
 unit: unit-3.11 unit-3.13  ## the unit suite under the development Python and under CPython 3.13
 
 unit-3.11: $(STAMP)  ## the unit suite under the development Python (.venv)
-	$(BIN)/pytest tests/unit
+	$(NICE) $(BIN)/pytest tests/unit
 
 unit-3.13: install313  ## the unit suite under CPython 3.13, Lambda's Python (.venv313)
-	$(VENV313)/bin/pytest tests/unit
+	$(NICE) $(VENV313)/bin/pytest tests/unit
 
-# Each worker starts its own local stack; a file's tests stay on one worker (module fixtures).
-INTEGRATION_WORKERS ?= 2
-
-integration: $(STAMP)  ## integration tests over HTTP against local stacks on moto server, INTEGRATION_WORKERS (2) at a time
-	$(BIN)/pytest -n $(INTEGRATION_WORKERS) --dist loadfile tests/integration
+integration: $(STAMP)  ## integration tests over HTTP against a local stack on moto server
+	$(BIN)/pytest tests/integration
 
 sdk-deps: $(SDK_STAMP)  ## npm ci in sdk/browser: the pinned bundler (esbuild) the SDK is built with
 
@@ -121,18 +121,18 @@ fuzz: $(STAMP)  ## deeper property-based fuzzing of every route from the OpenAPI
 	FUZZ_RANDOM=1 FUZZ_EXAMPLES=60 $(BIN)/pytest --timeout=1800 tests/integration/test_fuzz_openapi.py -k test_fuzz_every_route
 
 validate: $(STAMP)  ## SAM and CloudFormation lint of template.yaml
-	$(BIN)/sam validate --lint --template-file template.yaml
+	$(NICE) $(BIN)/sam validate --lint --template-file template.yaml
 
 scan: $(SCAN_STAMP)  ## the scanners operators run: checkov and cfn-lint's serverless rules (suppressions: template Metadata)
-	$(SCAN_VENV)/bin/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
-	$(SCAN_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+	$(NICE) $(SCAN_VENV)/bin/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
+	$(NICE) $(SCAN_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
 openapi: $(STAMP)  ## write docs/openapi.json from the routes (a test fails when it drifts)
 	$(BIN)/python -m countersign_dev.devtools.openapi > docs/openapi.json
 
 build: $(STAMP)  ## sam build without Docker: arm64 / python3.13 wheels, 3.13 bytecode, via the makefiles
 	$(call require_python313)
-	$(BIN)/sam build --template-file template.yaml --parallel \
+	$(NICE) $(BIN)/sam build --template-file template.yaml --parallel \
 		--build-dir .aws-sam/build >/dev/null
 	grep -q "manylinux.*_aarch64" .aws-sam/build/VerificationLayer/python/cryptography-*.dist-info/WHEEL
 	"$(PYTHON313)" tools/artifact/check_bytecode.py .aws-sam/build
