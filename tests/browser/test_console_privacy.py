@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import BrowserContext, expect
+from playwright.sync_api import BrowserContext, Route, expect
 
 from tests.browser.test_console import Admin, shoot
 from tests.support.local import LocalApi
@@ -126,3 +126,32 @@ def test_an_erasure_needs_an_id_and_erases_an_account_without_suppressing(privac
     [erasure] = admin.api("GET", "/erasures")["erasures"]
     assert erasure["subject"] == {"kind": "account"} and erasure["suppress"] is False
     admin.no_problems()
+
+
+def test_a_subject_chosen_before_the_tab_has_loaded_labels_the_id_and_nothing_submits_early(
+    privacy_admin: Admin,
+) -> None:
+    """The Privacy view shows before its module (privacy.js) has loaded: on a slow link an admin can
+    pick Account first. The id's label must still say account, and until the form's handler exists
+    Erase… must not submit natively (that would put the subject's id in the page's URL)."""
+    page = privacy_admin.page
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    page.route("**/console/privacy.js", hold)
+    privacy_admin.signed_in("#privacy")
+    expect(page.get_by_role("heading", level=1, name="Privacy")).to_be_visible()
+    deadline = time.monotonic() + 30
+    while not held:  # the route's handler runs as the page's events are processed
+        assert time.monotonic() < deadline, "privacy.js was never requested"
+        page.wait_for_timeout(50)
+    page.locator("#erase-form").get_by_label("Subject", exact=True).select_option("account")
+    page.get_by_label("Id of the visitor to erase").fill("account-picked-early")
+    expect(page.get_by_role("button", name="Erase…")).to_be_disabled()
+    held[0].continue_()
+    expect(page.get_by_label("Id of the account to erase")).to_have_value("account-picked-early")
+    expect(page.get_by_role("button", name="Erase…")).to_be_enabled()
+    assert "account-picked-early" not in page.url
+    privacy_admin.no_problems()

@@ -16,10 +16,15 @@ let lifting = null; // the suppression whose id the lift form asks for
 
 function setUp(context) {
   ctx = context;
-  $("erase-kind").addEventListener("change", () => {
+  // The view shows before this module has loaded: the subject may already have been changed.
+  const labelTheId = () => {
     $("erase-id-label").textContent = `Id of the ${$("erase-kind").value === "account" ? "account" : "visitor"} to erase`;
-  });
+  };
+  labelTheId();
+  $("erase-kind").addEventListener("change", labelTheId);
   $("erase-form").addEventListener("submit", requestErasure);
+  // Disabled in the page until now: a native submit would put the subject's id in the URL.
+  $("erase-submit").disabled = false;
   $("erasures-refresh").addEventListener("click", () => loadErasures().catch(() => {}));
   $("lift-form").addEventListener("submit", liftSuppression);
   $("lift-cancel").addEventListener("click", closeLift);
