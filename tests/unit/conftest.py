@@ -7,14 +7,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.setup_cost import one_key_pair_for_symmetric_kms_keys, shared_botocore_data
+from tests.support.setup_cost import (
+    one_key_pair_for_symmetric_kms_keys,
+    queries_read_only_what_they_can_answer,
+    shared_botocore_data,
+)
 from tests.support.tls import TestPki, make_test_pki
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _setup_once_per_process() -> Iterator[None]:
-    """botocore's models parsed once and moto's unused KMS key pair made once (setup_cost.py)."""
-    with shared_botocore_data(), one_key_pair_for_symmetric_kms_keys():
+    """botocore's models parsed once, moto's unused KMS key pair made once, and moto's queries
+    reading only the items they can answer with (setup_cost.py)."""
+    with shared_botocore_data(), one_key_pair_for_symmetric_kms_keys(), queries_read_only_what_they_can_answer():
         yield
 
 
