@@ -20,13 +20,13 @@ STAMP313 := $(VENV313)/.installed-stamp
 include tools/artifact/python313.mk
 export PYTHON313
 export SAM_CLI_TELEMETRY := 0
-# `make test` runs its checks this many at a time (each check's output is printed whole when it ends).
-TEST_JOBS ?= 4
-# Longest first: make starts them in this order.
-CHECKS := integration unit-3.11 unit-3.13 browser lint build scan validate sdk
+CHECKS := integration browser unit-3.11 unit-3.13 lint build scan validate sdk
+# `make test` runs this many checks at a time (each check's output is printed whole when it ends).
+TEST_JOBS ?= $(words $(CHECKS))
 # The integration and browser suites wait on servers and deadlines and take longest: they run at
-# normal priority. The checks that only compute run niced, filling the CPU time those leave idle.
-NICE := nice -n 10
+# normal priority. The checks that only compute run at idle priority (nice where chrt is missing),
+# so they take the CPU time those two leave and never slow them down.
+BACKGROUND := $(shell chrt --idle 0 true 2>/dev/null && echo chrt --idle 0 || echo nice -n 19)
 
 .PHONY: help install install-run install313 dev test checks lint unit-3.11 unit-3.13 format unit integration sdk sdk-deps sdk-build browser validate scan build bench bench-load fuzz openapi clean
 .DEFAULT_GOAL := help
@@ -44,13 +44,13 @@ $(UV): constraints.txt
 	touch $(UV)
 
 $(RUN_STAMP): pyproject.toml layers/verification/pyproject.toml constraints.txt $(UV)
-	$(UV) pip install --quiet --python $(BIN)/python -c constraints.txt -e layers/verification -e .
+	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt -e layers/verification -e .
 	touch $(RUN_STAMP)
 
 install: $(STAMP) $(STAMP313) $(SCAN_STAMP) $(SDK_STAMP) $(SYSTEM_STAMP)  ## everything `make test` runs: install-run, the toolchain (pytest, ruff, mypy, SAM CLI, playwright), .venv313, the scanners, esbuild; Chromium and Node
 
 $(STAMP): $(RUN_STAMP)
-	$(UV) pip install --quiet --python $(BIN)/python -c constraints.txt -e layers/verification -e '.[toolchain]'
+	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt -e layers/verification -e '.[toolchain]'
 	touch $(STAMP)
 
 # Chromium and Node, from apt when missing: only the browser and SDK checks wait for them.
@@ -61,7 +61,7 @@ $(SYSTEM_STAMP): tools/browser-deps.sh
 
 $(SCAN_STAMP): constraints-scanners.txt $(UV)
 	test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
-	$(UV) pip install --quiet --python $(SCAN_VENV)/bin/python -c constraints-scanners.txt checkov cfn-lint-serverless
+	$(UV) pip install --quiet --compile-bytecode --python $(SCAN_VENV)/bin/python -c constraints-scanners.txt checkov cfn-lint-serverless
 	touch $(SCAN_STAMP)
 
 install313: $(STAMP313)  ## create .venv313 (CPython 3.13, as on Lambda) with the layer and the unit suite's tools
@@ -69,13 +69,13 @@ install313: $(STAMP313)  ## create .venv313 (CPython 3.13, as on Lambda) with th
 $(STAMP313): pyproject.toml layers/verification/pyproject.toml constraints.txt $(UV)
 	$(call require_python313)
 	test -x $(VENV313)/bin/python || "$(PYTHON313)" -m venv $(VENV313)
-	$(UV) pip install --quiet --python $(VENV313)/bin/python -c constraints.txt -e layers/verification -e '.[test]'
+	$(UV) pip install --quiet --compile-bytecode --python $(VENV313)/bin/python -c constraints.txt -e layers/verification -e '.[test]'
 	touch $(STAMP313)
 
 dev: install-run  ## the API on http://127.0.0.1:3000 backed by moto server; Ctrl-C stops it
 	$(BIN)/countersign local
 
-test:  ## every check (what CI runs), 4 at a time (TEST_JOBS=N); exits non-zero if any check fails
+test:  ## every check (what CI runs), all at once (TEST_JOBS=N for fewer); exits non-zero if any check fails
 	@$(MAKE) --no-print-directory --keep-going -j$(TEST_JOBS) --output-sync=target checks
 	@echo "make test: every check passed ($(CHECKS))"
 
@@ -84,8 +84,8 @@ checks: $(CHECKS)
 lint: $(STAMP)  ## ruff, ruff format --check and mypy --strict (layer, tools, each function)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(NICE) $(BIN)/mypy
-	for fn in functions/*/app.py; do $(NICE) $(BIN)/mypy --config-file pyproject.toml "$$fn" || exit 1; done
+	$(BACKGROUND) $(BIN)/mypy
+	for fn in functions/*/app.py; do $(BACKGROUND) $(BIN)/mypy --config-file pyproject.toml "$$fn" || exit 1; done
 
 format: $(STAMP)  ## ruff --fix and ruff format, in place
 	$(BIN)/ruff check --fix .
@@ -94,10 +94,10 @@ format: $(STAMP)  ## ruff --fix and ruff format, in place
 unit: unit-3.11 unit-3.13  ## the unit suite under the development Python and under CPython 3.13
 
 unit-3.11: $(STAMP)  ## the unit suite under the development Python (.venv)
-	$(NICE) $(BIN)/pytest tests/unit
+	$(BACKGROUND) $(BIN)/pytest tests/unit
 
 unit-3.13: install313  ## the unit suite under CPython 3.13, Lambda's Python (.venv313)
-	$(NICE) $(VENV313)/bin/pytest tests/unit
+	$(BACKGROUND) $(VENV313)/bin/pytest tests/unit
 
 integration: $(STAMP)  ## integration tests over HTTP against a local stack on moto server
 	$(BIN)/pytest tests/integration
@@ -121,18 +121,18 @@ fuzz: $(STAMP)  ## deeper property-based fuzzing of every route from the OpenAPI
 	FUZZ_RANDOM=1 FUZZ_EXAMPLES=60 $(BIN)/pytest --timeout=1800 tests/integration/test_fuzz_openapi.py -k test_fuzz_every_route
 
 validate: $(STAMP)  ## SAM and CloudFormation lint of template.yaml
-	$(NICE) $(BIN)/sam validate --lint --template-file template.yaml
+	$(BACKGROUND) $(BIN)/sam validate --lint --template-file template.yaml
 
 scan: $(SCAN_STAMP)  ## the scanners operators run: checkov and cfn-lint's serverless rules (suppressions: template Metadata)
-	$(NICE) $(SCAN_VENV)/bin/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
-	$(NICE) $(SCAN_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+	$(BACKGROUND) $(SCAN_VENV)/bin/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
+	$(BACKGROUND) $(SCAN_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
 openapi: $(STAMP)  ## write docs/openapi.json from the routes (a test fails when it drifts)
 	$(BIN)/python -m countersign_dev.devtools.openapi > docs/openapi.json
 
 build: $(STAMP)  ## sam build without Docker: arm64 / python3.13 wheels, 3.13 bytecode, via the makefiles
 	$(call require_python313)
-	$(NICE) $(BIN)/sam build --template-file template.yaml --parallel \
+	$(BACKGROUND) $(BIN)/sam build --template-file template.yaml --parallel \
 		--build-dir .aws-sam/build >/dev/null
 	grep -q "manylinux.*_aarch64" .aws-sam/build/VerificationLayer/python/cryptography-*.dist-info/WHEEL
 	"$(PYTHON313)" tools/artifact/check_bytecode.py .aws-sam/build
