@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-# .venv in two steps: what `make dev` runs (RUN_STAMP), then the toolchain `make test` adds (STAMP).
+# .venv: what `make dev` runs (RUN_STAMP), or that and the toolchain of `make test` in one install (STAMP).
 RUN_STAMP := $(VENV)/.run-stamp
 STAMP := $(VENV)/.installed-stamp
 UV := $(BIN)/uv
@@ -49,9 +49,10 @@ $(RUN_STAMP): pyproject.toml layers/verification/pyproject.toml constraints.txt 
 
 install: $(STAMP) $(STAMP313) $(SCAN_STAMP) $(SDK_STAMP) $(SYSTEM_STAMP)  ## everything `make test` runs: install-run, the toolchain (pytest, ruff, mypy, SAM CLI, playwright), .venv313, the scanners, esbuild; Chromium and Node
 
-$(STAMP): $(RUN_STAMP)
+# One install, not install-run and then the toolchain: the checks start as soon as it is done.
+$(STAMP): pyproject.toml layers/verification/pyproject.toml constraints.txt $(UV)
 	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt -e layers/verification -e '.[toolchain]'
-	touch $(STAMP)
+	touch $(RUN_STAMP) $(STAMP)
 
 # Chromium and Node, from apt when missing: only the browser and SDK checks wait for them.
 $(SYSTEM_STAMP): tools/browser-deps.sh
