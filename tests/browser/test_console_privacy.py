@@ -155,3 +155,13 @@ def test_a_subject_chosen_before_the_tab_has_loaded_labels_the_id_and_nothing_su
     expect(page.get_by_role("button", name="Erase…")).to_be_enabled()
     assert "account-picked-early" not in page.url
     privacy_admin.no_problems()
+
+
+def test_a_privacy_tab_whose_module_fails_to_load_says_so(privacy_admin: Admin) -> None:
+    """privacy.js is loaded on first use: if that fails, the tab says so instead of a dead form."""
+    page = privacy_admin.page
+    page.route("**/console/privacy.js", lambda route: route.abort())
+    privacy_admin.signed_in("#privacy")
+    expect(page.get_by_role("alert")).to_have_text("The Privacy tab did not load. Reload the page to try again.")
+    expect(page.get_by_role("button", name="Erase…")).to_be_disabled()
+    shoot(page, "privacy-did-not-load")

@@ -12,8 +12,16 @@ const VIEWS = {
   "raw-events": loadRawEvents,
   diagnostics: loadDiagnostics,
   coverage: loadCoverage,
-  // Loaded when first shown: a tab used rarely costs the other views nothing.
-  privacy: (context) => import("./privacy.js").then((privacy) => privacy.loadPrivacy(context)),
+  // Loaded when first shown: a tab used rarely costs the other views nothing. A module that fails
+  // to load cannot show its own error (and the browser keeps the failure until a reload).
+  privacy: (context) =>
+    import("./privacy.js").then(
+      (privacy) => privacy.loadPrivacy(context),
+      (failure) => {
+        status($("erase-error"), "error", "The Privacy tab did not load. Reload the page to try again.");
+        throw failure;
+      },
+    ),
 };
 
 /** What the views share: the signed-in application and a call that signs out on a refused token. */
