@@ -265,6 +265,8 @@ def test_raw_events_diagnostics_and_coverage(local: LocalApi, app: dict[str, str
     expected = api(local, app, "GET", "/diagnostics")
     dropped_reason = next(iter(expected["counts"]["dropped"]))
     assert dropped_reason in diagnostics.stdout and "Recent drops" in diagnostics.stdout
+    words = expected["reasons"][dropped_reason]
+    assert f"{dropped_reason}: {words['meaning']}\n  fix: {words['fix']}\n" in diagnostics.stdout
 
     coverage = countersign("coverage", *where, "--hours", "2", token=token)
     answer = local.call("GET", f"{base}/coverage", token=token, params={"hours": 2})

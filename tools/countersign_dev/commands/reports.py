@@ -9,7 +9,7 @@ from typing import Any
 from countersign.coverage import DEFAULT_HOURS, MAX_HOURS
 from countersign.reporting import DEFAULT_RAW_EVENTS, MAX_RAW_EVENTS
 from countersign_dev.admin_api import AdminClient, Shown, add_admin_command
-from countersign_dev.render import Terminal, cell, count, table
+from countersign_dev.render import Terminal, cell, count, printable, table
 
 
 def register(commands: Any) -> None:
@@ -98,7 +98,22 @@ def diagnostics_tables(answer: dict[str, Any]) -> str:
         table(["OUTCOME", "REASON", "COUNT"], rows)
         + "\nRecent drops\n"
         + table(["AT", "REASON", "ROUTE", "KEY/KID", "EVENTS"], drops, "(no drops)")
+        + _reasons_explained(answer)
     )
+
+
+def _reasons_explained(answer: dict[str, Any]) -> str:
+    """What each reason of this answer means and how to fix it, in the words the API serves with the
+    counts (the console shows the same), for the reasons that occur here only."""
+    counts, explained = answer.get("counts", {}), answer.get("reasons", {})
+    seen = [reason for outcome in ("rejected", "dropped") for reason in counts.get(outcome, {})]
+    seen += [drop.get("reason") for drop in answer.get("recentDrops", [])]
+    lines = [
+        f"{printable(reason)}: {printable(words.get('meaning'))}\n  fix: {printable(words.get('fix'))}\n"
+        for reason in dict.fromkeys(seen)
+        if isinstance(words := explained.get(reason), dict)
+    ]
+    return "\nWhat the reasons mean\n" + "".join(lines) if lines else ""
 
 
 def coverage_tables(answer: dict[str, Any]) -> str:
