@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
 
+from tests.browser.console import Admin
 from tests.support.local import LocalApi, running_local_stack
 from tests.support.tls import TestPki, make_test_pki
 
@@ -60,6 +61,15 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
     ctx = browser.new_context()
     yield ctx
     ctx.close()
+
+
+@pytest.fixture
+def admin(local: LocalApi, context: BrowserContext) -> Iterator[Admin]:
+    """A fresh application, and a page of its own for the console."""
+    page = context.new_page()
+    who = Admin(local, page, local.create_app("Console app"))
+    yield who
+    page.close()
 
 
 @pytest.fixture(scope="session")

@@ -7,30 +7,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-from collections.abc import Iterator
 
-import pytest
 import requests
 from playwright.sync_api import BrowserContext, expect
 
 from tests.browser.conftest import CustomerSite
+from tests.browser.console import SCREENSHOTS, Admin, shoot
 from tests.browser.shop import stored_events
-from tests.browser.test_console import SCREENSHOTS, Admin, shoot
 from tests.support.local import LocalApi
 
 
-@pytest.fixture
-def console_admin(local: LocalApi, context: BrowserContext) -> Iterator[Admin]:
-    page = context.new_page()
-    who = Admin(local, page, local.create_app("Install card app"))
-    yield who
-    page.close()
-
-
 def test_the_install_card_shows_a_filled_snippet_that_works_on_another_origin(
-    console_admin: Admin, customer_site: CustomerSite, local: LocalApi, context: BrowserContext
+    admin: Admin, customer_site: CustomerSite, local: LocalApi, context: BrowserContext
 ) -> None:
-    admin = console_admin.signed_in()
+    admin = admin.signed_in()
     card = admin.page.locator("#install-card")
     expect(card.get_by_role("heading", name="Install the browser SDK")).to_be_visible()
     snippet_box = card.get_by_label("Script tag for this application")

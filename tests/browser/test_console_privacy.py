@@ -5,24 +5,13 @@ suppression lifted by typing the subject's id again; checked against what the AP
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
-import pytest
-from playwright.sync_api import BrowserContext, Route, expect
+from playwright.sync_api import Route, expect
 
-from tests.browser.test_console import Admin, shoot
-from tests.support.local import LocalApi
+from tests.browser.console import Admin, shoot
 
 #: SPEC 9: locally an erasure completes within 60 s of its request.
 ERASURE_MS = 60_000
-
-
-@pytest.fixture
-def privacy_admin(local: LocalApi, context: BrowserContext) -> Iterator[Admin]:
-    page = context.new_page()
-    who = Admin(local, page, local.create_app("Privacy app"))
-    yield who
-    page.close()
 
 
 def _start_session(admin: Admin, visitor: str) -> int:
@@ -38,8 +27,8 @@ def _until_session_status(admin: Admin, visitor: str, expected: int) -> None:
         time.sleep(1)
 
 
-def test_an_erasure_is_requested_followed_to_completion_and_its_suppression_lifted(privacy_admin: Admin) -> None:
-    admin = privacy_admin.signed_in("#privacy")
+def test_an_erasure_is_requested_followed_to_completion_and_its_suppression_lifted(admin: Admin) -> None:
+    admin = admin.signed_in("#privacy")
     page = admin.page
     subject = f"visitor-to-forget-{time.time_ns()}"
     assert _start_session(admin, subject) == 201
@@ -109,8 +98,8 @@ def test_an_erasure_is_requested_followed_to_completion_and_its_suppression_lift
     admin.no_problems()
 
 
-def test_an_erasure_needs_an_id_and_erases_an_account_without_suppressing(privacy_admin: Admin) -> None:
-    admin = privacy_admin.signed_in("#privacy")
+def test_an_erasure_needs_an_id_and_erases_an_account_without_suppressing(admin: Admin) -> None:
+    admin = admin.signed_in("#privacy")
     page = admin.page
     page.locator("#erase-form").get_by_label("Subject", exact=True).select_option("account")
     page.get_by_role("button", name="Erase…").click()
@@ -129,19 +118,19 @@ def test_an_erasure_needs_an_id_and_erases_an_account_without_suppressing(privac
 
 
 def test_a_subject_chosen_before_the_tab_has_loaded_labels_the_id_and_nothing_submits_early(
-    privacy_admin: Admin,
+    admin: Admin,
 ) -> None:
     """The Privacy view shows before its module (privacy.js) has loaded: on a slow link an admin can
     pick Account first. The id's label must still say account, and until the form's handler exists
     Erase… must not submit natively (that would put the subject's id in the page's URL)."""
-    page = privacy_admin.page
+    page = admin.page
     held: list[Route] = []
 
     def hold(route: Route) -> None:
         held.append(route)
 
     page.route("**/console/privacy.js", hold)
-    privacy_admin.signed_in("#privacy")
+    admin.signed_in("#privacy")
     expect(page.get_by_role("heading", level=1, name="Privacy")).to_be_visible()
     deadline = time.monotonic() + 30
     while not held:  # the route's handler runs as the page's events are processed
@@ -154,14 +143,14 @@ def test_a_subject_chosen_before_the_tab_has_loaded_labels_the_id_and_nothing_su
     expect(page.get_by_label("Id of the account to erase")).to_have_value("account-picked-early")
     expect(page.get_by_role("button", name="Erase…")).to_be_enabled()
     assert "account-picked-early" not in page.url
-    privacy_admin.no_problems()
+    admin.no_problems()
 
 
-def test_a_privacy_tab_whose_module_fails_to_load_says_so(privacy_admin: Admin) -> None:
+def test_a_privacy_tab_whose_module_fails_to_load_says_so(admin: Admin) -> None:
     """privacy.js is loaded on first use: if that fails, the tab says so instead of a dead form."""
-    page = privacy_admin.page
+    page = admin.page
     page.route("**/console/privacy.js", lambda route: route.abort())
-    privacy_admin.signed_in("#privacy")
+    admin.signed_in("#privacy")
     expect(page.get_by_role("alert")).to_have_text("The Privacy tab did not load. Reload the page to try again.")
     expect(page.get_by_role("button", name="Erase…")).to_be_disabled()
     shoot(page, "privacy-did-not-load")
