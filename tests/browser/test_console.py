@@ -172,6 +172,44 @@ def test_copy_key_names_and_secrets_and_a_secret_stays_on_one_line(
     page.close()
 
 
+RATE_LIMITED = json.dumps({"error": {"code": "rate_limited", "message": "Over this second's limit: wait a moment."}})
+
+
+def test_a_rate_limited_request_is_asked_again_after_retry_after_and_runs_once(admin: Admin) -> None:
+    """A 429 was refused before it ran: the console waits its Retry-After and asks again, so a busy
+    second (several admins, a page's parallel loads) costs a moment, not an error; a request still
+    refused after three retries shows the API's words."""
+    page = admin.page
+    admin.signed_in()
+    asked: list[str] = []
+    refusals = {"left": 1}
+
+    def over_the_limit(route: Any) -> None:
+        asked.append(route.request.method)
+        if route.request.method == "POST" and refusals["left"]:
+            refusals["left"] -= 1
+            route.fulfill(status=429, headers={"Retry-After": "1"}, content_type="application/json", body=RATE_LIMITED)
+        else:
+            route.continue_()
+
+    page.route(f"**/v1/apps/{admin.app['appId']}/keys", over_the_limit)
+    page.get_by_role("button", name="Generate Key").click()
+    page.get_by_label("Description").fill("busy second")
+    page.get_by_role("button", name="Create", exact=True).click()
+    expect(page.locator("#active-keys tbody tr").filter(has_text="busy second")).to_have_count(1)
+    assert asked[:2] == ["POST", "POST"], asked  # the refused request, then the one that ran
+    assert [key["description"] for key in admin.api("GET", "/keys")["activeKeys"]] == ["busy second"]
+    expect(page.locator("#keys-error")).to_have_text("")
+
+    refusals["left"] = 4  # the first ask and all three retries
+    page.get_by_role("button", name="Generate Key").click()
+    page.get_by_label("Description").fill("very busy second")
+    page.get_by_role("button", name="Create", exact=True).click()
+    expect(page.locator("#keys-error")).to_contain_text("Over this second's limit: wait a moment.", timeout=10_000)
+    assert refusals["left"] == 0 and len(admin.api("GET", "/keys")["activeKeys"]) == 1
+    admin.no_problems()
+
+
 def test_last_use_is_shown_before_revoking(admin: Admin) -> None:
     import jwt
 

@@ -17,9 +17,10 @@ from typing import Any
 
 import requests
 
+from countersign_dev.admin_api import api_session
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COUNTERSIGN = Path(sys.executable).with_name("countersign")
-RATE_LIMITED_ATTEMPTS = 4  # a 429 is asked again after its Retry-After, at most three times
 
 
 @dataclass
@@ -83,27 +84,22 @@ class LocalApi:
         params: dict[str, Any] | None = None,
         retry_rate_limited: bool = True,
     ) -> Reply:
-        """One request, answered. Like every client SPEC 8 describes (the CLI, the console, the SDK),
-        it waits out a 429 `rate_limited` for its Retry-After and asks again: tests share an
-        application across many fast admin calls, and a busy second must not turn a check of one
-        answer into a check of the rate limiter. Tests of the limiter pass `retry_rate_limited=False`.
-        """
+        """One request, answered. Like the CLI (the same session) and the SDK, it waits out a 429
+        for its Retry-After and asks again: tests share an application across many fast admin
+        calls, and a busy second must not turn a check of one answer into a check of the rate
+        limiter. Tests of the limiter pass `retry_rate_limited=False` and see every 429."""
         all_headers = dict(headers or {})
         if token:
             all_headers["Authorization"] = f"Bearer {token}"
-        for attempt in range(RATE_LIMITED_ATTEMPTS):
-            response = requests.request(
+        with api_session() if retry_rate_limited else requests.Session() as http:
+            response = http.request(
                 method, self.url + path, json=json_body, data=data, headers=all_headers, params=params, timeout=30
             )
-            try:
-                body = response.json() if response.content else None
-            except ValueError:
-                body = response.text
-            reply = Reply(response.status_code, body, response.headers)
-            if not (retry_rate_limited and reply.error_code == "rate_limited") or attempt + 1 == RATE_LIMITED_ATTEMPTS:
-                return reply
-            time.sleep(float(reply.headers.get("Retry-After", "1")))
-        raise AssertionError("unreachable")  # the loop returns on its last attempt
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = response.text
+        return Reply(response.status_code, body, response.headers)
 
     def aws_client(self, service: str) -> Any:
         """A boto3 client of the stack's moto server (what the functions read and write)."""

@@ -34,14 +34,44 @@ class AdminApiError(CliError):
         self.code = error.get("code")
 
 
+#: How many times a request answered 429 is asked again, each after the answer's Retry-After.
+RATE_LIMITED_RETRIES = 3
+
+
+def api_session() -> Any:
+    """A requests.Session for the API that waits out a 429 for its Retry-After and asks again, at
+    most RATE_LIMITED_RETRIES times, whatever the method: the API (or its gateway) refuses a
+    rate-limited request before doing anything, so asking again never writes twice. Other errors,
+    503 included, are answered to the caller as they are."""
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    patience = Retry(
+        total=RATE_LIMITED_RETRIES,
+        connect=0,
+        read=0,
+        redirect=0,
+        other=0,
+        status=RATE_LIMITED_RETRIES,
+        status_forcelist=[429],
+        allowed_methods=None,  # every method: a 429 was refused before it ran
+        respect_retry_after_header=True,
+        backoff_factor=0.5,  # only when an answer has no Retry-After
+        raise_on_status=False,  # the last 429 is answered to the caller, as an error it can show
+    )
+    session = requests.Session()
+    session.mount("http://", HTTPAdapter(max_retries=patience))
+    session.mount("https://", HTTPAdapter(max_retries=patience))
+    return session
+
+
 class AdminClient:
     """The admin routes of one application over HTTP; an error answer raises AdminApiError."""
 
     def __init__(self, target: AdminTarget) -> None:
-        import requests
-
         self.target = target
-        self.http = requests.Session()
+        self.http = api_session()
         self.http.headers["Authorization"] = f"Bearer {target.token}"
 
     def call(

@@ -15,6 +15,7 @@ import time
 from typing import Any, TextIO
 from urllib.parse import quote
 
+from countersign_dev.admin_api import api_session
 from countersign_dev.errors import CliError
 from countersign_dev.render import count, json_line, printable, table
 from countersign_dev.target import AdminTarget, add_target_options, resolve
@@ -58,10 +59,8 @@ def masked(value: str) -> str:
 
 class Demo:
     def __init__(self, admin: AdminTarget, lake: Any, out: TextIO) -> None:
-        import requests
-
         self.admin, self.lake, self.out = admin, lake, out
-        self.http = requests.Session()
+        self.http = api_session()
         self.step = 0
 
     # the steps ------------------------------------------------------------------------------

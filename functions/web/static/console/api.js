@@ -4,6 +4,8 @@
 
 const STORAGE_KEY = "countersign.console.session";
 const API_BASE = new URL("./", document.baseURI);
+const RATE_LIMITED_RETRIES = 3;
+const MAX_RETRY_AFTER_SECONDS = 10;
 
 export class ApiError extends Error {
   constructor(status, code, message, detail) {
@@ -40,17 +42,23 @@ export async function call(session, method, path, body, params) {
   const headers = { Authorization: `Bearer ${session.token}` };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
-  try {
-    response = await fetch(url, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      cache: "no-store",
-      credentials: "omit",
-      referrerPolicy: "no-referrer",
-    });
-  } catch {
-    throw new ApiError(0, "network_error", "The API cannot be reached. Check your connection and try again.");
+  for (let retries = 0; ; retries += 1) {
+    try {
+      response = await fetch(url, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        cache: "no-store",
+        credentials: "omit",
+        referrerPolicy: "no-referrer",
+      });
+    } catch {
+      throw new ApiError(0, "network_error", "The API cannot be reached. Check your connection and try again.");
+    }
+    // Over the application's per-second limit: refused before it ran, so any method is asked
+    // again once the answer's Retry-After has passed (as the CLI and the SDK do).
+    if (response.status !== 429 || retries === RATE_LIMITED_RETRIES) break;
+    await new Promise((resolve) => setTimeout(resolve, retryAfterMs(response)));
   }
   let answer = null;
   try {
@@ -66,4 +74,10 @@ export async function call(session, method, path, body, params) {
     throw new ApiError(response.status, "http_error", `The API answered HTTP ${response.status}.`);
   }
   return answer;
+}
+
+/** The wait a 429 asks for (delta-seconds; 1 s when absent or not a number; never above 10 s). */
+function retryAfterMs(response) {
+  const seconds = Number.parseInt(response.headers.get("Retry-After") || "", 10);
+  return Math.min(Number.isFinite(seconds) && seconds >= 0 ? seconds : 1, MAX_RETRY_AFTER_SECONDS) * 1000;
 }
