@@ -52,7 +52,11 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedApi]:
             self.end_headers()
             self.wfile.write(payload)
 
-        do_GET = do_POST = answer
+        def do_GET(self) -> None:
+            self.answer()
+
+        def do_POST(self) -> None:
+            self.answer()
 
         def log_message(self, *_: object) -> None:
             return
