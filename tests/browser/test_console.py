@@ -425,6 +425,35 @@ def test_raw_events_with_a_visitor_filter(admin: Admin) -> None:
     admin.no_problems()
 
 
+def test_raw_events_list_on_page_by_page_to_the_oldest(admin: Admin) -> None:
+    """30 events, 25 a page: Show older events adds the 5 older ones under them, each once, in the
+    API's order; then nothing is left and the button goes."""
+    page = admin.page
+    base = f"/v1/apps/{admin.app['appId']}"
+    start = {"metadata": {"visitor": {"id": "v-pages"}}}
+    session = admin.local.call("POST", f"{base}/sessions", json_body=start).body["sessionId"]
+    now = int(time.time() * 1000)
+    events = [{"type": "track", "name": f"step {n:02}", "timestamp": now + n} for n in range(30)]
+    assert admin.local.call("POST", f"{base}/events", json_body={"sessionId": session, "events": events}).status == 200
+    newest_first = [event["name"] for event in admin.api("GET", "/raw-events?limit=100")["events"]]
+    assert sorted(newest_first) == [event["name"] for event in events]
+
+    admin.signed_in("#raw-events")
+    rows, more = page.locator("#raw-table tbody tr"), page.get_by_role("button", name="Show older events")
+    expect(rows).to_have_count(25)
+    expect(page.locator("#raw-status")).to_contain_text("Older events are left")
+    more.click()
+    expect(rows).to_have_count(30)
+    expect(more).to_be_hidden()
+    assert rows.locator("td:nth-child(3)").all_inner_texts() == newest_first
+    # A new filter starts a new listing from the newest.
+    page.get_by_role("button", name="Filter").click()
+    expect(rows).to_have_count(25)
+    expect(more).to_be_visible()
+    shoot(page, "raw-events-older-left")
+    admin.no_problems()
+
+
 def test_diagnostics(admin: Admin) -> None:
     page = admin.page
     base = f"/v1/apps/{admin.app['appId']}"

@@ -258,6 +258,15 @@ def test_raw_events_diagnostics_and_coverage(local: LocalApi, app: dict[str, str
     assert "unsigned" in raw.stdout
     limited = json.loads(countersign("raw-events", *where, "--limit", "1", "--json", token=token).stdout)
     assert limited["count"] == 1
+    # One event a page, following the line under each table: every event once, newest first.
+    pages, more = [], ["--limit", "1"]
+    while more and len(pages) < 5:
+        page = countersign("raw-events", *where, *more, token=token)
+        assert page.returncode == 0, page.stderr
+        pages.append(page.stdout)
+        hint = re.search(r"^Older events are left: add --cursor (\S+) to list on\.$", page.stdout, re.MULTILINE)
+        more = ["--limit", "1", "--cursor", hint.group(1)] if hint else []
+    assert [re.findall(r"home-v-\w+", page) for page in pages if "home-" in page] == [["home-v-beta"], ["home-v-alpha"]]
     assert "(no accepted events yet)" in countersign("raw-events", *where, "--visitor", "nobody", token=token).stdout
 
     diagnostics = countersign("diagnostics", *where, token=token)

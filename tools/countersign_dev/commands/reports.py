@@ -24,6 +24,9 @@ def register(commands: Any) -> None:
     raw.add_argument(
         "--limit", type=int, metavar="N", help=f"how many (1-{MAX_RAW_EVENTS}, default {DEFAULT_RAW_EVENTS})"
     )
+    raw.add_argument(
+        "--cursor", help="list on, older, from where an earlier answer stopped (the line under its table gives it)"
+    )
     add_admin_command(
         commands,
         "diagnostics",
@@ -44,7 +47,8 @@ def register(commands: Any) -> None:
 
 
 def raw_events(client: AdminClient, args: argparse.Namespace, terminal: Terminal) -> Shown:
-    params = {name: value for name, value in (("visitorId", args.visitor), ("limit", args.limit)) if value is not None}
+    given = (("visitorId", args.visitor), ("limit", args.limit), ("cursor", args.cursor))
+    params = {name: value for name, value in given if value is not None}
     return client.call("GET", "/raw-events", params=params), raw_events_table
 
 
@@ -82,7 +86,10 @@ def raw_events_table(answer: dict[str, Any]) -> str:
         for e in answer.get("events", [])
     ]
     headers = ["RECEIVED", "TYPE", "NAME", "VISITOR", "ACCOUNT", "VERIFIED"]
-    return table(headers, rows, "(no accepted events yet)")
+    shown = table(headers, rows, "(no accepted events yet)")
+    if answer.get("nextCursor"):  # more, older events: the same command with this lists on
+        shown += f"\nOlder events are left: add --cursor {printable(str(answer['nextCursor']))} to list on.\n"
+    return shown
 
 
 def diagnostics_tables(answer: dict[str, Any]) -> str:

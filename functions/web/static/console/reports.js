@@ -18,6 +18,9 @@ export function setUpReports(context) {
     $("raw-visitor").value = "";
     loadRawEvents(ctx).catch(() => {});
   });
+  $("raw-more").addEventListener("click", () => {
+    if (rawListing && rawListing.cursor) showRawEvents(rawListing).catch(() => {});
+  });
   $("diagnostics-refresh").addEventListener("click", () => loadDiagnostics(ctx).catch(() => {}));
   $("coverage-form").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -48,26 +51,47 @@ function compactJson(value) {
   return text.length > 80 ? h("span", { title: text }, `${text.slice(0, 79)}…`) : text;
 }
 
+/** The listing on screen: its filter and page size, the rows so far, where the next page starts. */
+let rawListing = null;
+
 export function loadRawEvents(context) {
   ctx = context;
-  const visitorId = $("raw-visitor").value.trim();
+  rawListing = { visitorId: $("raw-visitor").value.trim(), limit: $("raw-limit").value, rows: [], cursor: undefined };
+  return showRawEvents(rawListing);
+}
+
+/** The next page of `listing` (the first when it has no cursor yet), added under what is shown. */
+function showRawEvents(listing) {
   const line = $("raw-status");
+  const more = $("raw-more");
+  more.disabled = true;
   return withStatus(line, "events", async () => {
-    const answer = await ctx.call("GET", "/raw-events", undefined, { visitorId, limit: $("raw-limit").value });
-    const rows = (answer.events || []).map((event) => [
-      stamp(event.receivedAt),
-      event.type,
-      event.name ?? "—",
-      event.visitorId,
-      event.accountId || "—",
-      verifiedBy(event.verification),
-      compactJson(event.properties),
-    ]);
+    const { visitorId, limit, cursor } = listing;
+    const answer = await ctx.call("GET", "/raw-events", undefined, { visitorId, limit, cursor });
+    if (listing !== rawListing) return; // a newer filter replaced this listing while it loaded
+    listing.rows.push(
+      ...(answer.events || []).map((event) => [
+        stamp(event.receivedAt),
+        event.type,
+        event.name ?? "—",
+        event.visitorId,
+        event.accountId || "—",
+        verifiedBy(event.verification),
+        compactJson(event.properties),
+      ]),
+    );
+    listing.cursor = answer.nextCursor || undefined;
     const empty = visitorId
       ? `No accepted events of visitor “${visitorId}”. Check the id (it is the one your page gives the SDK), or Clear to see every visitor.`
       : "No accepted events yet. Add the SDK to a page of your site (Install Settings has what it needs) and load the page: its events appear here within seconds.";
-    fillTable($("raw-table"), rows, line, empty);
-    if (rows.length) status(line, "", `${plural(rows.length, "event")}, newest first${visitorId ? ` (visitor “${visitorId}”)` : ""}.`);
+    fillTable($("raw-table"), listing.rows, line, empty);
+    more.hidden = !listing.cursor;
+    if (listing.rows.length) {
+      const older = listing.cursor ? " Older events are left: Show older events lists them." : "";
+      status(line, "", `${plural(listing.rows.length, "event")}, newest first${visitorId ? ` (visitor “${visitorId}”)` : ""}.${older}`);
+    }
+  }).finally(() => {
+    more.disabled = false;
   });
 }
 
