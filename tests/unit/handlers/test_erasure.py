@@ -471,65 +471,156 @@ def test_a_suppression_of_an_id_that_needs_percent_encoding_is_lifted_by_it(worl
 # the Iceberg tables ----------------------------------------------------------------------------
 
 
+@dataclass
+class FoldedTables:
+    """Both tables folded from the traffic, in a SQLite catalog the erasure function opens too."""
+
+    traffic: Traffic
+    root: Path
+    settings: Any
+
+    def fold(self) -> None:
+        from countersign.lake import KINDS
+        from countersign.store.lake_objects import LakeObjects
+        from countersign.tables.catalog import open_table
+        from countersign.tables.fold import fold
+
+        lake = LakeObjects(self.traffic.bucket, self.traffic.s3)
+        for kind in KINDS:
+            fold(kind, lambda kind=kind: open_table(kind, self.settings), lake)  # type: ignore[misc]
+
+    def rows(self, kind: str) -> list[dict[str, Any]]:
+        from countersign.tables.catalog import open_table
+
+        return open_table(kind, self.settings).scan().to_arrow().to_pylist()  # type: ignore[arg-type]
+
+    def files_holding(self, needle: str) -> list[Path]:
+        files = [path for path in self.root.rglob("*") if path.is_file()]
+        return [path for path in files if needle.encode() in path.read_bytes()]
+
+    def erasure(self, erasure_id: str) -> dict[str, Any]:
+        status, record = self.traffic.app.admin("GET", f"/erasures/{erasure_id}")
+        assert status == 200, record
+        return dict(record)
+
+
+@pytest.fixture
+def folded(traffic: Traffic, tmp_path: Path) -> FoldedTables:
+    from countersign.tables.catalog import TableSettings
+
+    settings = TableSettings(
+        catalog="sql", namespace="countersign", warehouse=f"file://{tmp_path}/tables", uri=f"sqlite:///{tmp_path}/c.db"
+    )
+    traffic.world.handler("ErasureFunction")  # its template environment first, then the tables of this test
+    for name, value in sql_table_environment(settings).items():
+        traffic.world.monkeypatch.setenv(name, value)
+    tables = FoldedTables(traffic, tmp_path / "tables", settings)
+    tables.fold()
+    return tables
+
+
 def test_an_erasure_deletes_the_subjects_rows_and_every_table_file_that_held_them(
-    traffic: Traffic, tmp_path: Path
+    traffic: Traffic, folded: FoldedTables
 ) -> None:
     """Rows folded before the request: gone from both tables, and no file under the tables'
     location (data, manifests with their column statistics, metadata) still holds the id; the
     other visitor and the other application's same visitor id keep every row; the fold goes on
     from its ledger afterwards, folding nothing twice."""
     from countersign.lake import KINDS
-    from countersign.store.lake_objects import LakeObjects
-    from countersign.tables.catalog import TableSettings, open_table
-    from countersign.tables.fold import fold
 
-    app, other_app, world = traffic.app, traffic.other_app, traffic.world
-    settings = TableSettings(
-        catalog="sql", namespace="countersign", warehouse=f"file://{tmp_path}/tables", uri=f"sqlite:///{tmp_path}/c.db"
-    )
-    world.handler("ErasureFunction")  # its template environment first, then the tables of this test
-    for name, value in sql_table_environment(settings).items():
-        world.monkeypatch.setenv(name, value)
-    lake = LakeObjects(traffic.bucket, traffic.s3)
-
-    def fold_both() -> None:
-        for kind in KINDS:
-            fold(kind, lambda kind=kind: open_table(kind, settings), lake)  # type: ignore[misc]
-
-    def rows(kind: str) -> list[dict[str, Any]]:
-        return open_table(kind, settings).scan().to_arrow().to_pylist()  # type: ignore[arg-type]
-
-    def files_holding(needle: str) -> list[Path]:
-        files = [path for path in Path(tmp_path, "tables").rglob("*") if path.is_file()]
-        return [path for path in files if needle.encode() in path.read_bytes()]
-
-    fold_both()
-    before = {kind: rows(kind) for kind in KINDS}
+    app, other_app = traffic.app, traffic.other_app
+    before = {kind: folded.rows(kind) for kind in KINDS}
     subject_rows = [row for row in before["events"] if row["app_id"] == app.app_id and row["visitor_id"] == VISITOR]
     assert len(subject_rows) == 10
-    assert any(f"/data/app_id={app.app_id}/" in str(path) for path in files_holding(VISITOR))
+    assert any(f"/data/app_id={app.app_id}/" in str(path) for path in folded.files_holding(VISITOR))
 
     status, created = app.admin("POST", "/erasures", {"visitorId": VISITOR})
     assert status == 202
     ran = traffic.run_erasures()
-    done = app.admin("GET", f"/erasures/{created['erasureId']}")[1]
+    done = folded.erasure(created["erasureId"])
     assert ran["completed"] == [created["erasureId"]]
     assert done["status"] == "completed"
     tables = done["stores"]["tables"]
     assert tables["removed"]["events"] == 10 and tables["removed"]["sessions"] == 3  # 2 starts, an update
     assert tables["remaining"] == 0
     for kind in KINDS:
-        after = rows(kind)
+        after = folded.rows(kind)
         assert not [row for row in after if row["app_id"] == app.app_id and row["visitor_id"] == VISITOR]
         # Everything else is untouched, row for row: the other visitor, the other application.
         kept = [row for row in before[kind] if not (row["app_id"] == app.app_id and row["visitor_id"] == VISITOR)]
         assert sorted(map(repr, after)) == sorted(map(repr, kept))
-    assert any(row["app_id"] == other_app.app_id and row["visitor_id"] == VISITOR for row in rows("events"))
-    # The only files left holding the id are the other application's data files (its own visitor).
-    holding = files_holding(VISITOR)
-    assert holding and all(f"/data/app_id={other_app.app_id}/" in str(path) for path in holding)
-    assert any(f"/data/app_id={app.app_id}/" in str(path) for path in files_holding(OTHER))
+    assert any(row["app_id"] == other_app.app_id and row["visitor_id"] == VISITOR for row in folded.rows("events"))
+    _only_the_other_application_holds_the_id(folded)
+    assert any(f"/data/app_id={app.app_id}/" in str(path) for path in folded.files_holding(OTHER))
 
-    fold_both()  # the ledger is still in force: nothing is folded again
+    folded.fold()  # the ledger is still in force: nothing is folded again
     for kind in KINDS:
-        assert len(rows(kind)) == len(before[kind]) - (10 if kind == "events" else 3)
+        assert len(folded.rows(kind)) == len(before[kind]) - (10 if kind == "events" else 3)
+
+
+def _only_the_other_application_holds_the_id(folded: FoldedTables) -> None:
+    """The only files left holding the id are the other application's data files (its own visitor)."""
+    holding = folded.files_holding(VISITOR)
+    assert holding and all(f"/data/app_id={folded.traffic.other_app.app_id}/" in str(path) for path in holding)
+
+
+class Stopped(Exception):
+    """The function stopped here (a timeout, the container lost): not an error the processor expects."""
+
+
+def test_a_run_stopped_after_the_delete_commit_is_finished_by_the_next_run(
+    traffic: Traffic, folded: FoldedTables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped between deleting the rows and expiring the snapshots that still hold them: the next
+    run finds no row to delete, expires those snapshots, deletes their files and completes."""
+    from pyiceberg.catalog.sql import SqlCatalog
+    from pyiceberg.table.update import RemoveSnapshotsUpdate
+
+    commit = SqlCatalog.commit_table
+
+    def stop_before_expiring(self: Any, table: Any, requirements: Any, updates: Any) -> Any:
+        if any(isinstance(update, RemoveSnapshotsUpdate) for update in updates):
+            raise Stopped
+        return commit(self, table, requirements, updates)
+
+    created = traffic.app.admin("POST", "/erasures", {"visitorId": VISITOR})[1]
+    with monkeypatch.context() as patched:
+        patched.setattr(SqlCatalog, "commit_table", stop_before_expiring)
+        with pytest.raises(Stopped):
+            traffic.run_erasures()
+    assert folded.erasure(created["erasureId"])["status"] == "running"
+    subject = (traffic.app.app_id, VISITOR)
+    assert not [row for row in folded.rows("events") if (row["app_id"], row["visitor_id"]) == subject]
+    assert any(f"/data/app_id={traffic.app.app_id}/" in str(path) for path in folded.files_holding(VISITOR))
+
+    assert traffic.run_erasures()["completed"] == [created["erasureId"]]
+    assert folded.erasure(created["erasureId"])["stores"]["tables"]["remaining"] == 0
+    _only_the_other_application_holds_the_id(folded)
+
+
+def test_a_run_stopped_while_deleting_the_files_is_finished_by_the_next_run(
+    traffic: Traffic, folded: FoldedTables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped after expiring the snapshots, at the first data file it deletes: the delete commit's
+    manifests still name those files (as deleted entries), so the next run finds them, deletes
+    them and completes."""
+    from pyiceberg.io.pyarrow import PyArrowFileIO
+
+    delete = PyArrowFileIO.delete
+
+    def stop_at_a_data_file(io: PyArrowFileIO, location: Any) -> None:
+        if str(location).endswith(".parquet"):  # pyiceberg's own commits delete metadata files only
+            raise Stopped
+        delete(io, location)
+
+    created = traffic.app.admin("POST", "/erasures", {"visitorId": VISITOR})[1]
+    with monkeypatch.context() as patched:
+        patched.setattr(PyArrowFileIO, "delete", stop_at_a_data_file)
+        with pytest.raises(Stopped):
+            traffic.run_erasures()
+    assert folded.erasure(created["erasureId"])["status"] == "running"
+    assert any(f"/data/app_id={traffic.app.app_id}/" in str(path) for path in folded.files_holding(VISITOR))
+
+    assert traffic.run_erasures()["completed"] == [created["erasureId"]]
+    assert folded.erasure(created["erasureId"])["stores"]["tables"]["remaining"] == 0
+    _only_the_other_application_holds_the_id(folded)
