@@ -47,7 +47,12 @@ def api_session() -> Any:
     from requests.adapters import HTTPAdapter
     from urllib3.util.retry import Retry
 
-    patience = Retry(
+    class RateLimitedOnly(Retry):
+        # urllib3 also asks again after any 413 or 503 that carries Retry-After; a 503 may come
+        # after a write (a generated key), so only a 429 is asked again here.
+        RETRY_AFTER_STATUS_CODES = frozenset({429})
+
+    patience = RateLimitedOnly(
         total=RATE_LIMITED_RETRIES,
         connect=0,
         read=0,

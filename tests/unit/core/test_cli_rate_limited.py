@@ -47,8 +47,8 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedApi]:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
-            if status == 429:
-                self.send_header("Retry-After", "0")  # the API says 1; 0 keeps the test fast
+            if status in (429, 503):  # as the API answers both (it says 1 s or more; 0 keeps this fast)
+                self.send_header("Retry-After", "0")
             self.end_headers()
             self.wfile.write(payload)
 
