@@ -16,4 +16,4 @@ from countersign.observability import logger, metrics
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return erasure_run.run_queue().to_json()
+    return erasure_run.run_queue(context.get_remaining_time_in_millis).to_json()

@@ -81,6 +81,11 @@ class World:
             self.handlers[function] = getattr(module, spec.handler)
         return self.handlers[function]
 
+    def context(self, function: str) -> LambdaContext:
+        """A Lambda context with the function's Timeout and MemorySize from template.yaml."""
+        spec = tpl.functions(self.template)[function]
+        return LambdaContext(function, spec.timeout, spec.memory_mb)
+
     def function_for(self, event: dict[str, Any]) -> str:
         """Which function template.yaml routes this event to (specific method before ANY)."""
         for route in tpl.routes(self.template):

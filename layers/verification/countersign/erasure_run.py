@@ -15,16 +15,22 @@ verification started (`through_ms`), so a subject who comes back later (not supp
 An erasure that finds something left after its verification stays `running` and is taken again by
 the next run; after MAX_ATTEMPTS runs it is `failed` (the alarm on erasures past their deadline
 fires for it either way). Nothing here logs a subject's id.
+
+A run starts no new piece of work (a store's step, a chunk of landing objects) with less than
+SAFETY_MS of its invocation left: it saves where its pass stands in the record (`Pass`: the store,
+the last landing key done, what was removed and found so far) and the next run goes on from there,
+so an application with more landing objects than one run can read still has its erasure completed.
+A run that stopped for time made progress: it does not count as an attempt.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -37,6 +43,11 @@ from countersign.store.lake_objects import LakeObjects, lake_objects
 from countersign.subjects import open_subject
 
 MAX_ATTEMPTS = 10
+#: Milliseconds of the invocation a new piece of work needs at least (a store's step, a chunk of
+#: landing objects; the tables step rewrites data files): with less, the run saves its pass and ends.
+SAFETY_MS = 120_000
+#: Landing objects read (and rewritten) between two looks at the clock.
+LANDING_CHUNK = 256
 _READ_THREADS = 16
 
 
@@ -66,13 +77,64 @@ class StoreReport:
         return {"removed": self.removed, "remaining": self.remaining}
 
 
-#: A store that holds the subject's data, as the processor erases it: erase(subject) -> what it
-#: removed; count(subject) -> what a verification pass still finds.
+class OutOfTime(Exception):
+    """Less than SAFETY_MS of the invocation is left: the pass is saved for the next run."""
+
+
+@dataclass
+class Pass:
+    """Where an erasure's pass stands: `erase` then `verify`, store by store in `store_steps()`
+    order; within the landing store, the last object key done. Saved in the record when a run
+    stops for time or on a failing dependency, so that the next run goes on from there."""
+
+    phase: Literal["erase", "verify"] = "erase"
+    store: str = "dataTable"
+    after: str | None = None  # the landing object last done, in key order
+    removed: dict[str, dict[str, int]] = field(default_factory=dict)
+    remaining: dict[str, int] = field(default_factory=dict)
+    verify_from_ms: int | None = None  # when the verification started: the erased data's bound
+
+    @classmethod
+    def resume(cls, progress: dict[str, Any]) -> Pass:
+        return cls(**progress) if progress else cls()
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Cursor:
+    """One store's part of a pass: what it has removed or found so far, where it stands, and the
+    run's clock (`passed` saves a landing position and stops the run when its time is nearly up)."""
+
+    run: Pass
+    keep_going: Callable[[], bool]
+
+    def removed(self, counts: dict[str, int]) -> None:
+        totals = self.run.removed.setdefault(self.run.store, {})
+        for name, value in counts.items():
+            totals[name] = totals.get(name, 0) + value
+
+    def found(self, count: int) -> None:
+        self.run.remaining[self.run.store] = self.run.remaining.get(self.run.store, 0) + count
+
+    @property
+    def after(self) -> str | None:
+        return self.run.after
+
+    def passed(self, key: str) -> None:
+        self.run.after = key
+        if not self.keep_going():
+            raise OutOfTime
+
+
+#: A store that holds the subject's data, as the processor erases it: erase(subject, cursor) adds
+#: what it removed; count(subject, cursor) adds what a verification pass still finds.
 @dataclass(frozen=True)
 class StoreStep:
     name: str
-    erase: Callable[[Subject], dict[str, int]]
-    count: Callable[[Subject], int]
+    erase: Callable[[Subject, Cursor], None]
+    count: Callable[[Subject, Cursor], None]
 
 
 @dataclass
@@ -85,19 +147,26 @@ class RunReport:
         return {"processed": self.processed, "completed": self.completed, "pastDeadline": self.past_deadline}
 
 
-def run_queue(*, now: Callable[[], float] = time.time) -> RunReport:
-    """One scheduled run: each application's oldest queued erasure, one after another."""
+def run_queue(time_left_ms: Callable[[], int] | None = None, *, now: Callable[[], float] = time.time) -> RunReport:
+    """One scheduled run: each application's oldest queued erasure, one after another, while
+    `time_left_ms` (the invocation's remaining time) leaves room for more work."""
+
+    def keep_going() -> bool:
+        return time_left_ms is None or time_left_ms() > SAFETY_MS
+
     store = erasure_store()
     report = RunReport()
     taken: set[str] = set()
     for app_id, erasure_id in store.queued():
+        if not keep_going():
+            break  # the next run takes the rest of the queue
         record = store.get(app_id, erasure_id)
         if record is None or app_id in taken:
             continue
         taken.add(app_id)  # one at a time per application: its next erasure waits for the next run
         if record.status in ("pending", "running"):
             report.processed.append(erasure_id)
-            if process(record, now=now):
+            if process(record, now=now, keep_going=keep_going):
                 report.completed.append(erasure_id)
     report.past_deadline = sum(
         1
@@ -115,8 +184,11 @@ def run_queue(*, now: Callable[[], float] = time.time) -> RunReport:
     return report
 
 
-def process(record: ErasureRecord, *, now: Callable[[], float] = time.time) -> bool:
-    """Erase one subject everywhere and verify; True when the erasure completed."""
+def process(
+    record: ErasureRecord, *, now: Callable[[], float] = time.time, keep_going: Callable[[], bool] = lambda: True
+) -> bool:
+    """Erase one subject everywhere and verify, going on from where an earlier run stopped for
+    time; True when the erasure completed."""
     store = erasure_store()
     if record.sealed_subject is None:
         record.status, record.last_error = "failed", "The subject of this erasure cannot be read."
@@ -125,27 +197,58 @@ def process(record: ErasureRecord, *, now: Callable[[], float] = time.time) -> b
     subject = Subject(record.app_id, record.kind, open_subject(record.app_id, record.erasure_id, record.sealed_subject))
     record.status, record.attempts = "running", record.attempts + 1
     store.save(record)
+    run = Pass.resume(record.progress)
     try:
-        reports = {step.name: StoreReport(removed=step.erase(subject)) for step in store_steps()}
-        through_ms = int(now() * 1000)  # everything received before the verification is erased
-        for step in store_steps():
-            reports[step.name].remaining = step.count(subject)
-    except ApiError as error:  # a dependency failed: the next run takes it again
+        _go_on(run, subject, now=now, keep_going=keep_going)
+    except OutOfTime:
+        # Progress, not a failure: the next run goes on from here.
+        record.progress, record.attempts = run.to_json(), record.attempts - 1
+        store.save(record)
+        logger.info("erasure goes on in the next run", extra={"erasure_id": record.erasure_id, "phase": run.phase})
+        return False
+    except ApiError as error:  # a dependency failed: the next run goes on from where this one stood
+        record.progress = run.to_json()
         record.last_error = f"{error.code}: {error.message}"
         record.status = "failed" if record.attempts >= MAX_ATTEMPTS else "running"
         store.save(record)
         logger.warning("erasure interrupted", extra={"erasure_id": record.erasure_id, "error_code": error.code})
         return False
-    record.stores = _merged(record.stores, reports)
+    reports = {
+        step.name: StoreReport(run.removed.get(step.name, {}), run.remaining.get(step.name, 0))
+        for step in store_steps()
+    }
+    record.stores, record.progress = _merged(record.stores, reports), {}
     if any(report.remaining for report in reports.values()):
         record.status = "failed" if record.attempts >= MAX_ATTEMPTS else "running"
         record.last_error = "A verification pass still found the subject's data; the next run erases it again."
         store.save(record)
         return False
     record.status, record.completed_at, record.last_error = "completed", clock.now_iso(), None
+    through_ms = run.verify_from_ms if run.verify_from_ms is not None else int(now() * 1000)
     store.complete(record, through_ms=through_ms, requested_ms=_requested_ms(record))
     logger.info("erasure completed", extra={"erasure_id": record.erasure_id, "app_id": record.app_id})
     return True
+
+
+def _go_on(run: Pass, subject: Subject, *, now: Callable[[], float], keep_going: Callable[[], bool]) -> None:
+    """Carry `run` to the end of its verification, or raise OutOfTime with it saved where it stands."""
+    steps = store_steps()
+    names = [step.name for step in steps]
+    while True:
+        if not keep_going():
+            raise OutOfTime
+        if run.phase == "verify" and run.verify_from_ms is None:
+            run.verify_from_ms = int(now() * 1000)  # everything received before it is erased
+        step = steps[names.index(run.store)]
+        cursor = Cursor(run, keep_going)
+        (step.erase if run.phase == "erase" else step.count)(subject, cursor)
+        run.after = None
+        if step is not steps[-1]:
+            run.store = names[names.index(run.store) + 1]
+        elif run.phase == "erase":
+            run.phase, run.store = "verify", names[0]
+        else:
+            return
 
 
 def store_steps() -> list[StoreStep]:
@@ -153,7 +256,11 @@ def store_steps() -> list[StoreStep]:
     fold reads no longer hold the subject when its rows go."""
     steps = [
         StoreStep("dataTable", _erase_data_table, _count_data_table),
-        StoreStep("landing", lambda subject: _erase_landing(subject, lake_objects()), _count_landing),
+        StoreStep(
+            "landing",
+            lambda subject, cursor: _erase_landing(subject, cursor, lake_objects()),
+            lambda subject, cursor: _count_landing(subject, cursor, lake_objects()),
+        ),
     ]
     if os.environ.get("TABLES_CATALOG"):  # the function carries the tables layer (template.yaml)
         steps.append(StoreStep("tables", _erase_tables, _count_tables))
@@ -163,40 +270,39 @@ def store_steps() -> list[StoreStep]:
 # the Iceberg tables ----------------------------------------------------------------------------
 
 
-def _erase_tables(subject: Subject) -> dict[str, int]:
+def _erase_tables(subject: Subject, cursor: Cursor) -> None:
     from countersign.tables import erasure as tables  # pyiceberg: only this function loads it
 
-    return tables.erase(subject.app_id, subject.kind, subject.subject_id)
+    cursor.removed(tables.erase(subject.app_id, subject.kind, subject.subject_id))
 
 
-def _count_tables(subject: Subject) -> int:
+def _count_tables(subject: Subject, cursor: Cursor) -> None:
     from countersign.tables import erasure as tables
 
-    return tables.count(subject.app_id, subject.kind, subject.subject_id)
+    cursor.found(tables.count(subject.app_id, subject.kind, subject.subject_id))
 
 
 # DataTable -------------------------------------------------------------------------------------
 
 
-def _erase_data_table(subject: Subject) -> dict[str, int]:
+def _erase_data_table(subject: Subject, cursor: Cursor) -> None:
     data = data_store()
     found = data.subject_items(subject.app_id, subject.kind, subject.subject_id)
     # Events and receipts first: a session left for last still lets a retry find what is left.
     data.delete_items(found.events + found.receipts)
     data.delete_items(found.sessions)
-    return {"sessions": len(found.sessions), "events": len(found.events), "receipts": len(found.receipts)}
+    cursor.removed({"sessions": len(found.sessions), "events": len(found.events), "receipts": len(found.receipts)})
 
 
-def _count_data_table(subject: Subject) -> int:
-    return data_store().subject_items(subject.app_id, subject.kind, subject.subject_id).count
+def _count_data_table(subject: Subject, cursor: Cursor) -> None:
+    cursor.found(data_store().subject_items(subject.app_id, subject.kind, subject.subject_id).count)
 
 
 # landing ---------------------------------------------------------------------------------------
 
 
-def _erase_landing(subject: Subject, lake: LakeObjects) -> dict[str, int]:
+def _erase_landing(subject: Subject, cursor: Cursor, lake: LakeObjects) -> None:
     """Rewrite only the objects that hold the subject's lines (every object is read once)."""
-    removed = {"lines": 0, "objectsRewritten": 0, "objectsDeleted": 0}
 
     def erase(key: str) -> tuple[int, bool] | None:
         records = lake.read(key)
@@ -206,27 +312,30 @@ def _erase_landing(subject: Subject, lake: LakeObjects) -> dict[str, int]:
         lake.rewrite(key, kept)
         return len(records) - len(kept), not kept
 
-    for result in _each_object(subject.app_id, lake, erase):
-        if result is None:
-            continue
-        lines, deleted = result
-        removed["lines"] += lines
-        removed["objectsDeleted" if deleted else "objectsRewritten"] += 1
-    return removed
+    # Every counter is reported, zeros included: the proof says what was looked at.
+    cursor.removed({"lines": 0, "objectsRewritten": 0, "objectsDeleted": 0})
+    for result in _each_object(subject.app_id, lake, erase, cursor):
+        if result is not None:
+            lines, deleted = result
+            cursor.removed({"lines": lines, "objectsDeleted" if deleted else "objectsRewritten": 1})
 
 
-def _count_landing(subject: Subject) -> int:
-    lake = lake_objects()
-    counts: list[int] = _each_object(
-        subject.app_id, lake, lambda key: sum(1 for record in lake.read(key) if subject.holds(record))
-    )
-    return sum(counts)
+def _count_landing(subject: Subject, cursor: Cursor, lake: LakeObjects) -> None:
+    for found in _each_object(
+        subject.app_id, lake, lambda key: sum(1 for record in lake.read(key) if subject.holds(record)), cursor
+    ):
+        cursor.found(found)
 
 
-def _each_object(app_id: str, lake: LakeObjects, work: Callable[[str], Any]) -> list[Any]:
-    keys = lake.app_object_keys(app_id)
+def _each_object(app_id: str, lake: LakeObjects, work: Callable[[str], Any], cursor: Cursor) -> Iterator[Any]:
+    """`work` on each landing object of the application after the cursor's, in key order, a chunk
+    at a time; the cursor passes each chunk's last key (and stops the run when time is short)."""
+    keys = sorted(key for key in lake.app_object_keys(app_id) if cursor.after is None or key > cursor.after)
     with ThreadPoolExecutor(max_workers=_READ_THREADS, thread_name_prefix="erasure-lake") as pool:
-        return list(pool.map(work, keys))
+        for start in range(0, len(keys), LANDING_CHUNK):
+            chunk = keys[start : start + LANDING_CHUNK]
+            yield from pool.map(work, chunk)
+            cursor.passed(chunk[-1])
 
 
 # helpers ---------------------------------------------------------------------------------------

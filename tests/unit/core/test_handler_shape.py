@@ -15,7 +15,7 @@ STREAM_FUNCTIONS = {
     "export": "return export.deliver(event.get('Records') or [], lake_objects())",
     "tables": "return tasks.run(str(event.get('task', '')), context.get_remaining_time_in_millis)",
     # scheduled too: its handler is one call of its module
-    "erasure": "return erasure_run.run_queue().to_json()",
+    "erasure": "return erasure_run.run_queue(context.get_remaining_time_in_millis).to_json()",
 }
 FUNCTIONS = [path for path in ALL_FUNCTIONS if path.parent.name not in STREAM_FUNCTIONS]
 DECORATORS = {"inject_lambda_context", "log_metrics"}

@@ -65,6 +65,9 @@ class ErasureRecord:
     last_error: str | None = None
     #: The subject's id encrypted by KMS (`countersign.subjects.seal_subject`), until completion.
     sealed_subject: bytes | None = None
+    #: Where a pass stopped for want of time, for the next run to go on from (`erasure_run.Pass`);
+    #: empty when the next run starts a pass of its own. Never an id: store names, counts, keys.
+    progress: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -309,6 +312,8 @@ def _erasure_item(record: ErasureRecord) -> dict[str, Any]:
         item["lastError"] = string(record.last_error)
     if record.sealed_subject and record.status not in ("completed", "failed"):
         item["sealedSubject"] = {"B": record.sealed_subject}
+    if record.progress and record.status == "running":
+        item["progress"] = string(json.dumps(record.progress, separators=(",", ":")))
     return item
 
 
@@ -329,6 +334,7 @@ def _erasure_from_item(app_id: str, item: dict[str, Any]) -> ErasureRecord:
         attempts=int(item["attempts"]["N"]),
         last_error=item.get("lastError", {}).get("S"),
         sealed_subject=bytes(item["sealedSubject"]["B"]) if "sealedSubject" in item else None,
+        progress=json.loads(item["progress"]["S"]) if "progress" in item else {},
     )
 
 
