@@ -626,29 +626,18 @@ class Stopped(Exception):
     """The function stopped here (a timeout, the container lost): not an error the processor expects."""
 
 
-def test_a_run_stopped_after_the_delete_commit_is_finished_by_the_next_run(
-    traffic: Traffic, folded: FoldedTables, monkeypatch: pytest.MonkeyPatch
+def _stopped_then_finished_by_the_next_run(
+    folded: FoldedTables, monkeypatch: pytest.MonkeyPatch, target: Any, name: str, stand_in: Any
 ) -> None:
-    """Stopped between deleting the rows and expiring the snapshots that still hold them: the next
-    run finds no row to delete, expires those snapshots, deletes their files and completes."""
-    from pyiceberg.catalog.sql import SqlCatalog
-    from pyiceberg.table.update import RemoveSnapshotsUpdate
-
-    commit = SqlCatalog.commit_table
-
-    def stop_before_expiring(self: Any, table: Any, requirements: Any, updates: Any) -> Any:
-        if any(isinstance(update, RemoveSnapshotsUpdate) for update in updates):
-            raise Stopped
-        return commit(self, table, requirements, updates)
-
+    """A run whose `target.name` is `stand_in` (which raises Stopped at its moment) stops with the
+    erasure `running` and the subject's data files still there; the next run completes it."""
+    traffic = folded.traffic
     created = traffic.app.admin("POST", "/erasures", {"visitorId": VISITOR})[1]
     with monkeypatch.context() as patched:
-        patched.setattr(SqlCatalog, "commit_table", stop_before_expiring)
+        patched.setattr(target, name, stand_in)
         with pytest.raises(Stopped):
             traffic.run_erasures()
     assert folded.erasure(created["erasureId"])["status"] == "running"
-    subject = (traffic.app.app_id, VISITOR)
-    assert not [row for row in folded.rows("events") if (row["app_id"], row["visitor_id"]) == subject]
     assert any(f"/data/app_id={traffic.app.app_id}/" in str(path) for path in folded.files_holding(VISITOR))
 
     assert traffic.run_erasures()["completed"] == [created["erasureId"]]
@@ -656,8 +645,32 @@ def test_a_run_stopped_after_the_delete_commit_is_finished_by_the_next_run(
     _only_the_other_application_holds_the_id(folded)
 
 
+def test_a_run_stopped_after_the_delete_commit_is_finished_by_the_next_run(
+    folded: FoldedTables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped between deleting the rows and expiring the snapshots that still hold them: the next
+    run finds no row to delete, expires those snapshots, deletes their files and completes."""
+    from pyiceberg.catalog.sql import SqlCatalog
+    from pyiceberg.table.update import RemoveSnapshotsUpdate
+
+    commit = SqlCatalog.commit_table
+    rows_deleted: list[bool] = []
+
+    def stop_before_expiring(self: Any, table: Any, requirements: Any, updates: Any) -> Any:
+        if any(isinstance(update, RemoveSnapshotsUpdate) for update in updates):
+            subject = (folded.traffic.app.app_id, VISITOR)
+            rows_deleted.append(
+                not [row for row in folded.rows("events") if (row["app_id"], row["visitor_id"]) == subject]
+            )
+            raise Stopped
+        return commit(self, table, requirements, updates)
+
+    _stopped_then_finished_by_the_next_run(folded, monkeypatch, SqlCatalog, "commit_table", stop_before_expiring)
+    assert rows_deleted == [True]  # it stopped with the rows deleted and their snapshots not expired
+
+
 def test_a_run_stopped_while_deleting_the_files_is_finished_by_the_next_run(
-    traffic: Traffic, folded: FoldedTables, monkeypatch: pytest.MonkeyPatch
+    folded: FoldedTables, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Stopped after expiring the snapshots, at the first data file it deletes: the delete commit's
     manifests still name those files (as deleted entries), so the next run finds them, deletes
@@ -671,14 +684,4 @@ def test_a_run_stopped_while_deleting_the_files_is_finished_by_the_next_run(
             raise Stopped
         delete(io, location)
 
-    created = traffic.app.admin("POST", "/erasures", {"visitorId": VISITOR})[1]
-    with monkeypatch.context() as patched:
-        patched.setattr(PyArrowFileIO, "delete", stop_at_a_data_file)
-        with pytest.raises(Stopped):
-            traffic.run_erasures()
-    assert folded.erasure(created["erasureId"])["status"] == "running"
-    assert any(f"/data/app_id={traffic.app.app_id}/" in str(path) for path in folded.files_holding(VISITOR))
-
-    assert traffic.run_erasures()["completed"] == [created["erasureId"]]
-    assert folded.erasure(created["erasureId"])["stores"]["tables"]["remaining"] == 0
-    _only_the_other_application_holds_the_id(folded)
+    _stopped_then_finished_by_the_next_run(folded, monkeypatch, PyArrowFileIO, "delete", stop_at_a_data_file)
