@@ -442,15 +442,21 @@ def test_raw_events_list_on_page_by_page_to_the_oldest(admin: Admin) -> None:
     rows, more = page.locator("#raw-table tbody tr"), page.get_by_role("button", name="Show older events")
     expect(rows).to_have_count(25)
     expect(page.locator("#raw-status")).to_contain_text("Older events are left")
-    more.click()
+    more.dblclick()  # one page is asked for, once
     expect(rows).to_have_count(30)
     expect(more).to_be_hidden()
     assert rows.locator("td:nth-child(3)").all_inner_texts() == newest_first
-    # A new filter starts a new listing from the newest.
+    # A new filter starts a new listing from the newest; from the keyboard, the last page leaves
+    # the focus on the line that counts the events (the button it was on is gone).
     page.get_by_role("button", name="Filter").click()
     expect(rows).to_have_count(25)
     expect(more).to_be_visible()
     shoot(page, "raw-events-older-left")
+    more.focus()
+    page.keyboard.press("Enter")
+    expect(rows).to_have_count(30)
+    expect(page.locator("#raw-status")).to_be_focused()
+    expect(page.locator("#raw-status")).to_have_text("30 events, newest first.")
     admin.no_problems()
 
 

@@ -56,19 +56,35 @@ let rawListing = null;
 
 export function loadRawEvents(context) {
   ctx = context;
-  rawListing = { visitorId: $("raw-visitor").value.trim(), limit: $("raw-limit").value, rows: [], cursor: undefined };
+  rawListing = { visitorId: $("raw-visitor").value.trim(), limit: $("raw-limit").value, rows: [], cursor: undefined, loading: false };
+  $("raw-more").hidden = true; // until this listing's first page says whether older events are left
   return showRawEvents(rawListing);
 }
 
-/** The next page of `listing` (the first when it has no cursor yet), added under what is shown. */
-function showRawEvents(listing) {
+/**
+ * The next page of `listing` (the first when it has no cursor yet), added under what is shown.
+ * A listing loads one page at a time; an answer for a listing a newer filter replaced changes
+ * nothing on the page (neither its rows, nor the button, nor the status line).
+ */
+async function showRawEvents(listing) {
+  if (listing.loading) return;
   const line = $("raw-status");
   const more = $("raw-more");
-  more.disabled = true;
-  return withStatus(line, "events", async () => {
+  // The button stays enabled while a page loads (a click then does nothing): disabling it would
+  // take the keyboard focus away from it.
+  listing.loading = true;
+  more.setAttribute("aria-busy", "true");
+  status(line, "loading", "Loading events…");
+  try {
     const { visitorId, limit, cursor } = listing;
-    const answer = await ctx.call("GET", "/raw-events", undefined, { visitorId, limit, cursor });
-    if (listing !== rawListing) return; // a newer filter replaced this listing while it loaded
+    let answer;
+    try {
+      answer = await ctx.call("GET", "/raw-events", undefined, { visitorId, limit, cursor });
+    } catch (error) {
+      if (listing === rawListing) status(line, "error", `The events could not be loaded. ${describe(error)}`);
+      throw error;
+    }
+    if (listing !== rawListing) return;
     listing.rows.push(
       ...(answer.events || []).map((event) => [
         stamp(event.receivedAt),
@@ -85,14 +101,17 @@ function showRawEvents(listing) {
       ? `No accepted events of visitor “${visitorId}”. Check the id (it is the one your page gives the SDK), or Clear to see every visitor.`
       : "No accepted events yet. Add the SDK to a page of your site (Install Settings has what it needs) and load the page: its events appear here within seconds.";
     fillTable($("raw-table"), listing.rows, line, empty);
-    more.hidden = !listing.cursor;
     if (listing.rows.length) {
       const older = listing.cursor ? " Older events are left: Show older events lists them." : "";
       status(line, "", `${plural(listing.rows.length, "event")}, newest first${visitorId ? ` (visitor “${visitorId}”)` : ""}.${older}`);
     }
-  }).finally(() => {
-    more.disabled = false;
-  });
+    const focused = document.activeElement === more;
+    more.hidden = !listing.cursor;
+    if (focused && more.hidden) line.focus(); // the last page: the count says where the list ends
+  } finally {
+    listing.loading = false;
+    if (listing === rawListing) more.removeAttribute("aria-busy");
+  }
 }
 
 function total(counts) {
