@@ -36,6 +36,8 @@ class AdminApiError(CliError):
 
 #: How many times a request answered 429 is asked again, each after the answer's Retry-After.
 RATE_LIMITED_RETRIES = 3
+#: The longest Retry-After waited out (the API says 1 s; the console caps it the same way).
+MAX_RETRY_AFTER_SECONDS = 10
 
 
 def api_session() -> Any:
@@ -55,13 +57,14 @@ def api_session() -> Any:
     patience = RateLimitedOnly(
         total=RATE_LIMITED_RETRIES,
         connect=0,
-        read=0,
+        read=False,  # a read timeout is raised as itself, not as a failed connection
         redirect=0,
         other=0,
         status=RATE_LIMITED_RETRIES,
         status_forcelist=[429],
         allowed_methods=None,  # every method: a 429 was refused before it ran
         respect_retry_after_header=True,
+        retry_after_max=MAX_RETRY_AFTER_SECONDS,
         backoff_factor=0.5,  # only when an answer has no Retry-After
         raise_on_status=False,  # the last 429 is answered to the caller, as an error it can show
     )

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import urllib3.util.retry
 
-from countersign_dev.admin_api import RATE_LIMITED_RETRIES
+from countersign_dev.admin_api import MAX_RETRY_AFTER_SECONDS, RATE_LIMITED_RETRIES
 from countersign_dev.cli import main
 
 TOKEN = "csa_" + "t" * 43
@@ -31,12 +32,16 @@ class ScriptedApi:
     script: list[tuple[int, dict[str, object]]] = field(default_factory=list)
     asked: list[tuple[str, str]] = field(default_factory=list)
     url: str = ""
+    retry_after: str = "1"  # what the API says with a 429 or a 503
+    waits: list[float] = field(default_factory=list)  # what the client slept between asks
 
 
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedApi]:
     monkeypatch.setenv("COUNTERSIGN_ADMIN_TOKEN", TOKEN)
     scripted = ScriptedApi()
+    # urllib3's waits are recorded, not slept: the tests say how long, and stay fast.
+    monkeypatch.setattr(urllib3.util.retry.time, "sleep", scripted.waits.append)
 
     class Answer(BaseHTTPRequestHandler):
         def answer(self) -> None:
@@ -47,8 +52,8 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedApi]:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
-            if status in (429, 503):  # as the API answers both (it says 1 s or more; 0 keeps this fast)
-                self.send_header("Retry-After", "0")
+            if status in (429, 503):  # as the API answers both
+                self.send_header("Retry-After", scripted.retry_after)
             self.end_headers()
             self.wfile.write(payload)
 
@@ -78,6 +83,13 @@ def test_a_rate_limited_read_is_asked_again_and_answered(api: ScriptedApi, capsy
     assert main(["keys", "list", "--api", api.url, "--app", "app_x", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == KEYS[1]
     assert api.asked == [("GET", "/v1/apps/app_x/keys")] * 3
+    assert api.waits == [1, 1]  # each answer's Retry-After
+
+
+def test_a_long_retry_after_is_waited_at_most_the_cap(api: ScriptedApi, capsys: pytest.CaptureFixture[str]) -> None:
+    api.script, api.retry_after = [RATE_LIMITED, KEYS], "3600"
+    assert main(["keys", "list", "--api", api.url, "--app", "app_x", "--json"]) == 0
+    assert api.waits == [MAX_RETRY_AFTER_SECONDS]
 
 
 def test_a_rate_limited_write_is_asked_again_once_it_may_run(
