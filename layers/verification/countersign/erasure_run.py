@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -95,8 +95,15 @@ class Pass:
     verify_from_ms: int | None = None  # when the verification started: the erased data's bound
 
     @classmethod
-    def resume(cls, progress: dict[str, Any]) -> Pass:
-        return cls(**progress) if progress else cls()
+    def resume(cls, progress: dict[str, Any], stores: list[str]) -> Pass:
+        """The pass saved in `progress`, or a new one when there is none or it names a store this
+        function no longer has (a pass must never stop the erasure from going on)."""
+        known = {name: value for name, value in progress.items() if name in cls.__dataclass_fields__}
+        try:
+            saved = cls(**known)
+        except TypeError:
+            return cls()
+        return saved if saved.phase in ("erase", "verify") and saved.store in stores else cls()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,6 +116,7 @@ class Cursor:
 
     run: Pass
     keep_going: Callable[[], bool]
+    save: Callable[[], None]  # keeps the pass in the record: a run that dies goes on from here
 
     def removed(self, counts: dict[str, int]) -> None:
         totals = self.run.removed.setdefault(self.run.store, {})
@@ -124,6 +132,7 @@ class Cursor:
 
     def passed(self, key: str) -> None:
         self.run.after = key
+        self.save()
         if not self.keep_going():
             raise OutOfTime
 
@@ -187,27 +196,41 @@ def run_queue(time_left_ms: Callable[[], int] | None = None, *, now: Callable[[]
 def process(
     record: ErasureRecord, *, now: Callable[[], float] = time.time, keep_going: Callable[[], bool] = lambda: True
 ) -> bool:
-    """Erase one subject everywhere and verify, going on from where an earlier run stopped for
-    time; True when the erasure completed."""
+    """Erase one subject everywhere and verify, going on from where an earlier run stopped; True
+    when the erasure completed.
+
+    `attempts` counts the runs that made no progress: a run is counted when it starts and uncounted
+    as soon as it saves progress (a finished step, a chunk of landing objects). So a run that keeps
+    dying at the same point (a timeout, a crash) fails the erasure after MAX_ATTEMPTS runs, while a
+    long pass that moves on every run never does."""
     store = erasure_store()
     if record.sealed_subject is None:
         record.status, record.last_error = "failed", "The subject of this erasure cannot be read."
         store.save(record)
         return False
-    subject = Subject(record.app_id, record.kind, open_subject(record.app_id, record.erasure_id, record.sealed_subject))
-    record.status, record.attempts = "running", record.attempts + 1
-    store.save(record)
-    run = Pass.resume(record.progress)
-    try:
-        _go_on(run, subject, now=now, keep_going=keep_going)
-    except OutOfTime:
-        # Progress, not a failure: the next run goes on from here.
-        record.progress, record.attempts = run.to_json(), record.attempts - 1
+    if record.attempts >= MAX_ATTEMPTS:  # runs that ended without progress: timeouts, crashes
+        record.status = "failed"
+        record.last_error = record.last_error or f"{MAX_ATTEMPTS} runs ended without progress: see the function's logs."
         store.save(record)
+        return False
+    subject = Subject(record.app_id, record.kind, open_subject(record.app_id, record.erasure_id, record.sealed_subject))
+    before = record.attempts
+    record.status, record.attempts = "running", before + 1
+    store.save(record)
+    run = Pass.resume(record.progress, [step.name for step in store_steps()])
+
+    def save() -> None:
+        record.progress, record.attempts = run.to_json(), before
+        store.save(record)
+
+    try:
+        _go_on(run, subject, now=now, keep_going=keep_going, save=save)
+    except OutOfTime:
+        save()  # progress, not a failure: the next run goes on from here
         logger.info("erasure goes on in the next run", extra={"erasure_id": record.erasure_id, "phase": run.phase})
         return False
     except ApiError as error:  # a dependency failed: the next run goes on from where this one stood
-        record.progress = run.to_json()
+        record.progress, record.attempts = run.to_json(), before + 1
         record.last_error = f"{error.code}: {error.message}"
         record.status = "failed" if record.attempts >= MAX_ATTEMPTS else "running"
         store.save(record)
@@ -217,7 +240,7 @@ def process(
         step.name: StoreReport(run.removed.get(step.name, {}), run.remaining.get(step.name, 0))
         for step in store_steps()
     }
-    record.stores, record.progress = _merged(record.stores, reports), {}
+    record.stores, record.progress, record.attempts = _merged(record.stores, reports), {}, before + 1
     if any(report.remaining for report in reports.values()):
         record.status = "failed" if record.attempts >= MAX_ATTEMPTS else "running"
         record.last_error = "A verification pass still found the subject's data; the next run erases it again."
@@ -225,13 +248,21 @@ def process(
         return False
     record.status, record.completed_at, record.last_error = "completed", clock.now_iso(), None
     through_ms = run.verify_from_ms if run.verify_from_ms is not None else int(now() * 1000)
-    store.complete(record, through_ms=through_ms, requested_ms=_requested_ms(record))
+    store.complete(record, through_ms=through_ms)
     logger.info("erasure completed", extra={"erasure_id": record.erasure_id, "app_id": record.app_id})
     return True
 
 
-def _go_on(run: Pass, subject: Subject, *, now: Callable[[], float], keep_going: Callable[[], bool]) -> None:
-    """Carry `run` to the end of its verification, or raise OutOfTime with it saved where it stands."""
+def _go_on(
+    run: Pass,
+    subject: Subject,
+    *,
+    now: Callable[[], float],
+    keep_going: Callable[[], bool],
+    save: Callable[[], None],
+) -> None:
+    """Carry `run` to the end of its verification, saving it after each piece of work; OutOfTime
+    when the run's time is nearly up."""
     steps = store_steps()
     names = [step.name for step in steps]
     while True:
@@ -240,8 +271,7 @@ def _go_on(run: Pass, subject: Subject, *, now: Callable[[], float], keep_going:
         if run.phase == "verify" and run.verify_from_ms is None:
             run.verify_from_ms = int(now() * 1000)  # everything received before it is erased
         step = steps[names.index(run.store)]
-        cursor = Cursor(run, keep_going)
-        (step.erase if run.phase == "erase" else step.count)(subject, cursor)
+        (step.erase if run.phase == "erase" else step.count)(subject, Cursor(run, keep_going, save))
         run.after = None
         if step is not steps[-1]:
             run.store = names[names.index(run.store) + 1]
@@ -249,6 +279,7 @@ def _go_on(run: Pass, subject: Subject, *, now: Callable[[], float], keep_going:
             run.phase, run.store = "verify", names[0]
         else:
             return
+        save()
 
 
 def store_steps() -> list[StoreStep]:
@@ -273,7 +304,12 @@ def store_steps() -> list[StoreStep]:
 def _erase_tables(subject: Subject, cursor: Cursor) -> None:
     from countersign.tables import erasure as tables  # pyiceberg: only this function loads it
 
-    cursor.removed(tables.erase(subject.app_id, subject.kind, subject.subject_id))
+    def table_done(removed: dict[str, int]) -> None:
+        cursor.removed(removed)
+        cursor.save()  # a run that fails on the next table has counted this one's rows once
+
+    cursor.removed({"events": 0, "sessions": 0, "filesDeleted": 0})
+    tables.erase(subject.app_id, subject.kind, subject.subject_id, each=table_done)
 
 
 def _count_tables(subject: Subject, cursor: Cursor) -> None:
@@ -304,37 +340,53 @@ def _count_data_table(subject: Subject, cursor: Cursor) -> None:
 def _erase_landing(subject: Subject, cursor: Cursor, lake: LakeObjects) -> None:
     """Rewrite only the objects that hold the subject's lines (every object is read once)."""
 
-    def erase(key: str) -> tuple[int, bool] | None:
+    def erase(key: str) -> dict[str, int]:
         records = lake.read(key)
         kept = [record for record in records if not subject.holds(record)]
         if len(kept) == len(records):
-            return None
+            return {}
         lake.rewrite(key, kept)
-        return len(records) - len(kept), not kept
+        return {"lines": len(records) - len(kept), "objectsDeleted" if not kept else "objectsRewritten": 1}
 
-    # Every counter is reported, zeros included: the proof says what was looked at.
+    # Every counter is reported, zeros included: the proof says what was looked at. An object
+    # rewritten in a chunk that then failed is counted too: the next run finds it clean.
     cursor.removed({"lines": 0, "objectsRewritten": 0, "objectsDeleted": 0})
-    for result in _each_object(subject.app_id, lake, erase, cursor):
-        if result is not None:
-            lines, deleted = result
-            cursor.removed({"lines": lines, "objectsDeleted" if deleted else "objectsRewritten": 1})
+    _each_object(subject.app_id, lake, erase, cursor, cursor.removed, count_a_failed_chunk=True)
 
 
 def _count_landing(subject: Subject, cursor: Cursor, lake: LakeObjects) -> None:
-    for found in _each_object(
-        subject.app_id, lake, lambda key: sum(1 for record in lake.read(key) if subject.holds(record)), cursor
-    ):
-        cursor.found(found)
+    def count(key: str) -> int:
+        return sum(1 for record in lake.read(key) if subject.holds(record))
+
+    # A failed chunk counts nothing: the next run counts it again from its start.
+    _each_object(subject.app_id, lake, count, cursor, cursor.found, count_a_failed_chunk=False)
 
 
-def _each_object(app_id: str, lake: LakeObjects, work: Callable[[str], Any], cursor: Cursor) -> Iterator[Any]:
+def _each_object(
+    app_id: str,
+    lake: LakeObjects,
+    work: Callable[[str], Any],
+    cursor: Cursor,
+    tally: Callable[[Any], None],
+    *,
+    count_a_failed_chunk: bool,
+) -> None:
     """`work` on each landing object of the application after the cursor's, in key order, a chunk
-    at a time; the cursor passes each chunk's last key (and stops the run when time is short)."""
+    at a time, each result to `tally`; the cursor passes each chunk's last key (which saves the
+    pass, and stops the run when its time is nearly up). A chunk where `work` failed raises its
+    first error once every object of the chunk is done, tallied only if `count_a_failed_chunk`."""
     keys = sorted(key for key in lake.app_object_keys(app_id) if cursor.after is None or key > cursor.after)
     with ThreadPoolExecutor(max_workers=_READ_THREADS, thread_name_prefix="erasure-lake") as pool:
         for start in range(0, len(keys), LANDING_CHUNK):
             chunk = keys[start : start + LANDING_CHUNK]
-            yield from pool.map(work, chunk)
+            futures = [pool.submit(work, key) for key in chunk]
+            wait(futures)
+            failures = [error for future in futures if (error := future.exception()) is not None]
+            for future in futures:
+                if future.exception() is None and (count_a_failed_chunk or not failures):
+                    tally(future.result())
+            if failures:
+                raise failures[0]
             cursor.passed(chunk[-1])
 
 
@@ -349,7 +401,3 @@ def _merged(previous: dict[str, Any], reports: dict[str, StoreReport]) -> dict[s
         removed = {key: value + int(before.get(key, 0)) for key, value in report.removed.items()}
         merged[name] = StoreReport(removed, report.remaining).to_json()
     return merged
-
-
-def _requested_ms(record: ErasureRecord) -> int:
-    return int(record.erasure_id.split("_")[1])

@@ -49,7 +49,7 @@ def request_erasure(app_id: str, body: dict[str, Any]) -> tuple[int, dict[str, A
         # Encrypted, and only until the erasure completes: what the processor erases by.
         sealed_subject=seal_subject(app_id, erasure_id, subject_id),
     )
-    stored = erasure_store().create(record, requested_ms=requested_ms)
+    stored = erasure_store().create(record)
     if stored.erasure_id != record.erasure_id:
         return 200, erasure_json(stored)
     answer = erasure_json(stored)

@@ -386,6 +386,99 @@ def test_an_erasure_longer_than_a_run_goes_on_where_the_last_run_stopped(
     assert record is not None and record.attempts == 1 and record.progress == {}
 
 
+def test_a_failing_write_mid_chunk_loses_no_count_and_the_next_run_goes_on_from_the_chunk(
+    traffic: Traffic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 refuses the rewrite of an object that mixes the subject's lines with others', in the
+    chunk where the objects holding only the subject's are deleted (every object is in one chunk):
+    the run ends `running` with the failure said, keeping where it stood; the deleted objects'
+    lines are counted then (the next run finds them gone), so the proof that completes in the next
+    run is exact."""
+    from botocore.exceptions import ClientError
+
+    from countersign.store.lake_objects import lake_objects
+
+    app = traffic.app
+    expected = {"lines": 0, "objectsRewritten": 0, "objectsDeleted": 0}
+    for kind in ("events", "sessions"):
+        for key in lake_keys(traffic.s3, traffic.bucket, kind, app.app_id):
+            lines = [line["visitorId"] == VISITOR for line in lake_objects().read(key)]
+            expected["lines"] += sum(lines)
+            if any(lines):
+                expected["objectsDeleted" if all(lines) else "objectsRewritten"] += 1
+    assert expected["objectsDeleted"] and expected["objectsRewritten"]
+    created = app.admin("POST", "/erasures", {"visitorId": VISITOR})[1]
+    client = lake_objects().client
+    put, puts = client.put_object, []
+
+    def refuse_the_first(**request: Any) -> Any:
+        puts.append(request["Key"])
+        if len(puts) == 1:
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "Reduce your request rate."}}, "PutObject")
+        return put(**request)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(client, "put_object", refuse_the_first)
+        assert erasure_run.run_queue().completed == []
+    record = erasure_store().get(app.app_id, created["erasureId"])
+    assert record is not None and record.status == "running" and record.attempts == 1
+    assert record.last_error is not None and record.last_error.startswith("service_unavailable")
+    assert (record.progress["phase"], record.progress["store"]) == ("erase", "landing")
+
+    assert erasure_run.run_queue().completed == [created["erasureId"]]
+    done = app.admin("GET", f"/erasures/{created['erasureId']}")[1]
+    assert done["stores"]["landing"]["removed"] == expected == {**expected, "lines": 10 + 3}  # each once
+    assert done["stores"]["landing"]["remaining"] == 0
+    assert not any(VISITOR in json.dumps(line) for kind in ("events", "sessions") for line in traffic.lines(app, kind))
+
+
+def test_runs_that_die_without_progress_fail_the_erasure_after_max_attempts(
+    traffic: Traffic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run killed before it saves any progress (a timeout, a crash) counts as an attempt; after
+    MAX_ATTEMPTS of them the erasure is `failed` (and its alarm fires), not retried for ever."""
+    from countersign.store.data import data_store
+
+    class Killed(Exception):
+        """The invocation ended here (a timeout)."""
+
+    created = traffic.app.admin("POST", "/erasures", {"visitorId": VISITOR})[1]
+
+    def killed(**_: Any) -> None:
+        raise Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(data_store().client, "scan", killed)
+        for _ in range(erasure_run.MAX_ATTEMPTS):
+            with pytest.raises(Killed):
+                erasure_run.run_queue()
+        assert erasure_run.run_queue().completed == []
+    record = erasure_store().get(traffic.app.app_id, created["erasureId"])
+    assert record is not None and record.status == "failed" and record.attempts == erasure_run.MAX_ATTEMPTS
+    assert record.last_error == f"{erasure_run.MAX_ATTEMPTS} runs ended without progress: see the function's logs."
+
+    # Once the cause is fixed, the subject is requested again: SPEC 9 answers an erasure only
+    # while it is pending or running, so a new one is made and queued, and it completes; the
+    # failed one stays in the log, off the queue.
+    status, again = traffic.app.admin("POST", "/erasures", {"visitorId": VISITOR})
+    assert status == 202 and again["erasureId"] != created["erasureId"], again
+    assert [erasure for _, erasure in erasure_store().queued()] == [again["erasureId"]]
+    assert erasure_run.run_queue().completed == [again["erasureId"]]
+    log = {erasure["erasureId"]: erasure["status"] for erasure in traffic.app.admin("GET", "/erasures")[1]["erasures"]}
+    assert log == {created["erasureId"]: "failed", again["erasureId"]: "completed"}
+
+
+def test_a_saved_pass_the_function_cannot_go_on_from_starts_again() -> None:
+    stores = ["dataTable", "landing"]
+    assert erasure_run.Pass.resume({}, stores) == erasure_run.Pass()
+    assert erasure_run.Pass.resume({"phase": "verify", "store": "tables", "after": None}, stores) == erasure_run.Pass()
+    assert erasure_run.Pass.resume({"phase": "later", "store": "landing"}, stores) == erasure_run.Pass()
+    assert erasure_run.Pass.resume({"store": "landing", "after": "k", "unknown": 1}, stores) == erasure_run.Pass(
+        store="landing", after="k"
+    )
+    assert erasure_run.Pass.resume({"removed": "not a dict", "bogus": []}, stores).store == "dataTable"
+
+
 def test_an_account_erasure_removes_every_session_of_the_account(traffic: Traffic) -> None:
     app = traffic.app
     status, created = app.admin("POST", "/erasures", {"accountId": ACCOUNT})

@@ -119,9 +119,10 @@ class ErasureStore:
 
     # erasures ----------------------------------------------------------------------------------
 
-    def create(self, record: ErasureRecord, *, requested_ms: int) -> ErasureRecord:
+    def create(self, record: ErasureRecord) -> ErasureRecord:
         """Store a new erasure, its queue entry, its erased marker and (with `suppress`) its
-        suppression, atomically; or return the subject's erasure still pending or running."""
+        suppression, atomically; or return the subject's erasure still pending or running. A
+        failed one is retired (it stays in the log) and the new request takes its place."""
         app, subject = record.app_id, f"{record.kind}#{record.subject_hash}"
         items: list[dict[str, Any]] = [
             {
@@ -136,8 +137,7 @@ class ErasureStore:
                 "Put": {
                     "TableName": self.table,
                     "Item": {
-                        "pk": string(_QUEUE_PK),
-                        "sk": string(_queue_sort_key(requested_ms, app, record.erasure_id)),
+                        **_queue_key(record),
                         "appId": string(app),
                         "erasureId": string(record.erasure_id),
                     },
@@ -156,10 +156,35 @@ class ErasureStore:
             if not reasons or reasons[0].get("Code") != "ConditionalCheckFailed":
                 raise
             running = self.erasing(app, record.kind, record.subject_hash)
-            if running is None:  # finished between the two calls: ask again
-                return self.create(record, requested_ms=requested_ms)
+            if running is not None and running.status == "failed":
+                self._retire(running)
+                running = None
+            if running is None:  # finished (or retired) between the two calls: ask again
+                return self.create(record)
             return running
         return record
+
+    def _retire(self, failed: ErasureRecord) -> None:
+        """Take a failed erasure off the queue and let its subject be requested again (its record
+        stays in the log; the erased marker stays in force for the next request)."""
+        app, subject = failed.app_id, f"{failed.kind}#{failed.subject_hash}"
+        try:
+            with aws.calling("dynamodb"):
+                self.client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Delete": {
+                                "TableName": self.table,
+                                "Key": app_key(app, f"ERASING#{subject}"),
+                                "ConditionExpression": "erasureId = :failed",
+                                "ExpressionAttributeValues": {":failed": string(failed.erasure_id)},
+                            }
+                        },
+                        {"Delete": {"TableName": self.table, "Key": _queue_key(failed)}},
+                    ]
+                )
+        except self.client.exceptions.TransactionCanceledException:
+            return  # another request retired it first
 
     def erasing(self, app_id: str, kind: SubjectKind, subject_hash: str) -> ErasureRecord | None:
         """The subject's erasure still pending or running, if any."""
@@ -185,7 +210,7 @@ class ErasureStore:
         with aws.calling("dynamodb"):
             self.client.put_item(TableName=self.table, Item=_erasure_item(record))
 
-    def complete(self, record: ErasureRecord, *, through_ms: int, requested_ms: int) -> None:
+    def complete(self, record: ErasureRecord, *, through_ms: int) -> None:
         """Record a completed erasure: its proof, the erased marker's bound, and off the queue."""
         app, subject = record.app_id, f"{record.kind}#{record.subject_hash}"
         expires = through_ms // 1000 + ERASED_MARKER_DAYS * 86400
@@ -207,10 +232,7 @@ class ErasureStore:
                     {
                         "Delete": {
                             "TableName": self.table,
-                            "Key": {
-                                "pk": string(_QUEUE_PK),
-                                "sk": string(_queue_sort_key(requested_ms, app, record.erasure_id)),
-                            },
+                            "Key": _queue_key(record),
                         }
                     },
                 ]
@@ -277,8 +299,10 @@ class ErasureStore:
         return items
 
 
-def _queue_sort_key(requested_ms: int, app_id: str, erasure_id: str) -> str:
-    return f"PENDING#{requested_ms:013d}#{app_id}#{erasure_id}"
+def _queue_key(record: ErasureRecord) -> dict[str, Any]:
+    """The erasure's entry in the queue, oldest request first (its id begins with the time)."""
+    requested_ms = int(record.erasure_id.split("_")[1])
+    return {"pk": string(_QUEUE_PK), "sk": string(f"PENDING#{requested_ms:013d}#{record.app_id}#{record.erasure_id}")}
 
 
 def _subject_of(text: str) -> tuple[SubjectKind, str]:

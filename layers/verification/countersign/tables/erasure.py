@@ -19,7 +19,7 @@ Tables that do not exist yet hold nothing: this step never creates them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import quote, urlparse
 
 from pyarrow.fs import FileSelector, FileType
@@ -66,8 +66,11 @@ def _existing_tables(settings: TableSettings) -> tuple[Catalog, dict[Kind, Table
     return catalog, found
 
 
-def erase(app_id: str, kind: str, subject_id: str) -> dict[str, int]:
-    """Delete the subject's rows from both tables and every file that held them; rows removed."""
+def erase(
+    app_id: str, kind: str, subject_id: str, each: Callable[[dict[str, int]], None] = lambda _: None
+) -> dict[str, int]:
+    """Delete the subject's rows from both tables and every file that held them; rows removed.
+    `each` hears what each table gave up as soon as it is done (a later failure loses none of it)."""
     settings = TableSettings.from_environment()
     catalog, tables = _existing_tables(settings)
     removed = {"events": 0, "sessions": 0, "filesDeleted": 0}
@@ -83,6 +86,7 @@ def erase(app_id: str, kind: str, subject_id: str) -> dict[str, int]:
                 continue
             removed[table_kind] += rows
             removed["filesDeleted"] += files
+            each({table_kind: rows, "filesDeleted": files})
             break
     return removed
 
