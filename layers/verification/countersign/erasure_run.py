@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from typing import Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -375,10 +376,9 @@ def _each_object(
     at a time, each result to `tally`; the cursor passes each chunk's last key (which saves the
     pass, and stops the run when its time is nearly up). A chunk where `work` failed raises its
     first error once every object of the chunk is done, tallied only if `count_a_failed_chunk`."""
-    keys = sorted(key for key in lake.app_object_keys(app_id) if cursor.after is None or key > cursor.after)
+    keys = lake.app_object_keys(app_id, after=cursor.after)  # listed as the chunks ask for them
     with ThreadPoolExecutor(max_workers=_READ_THREADS, thread_name_prefix="erasure-lake") as pool:
-        for start in range(0, len(keys), LANDING_CHUNK):
-            chunk = keys[start : start + LANDING_CHUNK]
+        while chunk := list(islice(keys, LANDING_CHUNK)):
             futures = [pool.submit(work, key) for key in chunk]
             wait(futures)
             failures = [error for future in futures if (error := future.exception()) is not None]

@@ -12,6 +12,7 @@ lines, or deletes it when nothing else is left, so what folded it once still kno
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -121,19 +122,20 @@ class LakeObjects:
                 return folders
             request["ContinuationToken"] = answer["NextContinuationToken"]
 
-    def app_object_keys(self, app_id: str) -> list[str]:
-        """Every landing object of the application (events and sessions, every day)."""
-        keys: list[str] = []
-        for kind in KINDS:
+    def app_object_keys(self, app_id: str, *, after: str | None = None) -> Iterator[str]:
+        """Every landing object of the application (events and sessions, every day) in key order,
+        or only those after the key `after`: listed a page at a time, as they are asked for."""
+        for kind in sorted(KINDS):  # the kinds' prefixes in key order too
             request: dict[str, Any] = {"Bucket": self.bucket, "Prefix": f"{kind}/app={app_id}/"}
+            if after is not None:
+                request["StartAfter"] = after  # past every key of an earlier kind: nothing listed
             while True:
                 with aws.calling("s3"):
                     answer = self.client.list_objects_v2(**request)
-                keys.extend(item["Key"] for item in answer.get("Contents", []) if parse_object_key(item["Key"]))
+                yield from (item["Key"] for item in answer.get("Contents", []) if parse_object_key(item["Key"]))
                 if not answer.get("IsTruncated"):
                     break
                 request["ContinuationToken"] = answer["NextContinuationToken"]
-        return keys
 
     def rewrite(self, key: str, records: list[dict[str, Any]]) -> None:
         """Replace an object by these of its records (an erasure); delete it when none is left."""
