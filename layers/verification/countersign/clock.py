@@ -1,10 +1,25 @@
 """The service's one clock format: UTC ISO 8601 with a `Z`, to the second (API answers, stored
 timestamps), to the millisecond (the data lake's records, as precise as what is stored) or to the
-microsecond (drop records, which are ordered by it)."""
+microsecond (drop records, which are ordered by it); and the one rule of a scheduled run's time.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+
+#: Milliseconds of an invocation a scheduled run's next piece of work needs at least (a commit of
+#: the fold, a store's step or a chunk of landing objects of an erasure): with less, the run ends
+#: cleanly where it stands and the next run goes on from there (the tables and erasure functions).
+SAFETY_MS = 120_000
+
+
+def time_to_go_on(remaining_ms: Callable[[], int] | None) -> Callable[[], bool]:
+    """Whether a scheduled run may start its next piece of work: SAFETY_MS of the invocation are
+    left (`remaining_ms` is the Lambda context's clock; None, as a tool or test calling the module
+    directly, is always yes)."""
+    return lambda: remaining_ms is None or remaining_ms() > SAFETY_MS
+
 
 _SECONDS = "%Y-%m-%dT%H:%M:%SZ"
 _MICROSECONDS = "%Y-%m-%dT%H:%M:%S.%fZ"

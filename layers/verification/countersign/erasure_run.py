@@ -13,14 +13,16 @@ the subject again while this runs; on completion it is bounded to the data recei
 verification started (`through_ms`), so a subject who comes back later (not suppressed) is new data.
 
 An erasure that finds something left after its verification stays `running` and is taken again by
-the next run; after MAX_ATTEMPTS runs it is `failed` (the alarm on erasures past their deadline
-fires for it either way). Nothing here logs a subject's id.
+the next run. After MAX_ATTEMPTS runs without progress (a verification that still finds data, a
+failing dependency, a run that dies before saving any) it is `failed`, and a new request for its
+subject queues a new one (the alarm on erasures past their deadline fires for it either way).
+Nothing here logs a subject's id.
 
 A run starts no new piece of work (a store's step, a chunk of landing objects) with less than
-SAFETY_MS of its invocation left: it saves where its pass stands in the record (`Pass`: the store,
-the last landing key done, what was removed and found so far) and the next run goes on from there,
-so an application with more landing objects than one run can read still has its erasure completed.
-A run that stopped for time made progress: it does not count as an attempt.
+clock.SAFETY_MS of its invocation left: it saves where its pass stands in the record (`Pass`: the
+store, the last landing key done, what was removed and found so far) and the next run goes on from
+there, so an application with more landing objects than one run can read still has its erasure
+completed. A run that stopped for time made progress: it does not count as an attempt.
 """
 
 from __future__ import annotations
@@ -44,9 +46,6 @@ from countersign.store.lake_objects import LakeObjects, lake_objects
 from countersign.subjects import open_subject
 
 MAX_ATTEMPTS = 10
-#: Milliseconds of the invocation a new piece of work needs at least (a store's step, a chunk of
-#: landing objects; the tables step rewrites data files): with less, the run saves its pass and ends.
-SAFETY_MS = 120_000
 #: Landing objects read (and rewritten) between two looks at the clock.
 LANDING_CHUNK = 256
 _READ_THREADS = 16
@@ -79,7 +78,7 @@ class StoreReport:
 
 
 class OutOfTime(Exception):
-    """Less than SAFETY_MS of the invocation is left: the pass is saved for the next run."""
+    """Less than clock.SAFETY_MS of the invocation is left: the pass is saved for the next run."""
 
 
 @dataclass
@@ -160,10 +159,7 @@ class RunReport:
 def run_queue(time_left_ms: Callable[[], int] | None = None, *, now: Callable[[], float] = time.time) -> RunReport:
     """One scheduled run: each application's oldest queued erasure, one after another, while
     `time_left_ms` (the invocation's remaining time) leaves room for more work."""
-
-    def keep_going() -> bool:
-        return time_left_ms is None or time_left_ms() > SAFETY_MS
-
+    keep_going = clock.time_to_go_on(time_left_ms)
     store = erasure_store()
     report = RunReport()
     taken: set[str] = set()

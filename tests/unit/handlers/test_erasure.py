@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 import pytest
 
-from countersign import container, erasure_run
+from countersign import clock, container, erasure_run
 from countersign.store.erasures import erasure_store
 from countersign_dev.emulation.containers import LambdaContext
 from countersign_dev.emulation.provision import REGION
@@ -351,7 +351,7 @@ def test_an_erasure_longer_than_a_run_goes_on_where_the_last_run_stopped(
     def time_for(pieces: int) -> Callable[[], int]:
         """An invocation's clock with room for `pieces` looks at it, then nearly out of time."""
         looks = iter(range(pieces))
-        return lambda: erasure_run.SAFETY_MS + 1 if next(looks, None) is not None else 1_000
+        return lambda: clock.SAFETY_MS + 1 if next(looks, None) is not None else 1_000
 
     positions: list[tuple[str, str, str | None]] = []
     for _ in range(len(lake) * 2 + 10):

@@ -4,8 +4,8 @@
     maintain   hourly: maintenance.py for both tables
     reconcile  hourly: completeness.py's report, published as the TablesMissingEvents metric
 
-A run starts no new commit when less than SAFETY_MS of the invocation is left, so a run that has
-more to do than one commit holds ends cleanly and the next one goes on from its ledger.
+A run starts no new commit when less than clock.SAFETY_MS of the invocation is left, so a run that
+has more to do than one commit holds ends cleanly and the next one goes on from its ledger.
 """
 
 from __future__ import annotations
@@ -16,14 +16,12 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from countersign import clock
 from countersign.lake import KINDS
 from countersign.observability import logger, metrics
 from countersign.store.lake_objects import lake_objects
 from countersign.tables.catalog import TableSettings, open_catalog, open_table
 from countersign.tables.fold import FoldLimits, fold
-
-#: Milliseconds of the invocation a new commit needs at least (read, write, commit one batch).
-SAFETY_MS = 120_000
 
 
 def run(task: str, remaining_ms: Callable[[], int]) -> dict[str, Any]:
@@ -54,7 +52,7 @@ def fold_tables(remaining_ms: Callable[[], int]) -> dict[str, Any]:
             lambda kind=kind: open_table(kind, settings, catalog=catalog),  # type: ignore[misc]
             lake,
             limits=limits,
-            keep_going=lambda: remaining_ms() > SAFETY_MS,
+            keep_going=clock.time_to_go_on(remaining_ms),
         )
         done[kind] = {
             "commits": sum(1 for outcome in outcomes if outcome.snapshot_id is not None),
