@@ -110,3 +110,17 @@ def test_the_cli_help_names_the_limits_the_api_enforces(capsys: pytest.CaptureFi
         with pytest.raises(SystemExit):
             main([*command, "--help"])
         assert bound in " ".join(capsys.readouterr().out.split()), command
+
+
+def test_the_console_and_the_docs_wait_out_a_429_as_the_cli_does() -> None:
+    """One client policy for a 429 (admin_api): the console's copy and the docs are tied to it."""
+    from countersign_dev.admin_api import MAX_RETRY_AFTER_SECONDS, RATE_LIMITED_RETRIES
+
+    script = (CONSOLE / "api.js").read_text()
+    assert re.search(rf"^const RATE_LIMITED_RETRIES = {RATE_LIMITED_RETRIES};$", script, re.MULTILINE)
+    assert re.search(rf"^const MAX_RETRY_AFTER_SECONDS = {MAX_RETRY_AFTER_SECONDS};$", script, re.MULTILINE)
+    docs = Path(__file__).resolve().parents[3] / "docs"
+    retries = f"up to {NUMBER_WORDS[RATE_LIMITED_RETRIES]} times"
+    cli_doc, console_doc = (" ".join((docs / name).read_text().split()) for name in ("cli.md", "console.md"))
+    assert retries in cli_doc and retries in console_doc
+    assert f"at most {MAX_RETRY_AFTER_SECONDS} s" in cli_doc and f"at most {MAX_RETRY_AFTER_SECONDS} s" in console_doc
