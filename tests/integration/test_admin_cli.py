@@ -267,6 +267,8 @@ def test_raw_events_diagnostics_and_coverage(local: LocalApi, app: dict[str, str
         hint = re.search(r"^Older events are left: add --cursor (\S+) to list on\.$", page.stdout, re.MULTILINE)
         more = ["--limit", "1", "--cursor", hint.group(1)] if hint else []
     assert [re.findall(r"home-v-\w+", page) for page in pages if "home-" in page] == [["home-v-beta"], ["home-v-alpha"]]
+    junk = one_line_error(countersign("raw-events", *where, "--cursor", "not-a-cursor", token=token))
+    assert "(invalid_request, HTTP 400)" in junk and "cursor" in junk
     assert "(no accepted events yet)" in countersign("raw-events", *where, "--visitor", "nobody", token=token).stdout
 
     diagnostics = countersign("diagnostics", *where, token=token)
