@@ -468,6 +468,34 @@ def test_runs_that_die_without_progress_fail_the_erasure_after_max_attempts(
     assert log == {created["erasureId"]: "failed", again["erasureId"]: "completed"}
 
 
+def test_two_requests_at_once_for_a_failed_subject_queue_one_new_erasure(traffic: Traffic) -> None:
+    """Both requests see the failed erasure and retire it; one creates the new erasure (202), the
+    other is answered that one (200): one erasure queued, the failed one kept in the log."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    app = traffic.app
+    failed = app.admin("POST", "/erasures", {"visitorId": VISITOR})[1]
+    record = erasure_store().get(app.app_id, failed["erasureId"])
+    assert record is not None
+    record.status = "failed"  # as ten runs without progress leave it (the test above)
+    erasure_store().save(record)
+    together = threading.Barrier(2)
+
+    def ask(_: int) -> tuple[int, Any]:
+        together.wait()
+        return app.admin("POST", "/erasures", {"visitorId": VISITOR})
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(pool.map(ask, range(2)))
+    assert sorted(status for status, _ in answers) == [200, 202], answers
+    (new_id,) = {answer["erasureId"] for _, answer in answers}
+    assert new_id != failed["erasureId"]
+    assert [erasure for _, erasure in erasure_store().queued()] == [new_id]
+    kept = erasure_store().get(app.app_id, failed["erasureId"])
+    assert kept is not None and kept.status == "failed"
+
+
 def test_a_saved_pass_the_function_cannot_go_on_from_starts_again() -> None:
     stores = ["dataTable", "landing"]
     assert erasure_run.Pass.resume({}, stores) == erasure_run.Pass()
