@@ -156,6 +156,7 @@ async function createKey(event) {
     return;
   }
   status($("keys-error"), "", "");
+  status($("keys-status"), "", ""); // an earlier key's "created" must not stand beside this one's outcome
   const submit = $("generate-form").querySelector("button[type=submit]");
   submit.disabled = true;
   try {
