@@ -478,3 +478,13 @@ def test_the_tests_route_lists_are_the_templates_spec_routes() -> None:
     }
     assert {suffix for _, suffix in admin_routes()} == {suffix for _, suffix in app_routes()} - ingest
     assert body_routes() < set(app_routes())
+
+
+def test_the_erasure_function_runs_one_at_a_time(template: dict[str, Any]) -> None:
+    """erasure_run resumes each erasure from the pass its record saved: two runs at once would take
+    the same erasure and overwrite each other's pass. One concurrent run, and one scheduled rule that
+    does not retry (a failed run's erasure stays queued for the next)."""
+    erasure = resources(template)["ErasureFunction"]["Properties"]
+    assert erasure["ReservedConcurrentExecutions"] == 1
+    (rule,) = erasure["Events"].values()
+    assert rule["Type"] == "ScheduleV2" and rule["Properties"]["RetryPolicy"] == {"MaximumRetryAttempts": 0}
