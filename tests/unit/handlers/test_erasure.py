@@ -20,7 +20,7 @@ import boto3
 import pytest
 
 from countersign import clock, container, erasure_run
-from countersign.store.erasures import erasure_store
+from countersign.store.erasures import ErasureRecord, erasure_store
 from countersign_dev.emulation.containers import LambdaContext
 from countersign_dev.emulation.provision import REGION
 from countersign_dev.emulation.stream_poller import ShardDelivery
@@ -468,32 +468,42 @@ def test_runs_that_die_without_progress_fail_the_erasure_after_max_attempts(
     assert log == {created["erasureId"]: "failed", again["erasureId"]: "completed"}
 
 
-def test_two_requests_at_once_for_a_failed_subject_queue_one_new_erasure(traffic: Traffic) -> None:
-    """Both requests see the failed erasure and retire it; one creates the new erasure (202), the
-    other is answered that one (200): one erasure queued, the failed one kept in the log."""
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
+def test_two_requests_at_once_for_a_failed_subject_queue_one_new_erasure(
+    traffic: Traffic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race, played in its worst order: request A finds the failed erasure and is about to retire
+    it when request B retires it and queues its own. A's retire is refused (the subject's marker
+    names B's erasure now), so A answers B's: one erasure queued, the failed one kept in the log.
+    (Played on the DynamoDB client in one thread: moto's in-process DynamoDB is not thread-safe.)"""
+    store = erasure_store()
     app = traffic.app
-    failed = app.admin("POST", "/erasures", {"visitorId": VISITOR})[1]
-    record = erasure_store().get(app.app_id, failed["erasureId"])
-    assert record is not None
-    record.status = "failed"  # as ten runs without progress leave it (the test above)
-    erasure_store().save(record)
-    together = threading.Barrier(2)
+    failed_id = app.admin("POST", "/erasures", {"visitorId": VISITOR})[1]["erasureId"]
+    failed = store.get(app.app_id, failed_id)
+    assert failed is not None
+    failed.status = "failed"  # as ten runs without progress leave it (the test above)
+    store.save(failed)
 
-    def ask(_: int) -> tuple[int, Any]:
-        together.wait()
-        return app.admin("POST", "/erasures", {"visitorId": VISITOR})
+    def request(ms: int) -> ErasureRecord:
+        return replace(failed, erasure_id=f"er_{ms:013d}_{ms:012x}", status="pending", attempts=0, last_error=None)
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        answers = list(pool.map(ask, range(2)))
-    assert sorted(status for status, _ in answers) == [200, 202], answers
-    (new_id,) = {answer["erasureId"] for _, answer in answers}
-    assert new_id != failed["erasureId"]
-    assert [erasure for _, erasure in erasure_store().queued()] == [new_id]
-    kept = erasure_store().get(app.app_id, failed["erasureId"])
+    a, b = request(int(time.time() * 1000) + 1), request(int(time.time() * 1000) + 2)
+    transact, answered, b_started = store.client.transact_write_items, [], []
+
+    def b_first(**call: Any) -> Any:
+        retiring = any("ConditionExpression" in item.get("Delete", {}) for item in call["TransactItems"])
+        if retiring and not b_started:
+            b_started.append(True)
+            answered.append(store.create(b))  # B runs whole between A's read and A's retire
+        return transact(**call)
+
+    monkeypatch.setattr(store.client, "transact_write_items", b_first)
+    answered_a = store.create(a)
+    assert [record.erasure_id for record in answered] == [b.erasure_id]
+    assert answered_a.erasure_id == b.erasure_id  # A is answered B's erasure
+    assert [erasure for _, erasure in store.queued()] == [b.erasure_id]
+    kept = store.get(app.app_id, failed_id)
     assert kept is not None and kept.status == "failed"
+    assert store.get(app.app_id, a.erasure_id) is None  # A's never stored
 
 
 def test_a_saved_pass_the_function_cannot_go_on_from_starts_again() -> None:
