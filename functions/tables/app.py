@@ -2,9 +2,9 @@
 
     {"task": "fold"}       every TableCommitMinutes: new landing objects into the tables
     {"task": "maintain"}   hourly: compaction, snapshot expiry, unreferenced files, landing retention
-    {"task": "reconcile"}  hourly: DataTable against `events` (SPEC 6.3), published as a metric
 
-Its reserved concurrency is 1: one writer at a time (commits refuse a concurrent one anyway).
+Its reserved concurrency is 1: one writer at a time (commits refuse a concurrent one anyway). The
+hourly reconcile (SPEC 6.3) only reads: it is the reconcile function's, so it never holds a fold back.
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 LAYER = ROOT / "layers" / "verification"
 HEAVY = ("pyiceberg", "pyarrow", "duckdb")
-#: The erasure function deletes an erased subject's rows from the tables (SPEC 9); it is scheduled, never on a request.
-TABLES_FUNCTIONS = {"tables", "erasure"}
+#: The erasure function deletes an erased subject's rows from the tables (SPEC 9) and the reconcile function reads
+#: `events` (SPEC 6.3); both are scheduled, never on a request.
+TABLES_FUNCTIONS = {"tables", "erasure", "reconcile"}
 
 
 def _imports(path: Path) -> set[str]:

@@ -191,7 +191,8 @@ def test_error_alarms_fire_on_a_rate_over_five_minutes_never_on_a_single_failure
     }
     functions = [name for name, res in resources(template).items() if res["Type"] == "AWS::Serverless::Function"]
     # A function only its schedules invoke runs a few times in 5 minutes: a rate over a minimum
-    # count could never fire. Its alarm fires on failures in every one of 3 periods in a row.
+    # count could never fire. Its alarm fires on failures in every one of 3 periods in a row, or,
+    # for an hourly function, on the one failure of its hour.
     scheduled = {
         name
         for name, res in resources(template).items()
@@ -199,12 +200,14 @@ def test_error_alarms_fire_on_a_rate_over_five_minutes_never_on_a_single_failure
         and {event["Type"] for event in res["Properties"].get("Events", {}).values()} <= {"Schedule", "ScheduleV2"}
         and res["Properties"].get("Events")
     }
-    assert scheduled == {"TablesFunction", "ErasureFunction"}
+    assert scheduled == {"TablesFunction", "ErasureFunction", "ReconcileFunction"}
     for name in scheduled:
         alarm = resources(template)[f"{name}ErrorsAlarm"]["Properties"]
-        assert (alarm["MetricName"], alarm["Statistic"], alarm["Period"]) == ("Errors", "Sum", 300)
+        rules = resources(template)[name]["Properties"]["Events"].values()
+        hourly = [rule["Properties"]["ScheduleExpression"] for rule in rules] == ["rate(1 hour)"]
+        assert (alarm["MetricName"], alarm["Statistic"], alarm["Period"]) == ("Errors", "Sum", 3600 if hourly else 300)
         assert (alarm["EvaluationPeriods"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
-            3,
+            1 if hourly else 3,
             0,
             "GreaterThanThreshold",
         )
@@ -478,6 +481,57 @@ def test_the_tests_route_lists_are_the_templates_spec_routes() -> None:
     }
     assert {suffix for _, suffix in admin_routes()} == {suffix for _, suffix in app_routes()} - ingest
     assert body_routes() < set(app_routes())
+
+
+def test_the_tables_writer_is_never_held_by_the_reconcile(template: dict[str, Any]) -> None:
+    """SPEC 6.2: a line reaches the tables within TableCommitMinutes. The tables function is the
+    one writer (a single slot), so what runs there delays the next fold; the hourly reconcile
+    (SPEC 6.3) only reads, and a long one there once kept the fold waiting past that bound. It is
+    a function of its own, whose role can read and never write."""
+    tables = resources(template)["TablesFunction"]["Properties"]
+    assert tables["ReservedConcurrentExecutions"] == 1
+    tasks = {json.loads(rule["Properties"]["Input"])["task"] for rule in tables["Events"].values()}
+    assert tasks == {"fold", "maintain"}
+    reconcile = resources(template)["ReconcileFunction"]["Properties"]
+    (rule,) = reconcile["Events"].values()
+    assert rule["Type"] == "ScheduleV2" and rule["Properties"]["ScheduleExpression"] == "rate(1 hour)"
+    actions = {
+        action
+        for statement in role_statements(template, "ReconcileFunction")
+        for action in as_list(statement["Action"])
+        if not action.startswith(("logs:", "xray:"))
+    }
+    assert actions == {
+        "dynamodb:Scan",
+        "dynamodb:Query",
+        "dynamodb:BatchGetItem",
+        "glue:GetDatabase",
+        "glue:GetTable",
+        "s3:GetObject",
+    }
+    statements = role_statements(template, "TablesFunction")
+    assert not any(action == "dynamodb:Scan" for s in statements for action in as_list(s["Action"]))
+    assert "DataTable" not in {str(s["Resource"]) for s in statements if "dynamodb" in str(s["Action"])}
+
+
+def test_each_alarm_on_a_service_metric_names_a_service_that_publishes_it(template: dict[str, Any]) -> None:
+    """Powertools puts the function's POWERTOOLS_SERVICE_NAME on every metric as `service`: an alarm
+    on another service's dimension watches a metric nobody publishes, and never fires."""
+    services = {
+        name: res["Properties"].get("Environment", {}).get("Variables", {}).get("POWERTOOLS_SERVICE_NAME")
+        for name, res in resources(template).items()
+        if res["Type"] == "AWS::Serverless::Function"
+    }
+    watched = {
+        name: {d["Name"]: d["Value"] for d in res["Properties"].get("Dimensions", [])}.get("service")
+        for name, res in resources(template).items()
+        if res["Type"] == "AWS::CloudWatch::Alarm" and res["Properties"].get("Namespace") == "Countersign"
+    }
+    assert watched, "the template has alarms on Countersign's own metrics"
+    for alarm, service in watched.items():
+        assert service in set(services.values()), (alarm, service)
+    assert watched["TablesMissingEventsAlarm"] == services["ReconcileFunction"] == "reconcile"
+    assert watched["ErasurePastDeadlineAlarm"] == services["ErasureFunction"]
 
 
 def test_the_erasure_function_runs_one_at_a_time(template: dict[str, Any]) -> None:

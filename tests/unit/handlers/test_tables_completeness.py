@@ -3,19 +3,21 @@ backfill puts it back exactly once; erased events are never missing."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
 
 import boto3
+import pytest
 from pyiceberg.table import Table
 
 from countersign import clock
 from countersign.lake import Partition
 from countersign.store.data import DataStore
-from countersign.tables.catalog import open_table
+from countersign.tables.catalog import existing_table, open_table
 from countersign.tables.completeness import backfill, closed_hours, reconcile, report_json
 from countersign_dev.emulation.provision import REGION
-from tests.support.tables import Tables
+from tests.support.tables import Tables, sql_table_environment
 from tests.support.world import World
 
 LATER = timedelta(hours=2)  # the hour the traffic was received in is closed by then
@@ -90,3 +92,30 @@ def test_a_fresh_hour_is_not_reported_before_the_fold_could_take_it(world: World
     data = DataStore(world.data_table, world.dynamodb)
     apps = sorted(tables.lake.applications("events"))
     assert reconcile(open_table("events", tables.settings, catalog=tables.catalog()), data, apps, now=clock.now()) == []
+
+
+def test_the_reconcile_function_publishes_the_hourly_report_and_creates_no_table(
+    world: World, tables: Tables, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handler = world.handler("ReconcileFunction")  # sets the template's environment: Glue, then
+    for name, value in sql_table_environment(tables.settings).items():  # the test's SQLite catalog
+        monkeypatch.setenv(name, value)
+    later = clock.now() + LATER
+    monkeypatch.setattr(clock, "now", lambda: later)  # two hours on: the traffic's hour is closed
+    capsys.readouterr()
+
+    # Before the first fold there is no table: every accepted event is missing, and the reconcile,
+    # which only reads, leaves the table to the fold to create.
+    before = handler({}, world.context("ReconcileFunction"))
+    assert before["missing"] == 20 and existing_table("events", tables.settings) is None
+
+    _, lost_lines = lose_one_events_object(tables)
+    tables.fold("events")
+    after = handler({}, world.context("ReconcileFunction"))
+    assert after["missing"] == lost_lines == 10
+    published = [
+        document["TablesMissingEvents"]
+        for document in map(json.loads, capsys.readouterr().out.splitlines())
+        if "TablesMissingEvents" in document
+    ]
+    assert published == [[20.0], [10.0]]

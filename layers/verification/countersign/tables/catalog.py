@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
@@ -146,6 +146,14 @@ def open_table(kind: Kind, settings: TableSettings | None = None, *, catalog: Ca
             location=settings.location(kind),
             properties=TABLE_PROPERTIES,
         )
+
+
+def existing_table(kind: Kind, settings: TableSettings, *, catalog: Catalog | None = None) -> Table | None:
+    """The table `kind`, or None before a fold created it: readers never create it."""
+    try:
+        return (catalog or open_catalog(settings)).load_table((settings.namespace, kind))
+    except (NoSuchTableError, NoSuchNamespaceError):
+        return None
 
 
 def open_tables(settings: TableSettings | None = None) -> dict[Kind, Table]:

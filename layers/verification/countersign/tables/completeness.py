@@ -35,7 +35,7 @@ from countersign.observability import logger, metrics
 from countersign.store.control import ControlStore, control_store
 from countersign.store.data import DataStore, data_store
 from countersign.store.lake_objects import LakeObjects
-from countersign.tables.catalog import TableSettings, open_catalog, open_table
+from countersign.tables.catalog import TableSettings, existing_table
 from countersign.tables.fold import fold
 
 #: How long after an hour ends it is checked: the fold's period (5 minutes) and its run, with room.
@@ -88,9 +88,10 @@ def closed_hours(now: datetime, *, hours: int | None, window: timedelta) -> list
 
 
 def reconcile(
-    events: Table, data: DataStore, app_ids: Iterable[str], *, now: datetime, hours: int | None = None
+    events: Table | None, data: DataStore, app_ids: Iterable[str], *, now: datetime, hours: int | None = None
 ) -> list[HourReport]:
-    """Per application and closed hour: accepted, in the table, and the keys missing from it."""
+    """Per application and closed hour: accepted, in the table, and the keys missing from it (all of
+    them while no fold has created the table: `events` None)."""
     window = timedelta(seconds=get_config().dedupe_window_seconds)
     checked = closed_hours(now, hours=hours, window=window)
     reports: list[HourReport] = []
@@ -101,7 +102,7 @@ def reconcile(
     return reports
 
 
-def _reconcile_app(events: Table, data: DataStore, app_id: str, checked: list[datetime]) -> list[HourReport]:
+def _reconcile_app(events: Table | None, data: DataStore, app_id: str, checked: list[datetime]) -> list[HourReport]:
     start, end = checked[0], checked[-1] + HOUR
     receipts = data.receipt_keys_between(app_id, _ms(start), _ms(end + RETRY_REACH))
     accepted_by_hour: dict[datetime, set[str]] = {}
@@ -146,7 +147,9 @@ def _predicate(name: str, column: str, value: Any) -> BooleanExpression:
     return predicate
 
 
-def _event_ids(events: Table, row_filter: BooleanExpression) -> set[str]:
+def _event_ids(events: Table | None, row_filter: BooleanExpression) -> set[str]:
+    if events is None:
+        return set()
     column = events.scan(row_filter=row_filter, selected_fields=("event_id",)).to_arrow()["event_id"]
     return {str(value) for value in column.to_pylist()}
 
@@ -174,9 +177,8 @@ def backfill(
 
 
 def publish_reconcile() -> dict[str, Any]:
-    """The tables function's hourly reconcile: the report, logged, and its total as a metric."""
-    settings = TableSettings.from_environment()
-    events = open_table("events", settings, catalog=open_catalog(settings))
+    """The reconcile function's hourly run: the report, logged, and its total as a metric."""
+    events = existing_table("events", TableSettings.from_environment())
     reports = reconcile(events, data_store(), _app_ids(control_store()), now=clock.now())
     answer = report_json(reports)
     metrics.add_metric(name="TablesMissingEvents", unit=MetricUnit.Count, value=answer["missing"])

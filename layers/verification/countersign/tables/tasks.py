@@ -2,7 +2,9 @@
 
     fold       every TableCommitMinutes: fold.py for `events`, then `sessions`
     maintain   hourly: maintenance.py for both tables
-    reconcile  hourly: completeness.py's report, published as the TablesMissingEvents metric
+
+(The hourly reconcile, completeness.py, only reads: it is the reconcile function's, so it never
+holds this function's single slot while a fold is due.)
 
 A run starts no new commit when less than clock.SAFETY_MS of the invocation is left, so a run that
 has more to do than one commit holds ends cleanly and the next one goes on from its ledger.
@@ -32,11 +34,7 @@ def run(task: str, remaining_ms: Callable[[], int]) -> dict[str, Any]:
         from countersign.tables.maintenance import maintain_tables
 
         return maintain_tables(remaining_ms)
-    if task == "reconcile":
-        from countersign.tables.completeness import publish_reconcile
-
-        return publish_reconcile()
-    raise ValueError(f"unknown task {task!r}: expected fold, maintain or reconcile")
+    raise ValueError(f"unknown task {task!r}: expected fold or maintain")
 
 
 def fold_tables(remaining_ms: Callable[[], int]) -> dict[str, Any]:
