@@ -266,7 +266,13 @@ def test_an_outage_past_the_retries_goes_to_the_queue_and_the_redrive_completes_
 
     streams = boto3.client("dynamodbstreams", region_name=REGION)
     done = redrive(LakeTarget(lake.s3, lake.bucket, streams=streams, sqs=sqs, queue_url=queue_url))
-    assert done["batches"] == len(failed) and done["linesWritten"] == len(lake.expected) - len(counts)
+    # Seen once on CI (3.13, a loaded machine) and not since in about 300 runs here: 39 batches and 38 lines
+    # for 40 missing. The message says next time whether a line was lost or only miscounted.
+    assert done["batches"] == len(failed) and done["linesWritten"] == len(lake.expected) - len(counts), (
+        done,
+        [message["DDBStreamBatchInfo"]["batchSize"] for message in failed],
+        sorted(lake.expected - set(identity_counts(lake.s3, lake.bucket))),
+    )
     assert "Messages" not in sqs.receive_message(QueueUrl=queue_url)
     lake.assert_exactly_once()
     # A second redrive of the same messages adds nothing.
