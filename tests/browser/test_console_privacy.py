@@ -92,7 +92,18 @@ def test_an_erasure_is_requested_followed_to_completion_and_its_suppression_lift
     assert admin.api("GET", "/suppressions")["suppressions"] == []
     _until_session_status(admin, subject, 201)  # accepted again
 
+    # On a phone the erasure log is one card per erasure, each value beside its column's name, with
+    # nothing off to the side; a screen reader still finds a table with its rows and cells.
     page.set_viewport_size({"width": 390, "height": 844})
+    log = page.get_by_role("table", name="Erasures")
+    wide, shown = log.evaluate("table => [table.parentElement.scrollWidth, table.parentElement.clientWidth]")
+    assert wide <= shown, f"the erasure log is {wide} px wide in {shown} px"
+    cells = log.locator("tbody tr").first.locator("td")
+    assert cells.evaluate_all("cells => cells.map((c) => getComputedStyle(c, '::before').content)") == [
+        f'"{name}"' for name in ("Erasure", "Subject", "Status", "Requested", "Deadline", "Completed", "Stores")
+    ]
+    expect(log.get_by_role("row")).to_have_count(2)  # its header and the one erasure
+    expect(log.get_by_role("row").last.get_by_role("cell")).to_have_count(7)
     shoot(page, "privacy-narrow")
     assert page.evaluate("window.owned") is None
     admin.no_problems()

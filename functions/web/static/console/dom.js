@@ -40,8 +40,25 @@ function cell(value) {
 export function fillTable(table, rows, statusLine, empty) {
   const body = table.tBodies[0];
   body.replaceChildren(...rows.map((cells) => (cells instanceof Node ? cells : h("tr", {}, cells.map(cell)))));
+  if (table.classList.contains("stacked")) labelCells(table);
   table.hidden = rows.length === 0;
   if (statusLine) status(statusLine, rows.length ? "" : "empty", rows.length ? "" : empty);
+}
+
+/**
+ * A `stacked` table becomes one card per row on a phone (console.css), each value under its
+ * column's name: every cell gets that name, and every part its role, which CSS display would
+ * otherwise take from the table in some screen readers.
+ */
+function labelCells(table) {
+  const names = [...table.tHead.rows[0].cells].map((th) => (th.querySelector(".sr-only") ? "" : th.textContent.trim()));
+  for (const row of table.tBodies[0].rows) {
+    row.setAttribute("role", "row");
+    [...row.cells].forEach((td, i) => {
+      td.setAttribute("role", "cell");
+      td.dataset.label = names[i] || "";
+    });
+  }
 }
 
 /** Whether column `i` of `rows` holds figures (numbers), as `cell` shows them. */
