@@ -7,6 +7,7 @@ event and a context in, a proxy response out), with no HTTP in between.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber
 
 from countersign import clock, container
 from countersign.admin_tokens import hash_admin_token
@@ -191,6 +193,27 @@ def _template() -> dict[str, Any]:
     return tpl.load_template()
 
 
+#: Held by one in-process moto request at a time (re-entrant: a backend may call another).
+_MOTO_LOCK = threading.RLock()
+
+
+def serialize_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One in-process moto request at a time, as the local stack serves moto server.
+
+    moto's in-memory backends are not thread-safe, and the handlers call them from thread pools
+    (the ingest's event writers, the export's partition groups). Unserialized, a DynamoDB stream
+    could number two records alike and append them out of order, which a shard on AWS never does:
+    the export then read a wrong retry point and a test reported a lost line that AWS cannot lose.
+    """
+    process = BotocoreStubber.process_request
+
+    def serialized(stubber: BotocoreStubber, request: Any) -> Any:
+        with _MOTO_LOCK:
+            return process(stubber, request)
+
+    monkeypatch.setattr(BotocoreStubber, "process_request", serialized)
+
+
 @contextmanager
 def mocked_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     """moto's mock_aws with the template provisioned, and a cold container around it."""
@@ -206,6 +229,7 @@ def mocked_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+    serialize_moto(monkeypatch)
     with mock_aws():
         template = _template()
         provisioned = provision(
