@@ -6,6 +6,8 @@ Read with cfn-lint's loader (intrinsics as {"Ref": ...} dicts), the same one the
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,6 +39,8 @@ SPEC_ROUTES = {
     ("GET", "/console"): "WebFunction",
     ("GET", "/console/{proxy+}"): "WebFunction",
 }
+#: The layer's modules: what the functions count (`metrics.add_metric`) is written there.
+LAYER_SOURCES = sorted((Path(__file__).resolve().parents[3] / "layers" / "verification" / "countersign").rglob("*.py"))
 # Actions that accept no resource narrower than "*".
 RESOURCELESS_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 NAMED_RESOURCES = {"dynamodb": {"ControlTable", "DataTable"}, "kms": {"SecretsKey"}, "logs": None}
@@ -514,24 +518,57 @@ def test_the_tables_writer_is_never_held_by_the_reconcile(template: dict[str, An
     assert "DataTable" not in {str(s["Resource"]) for s in statements if "dynamodb" in str(s["Action"])}
 
 
-def test_each_alarm_on_a_service_metric_names_a_service_that_publishes_it(template: dict[str, Any]) -> None:
+def test_each_alarm_on_a_service_metric_names_a_service_and_a_metric_that_are_published(
+    template: dict[str, Any],
+) -> None:
     """Powertools puts the function's POWERTOOLS_SERVICE_NAME on every metric as `service`: an alarm
-    on another service's dimension watches a metric nobody publishes, and never fires."""
+    on another service's dimension, or on a name no code counts, watches a metric nobody
+    publishes, and never fires (or, treating missing data as breaching, always fires)."""
     services = {
         name: res["Properties"].get("Environment", {}).get("Variables", {}).get("POWERTOOLS_SERVICE_NAME")
         for name, res in resources(template).items()
         if res["Type"] == "AWS::Serverless::Function"
     }
-    watched = {
-        name: {d["Name"]: d["Value"] for d in res["Properties"].get("Dimensions", [])}.get("service")
-        for name, res in resources(template).items()
-        if res["Type"] == "AWS::CloudWatch::Alarm" and res["Properties"].get("Namespace") == "Countersign"
+    counted = set(re.findall(r'add_metric\(name="(\w+)"', "".join(p.read_text() for p in LAYER_SOURCES)))
+    watched: dict[tuple[str, str], str | None] = {}
+    for name, res in resources(template).items():
+        if res["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        alarm = res["Properties"]
+        metrics = [alarm, *alarm_metrics(alarm).values()]
+        for metric in metrics:
+            if metric.get("Namespace") == "Countersign":
+                dimensions = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
+                watched[(name, metric["MetricName"])] = dimensions.get("service")
+    assert len(watched) >= 4, "the template has alarms on Countersign's own metrics"
+    for (alarm_name, metric), service in watched.items():
+        assert service in set(services.values()), (alarm_name, service)
+        assert metric in counted, (alarm_name, metric)
+    assert watched[("TablesMissingEventsAlarm", "TablesMissingEvents")] == services["ReconcileFunction"] == "reconcile"
+    assert watched[("TablesRunsMissingAlarm", "TablesLinesFolded")] == services["TablesFunction"] == "tables"
+    assert watched[("ErasurePastDeadlineAlarm", "ErasuresPastDeadline")] == services["ErasureFunction"]
+
+
+def test_a_stopped_fold_or_reconcile_schedule_alarms(template: dict[str, Any]) -> None:
+    """No error alarm sees a schedule that was disabled: nothing runs, nothing fails. Both runs
+    count on every run, so two hours without a count from either is the alarm (missing data
+    breaches; one empty hour is a run that landed just past the hour's end)."""
+    alarm = resources(template)["TablesRunsMissingAlarm"]["Properties"]
+    queries = alarm_metrics(alarm)
+    assert {queries["folds"]["MetricName"], queries["reports"]["MetricName"]} == {
+        "TablesLinesFolded",
+        "TablesMissingEvents",
     }
-    assert watched, "the template has alarms on Countersign's own metrics"
-    for alarm, service in watched.items():
-        assert service in set(services.values()), (alarm, service)
-    assert watched["TablesMissingEventsAlarm"] == services["ReconcileFunction"] == "reconcile"
-    assert watched["ErasurePastDeadlineAlarm"] == services["ErasureFunction"]
+    stats = {
+        q["Id"]: (q["MetricStat"]["Stat"], q["MetricStat"]["Period"]) for q in alarm["Metrics"] if "MetricStat" in q
+    }
+    assert stats == {"folds": ("SampleCount", 3600), "reports": ("SampleCount", 3600)}
+    assert queries["runs"]["Expression"] == "MIN([FILL(folds, 0), FILL(reports, 0)])"
+    assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"], alarm["Threshold"]) == (2, 2, 1)
+    assert (alarm["ComparisonOperator"], alarm["TreatMissingData"]) == ("LessThanThreshold", "breaching")
+    fold = resources(template)["TablesFunction"]["Properties"]["Events"]["Fold"]["Properties"]
+    assert template["Parameters"]["TableCommitMinutes"]["MaxValue"] <= 60, "a fold at least once an hour"
+    assert "TableCommitMinutes" in json.dumps(fold["ScheduleExpression"])
 
 
 def test_the_erasure_function_runs_one_at_a_time(template: dict[str, Any]) -> None:
