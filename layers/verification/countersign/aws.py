@@ -29,7 +29,7 @@ def client(service: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    return boto3.client(  # type: ignore[call-overload]
+    made = boto3.client(  # type: ignore[call-overload]
         service,
         config=Config(
             connect_timeout=2,
@@ -38,6 +38,12 @@ def client(service: str) -> Any:
             max_pool_connections=64,
         ),
     )
+    # botocore builds a client's error classes on first use, unguarded: two threads failing at once
+    # (the event writers' conditional puts of a retried batch) could each build their own, and
+    # `except client.exceptions.X` then missed the other's error: a 500. Built here, before any
+    # thread shares the client.
+    _ = made.exceptions
+    return made
 
 
 @contextmanager
