@@ -173,6 +173,10 @@ class LocalStack:
         return self.state
 
     def stop(self) -> None:
+        # Every background loop is told first, then each is waited for: a run in progress in one
+        # (a fold, an erasure) no longer adds its wait to the others' before Ctrl-C returns.
+        for loop in [*self._schedules, *self._stream_pollers]:
+            loop.request_stop()
         for runner in self._schedules:
             runner.stop()
         for poller in self._stream_pollers:

@@ -37,6 +37,10 @@ class ScheduleRunner:
     def start(self) -> None:
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """Start no new run (the stack asks every runner first, then waits for each: in parallel)."""
+        self._stop.set()
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)

@@ -281,6 +281,10 @@ class StreamPoller:
         self._thread = threading.Thread(target=self._run, name=f"stream-poller-{self.mapping.function}", daemon=True)
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """Poll no more (the stack asks every poller first, then waits for each: in parallel)."""
+        self._stop.set()
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
